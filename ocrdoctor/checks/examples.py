@@ -1,0 +1,151 @@
+"""Small factories that write a checkpoint showing (or free of) one problem.
+
+Each rule lists its good and bad examples in its decorator; one parametrized test writes
+every example and checks the rule fires on the bad ones only. The demo reuses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from unittest import mock
+
+
+@dataclass(frozen=True)
+class Example:
+    """Writes one example file; `arch` is passed as --arch when checking it."""
+
+    write: Callable[[Path], None]
+    label: str
+    arch: str | None = None
+    suffix: str = ".pt"
+
+    def __repr__(self) -> str:  # readable pytest ids
+        return self.label
+
+
+def saved(make: Callable[[], Any], label: str, *, arch: str | None = None, **save_kwargs) -> Example:
+    def write(path: Path) -> None:
+        import torch
+
+        torch.save(make(), path, **save_kwargs)
+
+    return Example(write, label, arch)
+
+
+def raw(data: bytes, label: str, suffix: str = ".pt") -> Example:
+    return Example(lambda path: path.write_bytes(data), label, suffix=suffix)
+
+
+def tiny_state_dict(dtype: str = "float32") -> dict:
+    """A conv + BatchNorm state_dict whose BatchNorm statistics look trained."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    set_trained_statistics(net, gen)
+    return {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+
+
+def set_trained_statistics(model: Any, gen: Any = None) -> Any:
+    """Give every BatchNorm layer running statistics a trained model would have."""
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+            m.num_batches_tracked.fill_(1000)
+    return model
+
+
+def doctr_model(arch: str, trained: bool = True, **kwargs) -> Any:
+    """A docTR model built offline (no pretrained weights can be downloaded)."""
+    import torch
+    from doctr import models
+
+    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
+    return set_trained_statistics(model, torch.Generator().manual_seed(0)) if trained else model
+
+
+def doctr_state_dict(arch: str, **kwargs) -> dict:
+    return doctr_model(arch, **kwargs).state_dict()
+
+
+def optimizer_state(state_dict: dict) -> dict:
+    """A real AdamW state (two moments per parameter) for the floating tensors of a state_dict."""
+    import torch
+
+    params = [torch.nn.Parameter(v.clone().float()) for v in state_dict.values() if v.is_floating_point()]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    for p in params:
+        p.grad = torch.ones_like(p) * 1e-3
+    opt.step()
+    return opt.state_dict()
+
+
+@contextlib.contextmanager
+def storages_tagged(location: str) -> Iterator[None]:
+    """torch.save as if every storage lived on `location` (e.g. "cuda:0"), on any machine."""
+    import torch.serialization
+
+    with mock.patch.object(torch.serialization, "location_tag", lambda storage: location):
+        yield
+
+
+def saved_from(location: str, make: Callable[[], Any], label: str) -> Example:
+    def write(path: Path) -> None:
+        import torch
+
+        obj = make()
+        with storages_tagged(location):
+            torch.save(obj, path)
+
+    return Example(write, label)
+
+
+class SystemCall:
+    """Pickles to a call of os.system: the shape of a malicious checkpoint (never loaded)."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def truncated(make: Callable[[], Any], label: str, keep: float = 0.5) -> Example:
+    def write(path: Path) -> None:
+        import torch
+
+        torch.save(make(), path)
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * keep)])
+
+    return Example(write, label)
+
+
+def whole_module() -> Any:
+    """What torch.save(model) pickles: the module object, not its state_dict."""
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+
+def fresh_batchnorm_state_dict() -> dict:
+    return whole_module().state_dict()
+
+
+def with_view_of_large_storage() -> dict:
+    import torch
+
+    return {**tiny_state_dict(), "extra": torch.zeros(1_000_000)[:10]}
+
+
+def reparameterized_fast(arch: str) -> dict:
+    from doctr.models.detection.fast import reparameterize
+
+    return reparameterize(doctr_model(arch)).state_dict()

@@ -1,0 +1,70 @@
+"""Human output: grouped by target, coloured by severity only when asked (a terminal)."""
+
+from __future__ import annotations
+
+import click
+
+from ..findings import Finding, Report, Severity, TargetResult
+from ..units import human_bytes
+
+_COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def render_text(report: Report, color: bool = False, verbose: bool = False) -> str:
+    lines: list[str] = []
+    for target in report.targets:
+        lines.append(_header(target, color))
+        for finding in target.findings:
+            lines += _finding(finding, color)
+        for error in target.errors:
+            lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
+        if verbose:
+            lines += [f"  {s.rule} skipped: {s.reason}" for s in target.skipped]
+        if not target.findings and not target.errors:
+            lines.append("  " + _paint("no problems found", "green", color))
+        lines.append("")
+    for error in report.errors:
+        lines.append(f"{_paint('plugin error', 'magenta', color)}: {error.name}: {error.error}")
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def _header(target: TargetResult, color: bool) -> str:
+    facts = target.summary
+    parts = [str(facts[k]) for k in ("format",) if facts.get(k)]
+    if "bytes" in facts:
+        parts.append(human_bytes(int(facts["bytes"])))
+    if facts.get("architecture"):
+        parts.append(str(facts["architecture"]))
+    detail = f"  ({', '.join(parts)})" if parts else ""
+    return click.style(target.target, bold=True) + detail if color else target.target + detail
+
+
+def _finding(f: Finding, color: bool) -> list[str]:
+    sev = _paint(f"{f.severity.value:<7}", _COLORS[f.severity], color)
+    lines = [f"  {f.rule} {sev} {f.name}: {f.message}"]
+    if f.location:
+        lines.append(f"      at: {f.location}")
+    if f.fix:
+        label = f"fix ({f.applicability.value})" if f.applicability else "fix"
+        first, *rest = f.fix.splitlines()
+        lines.append(f"      {label}: {first}")
+        lines += [" " * (8 + len(label)) + line for line in rest]
+    return lines
+
+
+def _summary(report: Report) -> str:
+    counts = report.summary
+    n_targets = len(report.targets)
+    what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
+    total = sum(counts.values())
+    errors = len(report.check_errors)
+    crashed = f"; {errors} check error{'s' if errors != 1 else ''}" if errors else ""
+    if not total:
+        return f"No problems found in {what}{crashed}."
+    parts = ", ".join(f"{counts[k]} {k}{'s' if counts[k] != 1 and k != 'info' else ''}" for k in ("error", "warning", "info"))
+    return f"Found {total} problem{'s' if total != 1 else ''} ({parts}) in {what}{crashed}."
+
+
+def _paint(text: str, fg: str, color: bool) -> str:
+    return click.style(text, fg=fg) if color else text
