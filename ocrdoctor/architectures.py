@@ -166,11 +166,11 @@ def generate() -> dict:
             other = build(pretrained=False, pretrained_backbone=False, **alt)
             default_count = len(model.class_names if task == "detection" else model.vocab)
             alt_count = len(_ALT_CLASSES if task == "detection" else _ALT_VOCAB)
-            forms = [("standard", model, other)]
-            if arch.startswith("fast"):
-                forms = [("training", model, other), ("reparameterized", reparameterize(model), reparameterize(other))]
-            for form, m, o in forms:
-                entries.append(_entry(arch, task, form, m, o, head, default_count, alt_count))
+            form = "training" if arch.startswith("fast") else "standard"
+            entries.append(_entry(arch, task, form, model, other, head, default_count, alt_count))
+            if arch.startswith("fast"):  # reparameterize() changes the model in place
+                fused, fused_other = reparameterize(model), reparameterize(other)
+                entries.append(_entry(arch, task, "reparameterized", fused, fused_other, head, default_count, alt_count))
     return {"doctr_version": doctr.__version__, "architectures": entries}
 
 

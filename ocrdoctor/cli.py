@@ -72,7 +72,8 @@ def check(paths, arch, fmt, fail_on, select, ignore, verbose) -> int:
     from .render import render
 
     report = check_paths(paths, arch=arch, select=_codes(select), ignore=_codes(ignore))
-    click.echo(render(report, fmt, color=use_color(), verbose=verbose), nl=False)
+    color = use_color()
+    click.echo(render(report, fmt, color=color, verbose=verbose), nl=False, color=color)
     return report.exit_code(Severity(fail_on))
 
 

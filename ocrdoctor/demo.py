@@ -58,7 +58,7 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
         if fmt == "text":
             click.echo(f"$ ocrdoctor check {path}\n", err=True)
         report = check_path(path)
-        click.echo(render(report, fmt, color=color), nl=False)
+        click.echo(render(report, fmt, color=color), nl=False, color=color)
         if fmt == "text":
             where = f"kept in {folder}" if out else "deleted now; pass --out DIR to keep it"
             click.echo(f"\nThe demo checkpoint is {where}. Try `ocrdoctor explain OD103`.", err=True)

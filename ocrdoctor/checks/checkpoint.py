@@ -391,8 +391,9 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
     """BatchNorm running statistics still at their initial values.
 
     What it detects:
-        BatchNorm layers whose `running_mean` is all 0 and `running_var` all 1 (with
-        `num_batches_tracked` 0 when saved): the statistics were never updated.
+        BatchNorm layers whose `running_mean` is all 0 and whose `running_var` holds one
+        value for every channel, after at most one batch (`num_batches_tracked` 0 or 1;
+        docTR's CRNN constructor runs one dummy batch): the statistics were never trained.
     Why it matters:
         In eval mode BatchNorm normalises with these statistics; at their initial values
         every activation is wrong and the model outputs garbage, with no error. It happens
@@ -409,18 +410,22 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
     if fresh:
         yield Problem(
             f"{len(fresh)} of {len(layers)} BatchNorm layers still have initial running statistics "
-            "(mean 0, var 1): outputs in eval mode will be wrong",
+            "(mean 0, one variance for all channels): outputs in eval mode will be wrong",
             location=listing(fresh, 3),
         )
 
 
 def _initial_statistics(by_name: dict[str, TensorInfo], layer: str) -> bool:
+    """Mean all 0 and one variance for every channel, after at most one batch: never trained.
+
+    One batch covers docTR models whose constructor runs a dummy forward in train mode.
+    """
     mean, var = by_name.get(f"{layer}.running_mean"), by_name.get(f"{layer}.running_var")
     tracked = by_name.get(f"{layer}.num_batches_tracked")
     return (
         mean is not None and mean.constant == 0.0
-        and var is not None and var.constant == 1.0
-        and (tracked is None or tracked.constant == 0.0)
+        and var is not None and var.constant is not None
+        and (var.constant == 1.0 if tracked is None else tracked.constant is not None and tracked.constant <= 1)
     )
 
 

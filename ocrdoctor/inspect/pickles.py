@@ -7,6 +7,7 @@ this walk. `pickletools.genops` decodes opcodes and never executes them.
 
 from __future__ import annotations
 
+import _compat_pickle
 import pickletools
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -22,7 +23,8 @@ _STRING_OPS = {
 }
 _MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT"}
 _MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
-_NO_PUSH = {"PROTO", "FRAME", "STOP", "MARK", "POP", "POP_MARK"} | _MEMO_PUT | {"MEMOIZE"}
+_INTS = {"LONG1", "LONG4", "BININT", "BININT1", "BININT2", "INT", "LONG"}
+_MARK = object()
 
 # Marks of nn.Module.__dict__ in a pickle: torch.save(model) instead of a state_dict.
 _MODULE_MARKS = {"_modules", "_parameters", "_buffers"}
@@ -47,43 +49,76 @@ class PickleScan:
 
 
 def scan_pickle(stream: BinaryIO) -> PickleScan:
-    """Walk one pickle up to its STOP opcode; raises ValueError on a malformed stream."""
+    """Walk one pickle up to its STOP opcode; raises ValueError on a malformed stream.
+
+    The pickle's stack is modelled from pickletools' own opcode signatures (what each
+    opcode pops and pushes, marks included), tracking only string constants, so the
+    operands of STACK_GLOBAL resolve exactly as the unpickler would see them.
+    """
     found: set[str] = set()
     marks: set[str] = set()
     memo: dict[int, object] = {}
-    recent: list[object] = []  # what the last opcodes pushed, enough to resolve STACK_GLOBAL
+    stack: list[object] = []
     ints: list[int] = []
     ops = 0
     for op, arg, _pos in pickletools.genops(stream):
         ops += 1
         name = op.name
+        if name in _MEMO_PUT or name == "MEMOIZE":
+            memo[arg if name in _MEMO_PUT else len(memo)] = stack[-1] if stack else None
+            continue
         if name in ("GLOBAL", "INST"):
-            found.add(".".join(str(arg).split(" ", 1)))
-        elif name == "STACK_GLOBAL":
-            qualname = recent.pop() if recent else None
-            module = recent.pop() if recent else None
-            if isinstance(module, str) and isinstance(qualname, str):
-                found.add(f"{module}.{qualname}")
-            else:
-                found.add(DYNAMIC)
-        elif name in _STRING_OPS:
-            text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
-            recent.append(text)
-            if text in _MODULE_MARKS:
-                marks.add(text)
-        elif name in _MEMO_PUT:
-            memo[arg] = recent[-1] if recent else None
-        elif name == "MEMOIZE":
-            memo[len(memo)] = recent[-1] if recent else None
-        elif name in _MEMO_GET:
-            recent.append(memo.get(arg))
-        elif name not in _NO_PUSH:
-            recent.append(None)
-            if name in ("LONG1", "LONG4", "BININT", "BININT1", "BININT2", "INT", "LONG"):
-                ints.append(arg)
-        del recent[:-64]
+            found.add(_modern(*str(arg).split(" ", 1)))
+        if name in _INTS:
+            ints.append(arg)
+        popped = _pop(stack, op)
+        if name == "STACK_GLOBAL":
+            module, qualname = (popped + [None, None])[:2]
+            ok = isinstance(module, str) and isinstance(qualname, str)
+            found.add(f"{module}.{qualname}" if ok else DYNAMIC)
+        for _ in op.stack_after:
+            stack.append(_pushed(name, arg, memo, popped, marks))
     magic = ints[0] if ops <= 3 and len(ints) == 1 else None
     return PickleScan(frozenset(found), _MODULE_MARKS <= marks, magic)
+
+
+def _pop(stack: list[object], op: pickletools.OpcodeInfo) -> list[object]:
+    """Remove what `op` consumes (down to the last mark for mark-taking opcodes)."""
+    before = op.stack_before
+    if pickletools.markobject in before:
+        while stack and stack[-1] is not _MARK:
+            stack.pop()
+        if stack:
+            stack.pop()
+        count = before.index(pickletools.markobject)
+    else:
+        count = len(before)
+    popped = [stack.pop() if stack else None for _ in range(count)]
+    return popped[::-1]
+
+
+def _pushed(name: str, arg: object, memo: dict[int, object], popped: list[object], marks: set[str]) -> object:
+    if name == "MARK":
+        return _MARK
+    if name in _STRING_OPS:
+        text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
+        if text in _MODULE_MARKS:
+            marks.add(text)
+        return text
+    if name in _MEMO_GET:
+        return memo.get(arg)
+    if name == "DUP":
+        return popped[0] if popped else None
+    return None
+
+
+def _modern(module: str, name: str) -> str:
+    """Python 2 names in protocol 0-2 pickles, mapped as the unpickler (and torch) map them."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
 
 
 def torch_allowlist() -> frozenset[str]:

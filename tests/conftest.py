@@ -1,0 +1,49 @@
+"""Shared helpers: real checkpoints in tmp_path, and running the CLI in-process or as a process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ocrdoctor.checks import examples as ex
+from ocrdoctor.cli import cli
+
+
+@pytest.fixture
+def save(tmp_path):
+    """save(obj, name) -> path of a real torch.save file in tmp_path."""
+
+    def _save(obj, name="model.pt", **kwargs) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(obj, path, **kwargs)
+        return path
+
+    return _save
+
+
+@pytest.fixture(scope="session")
+def db_state_dict():
+    """A docTR db_mobilenet_v3_large state_dict with trained-looking BatchNorm statistics."""
+    return ex.doctr_state_dict("db_mobilenet_v3_large")
+
+
+def run(*args: str):
+    """The CLI through click's runner; returns the Result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def run_process(*args: str, env=None) -> subprocess.CompletedProcess:
+    """The CLI as a real process, the way CI calls it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ocrdoctor", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def codes(report_or_target) -> list[str]:
+    return sorted({f.rule for f in report_or_target.findings})

@@ -1,0 +1,131 @@
+"""Rule declarations are validated; selection, plugins and crashing checks behave as documented."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from ocrdoctor.engine import run_rules
+from ocrdoctor.findings import Problem, Severity, Skip
+from ocrdoctor.registry import DOC_SECTIONS, Registry, RegistryError, default, is_enabled
+
+DOC = """Summary.
+
+What it detects:
+    x
+Why it matters:
+    y
+Fix:
+    z
+Example:
+    w
+"""
+
+
+def _declare(reg: Registry, code="XY100", name="some-rule", doc=DOC, target="checkpoint"):
+    def func(facts):
+        return []
+
+    func.__doc__ = doc
+    return reg.check(code, name, Severity.WARNING, target)(func)
+
+
+def test_builtin_rules_cover_the_catalog_with_full_docs():
+    rules = default.load().rules
+    assert [c for c in rules if c.startswith("OD1")] == [f"OD{n}" for n in range(100, 116)]
+    for rule in rules.values():
+        assert re.fullmatch(r"OD\d{3}", rule.code)
+        assert all(rule.docs[s] for s in DOC_SECTIONS), rule.code
+        assert rule.explain().startswith(f"{rule.code} {rule.name}")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"code": "OD1"}, "code must be"),
+        ({"code": "od100"}, "code must be"),
+        ({"name": "Not_Kebab"}, "kebab-case"),
+        ({"doc": "Summary only."}, "lacks section"),
+        ({"target": "gpu"}, "target must be"),
+    ],
+)
+def test_invalid_declarations_are_refused(kwargs, message):
+    with pytest.raises(RegistryError, match=message):
+        _declare(Registry(), **kwargs)
+
+
+def test_duplicate_code_is_refused():
+    reg = Registry()
+    _declare(reg)
+    with pytest.raises(RegistryError, match="already used"):
+        _declare(reg, name="other-name")
+
+
+def test_same_name_allowed_for_another_target_kind():
+    reg = Registry()
+    _declare(reg, code="XY100", name="mixed-dtypes", target="checkpoint")
+    _declare(reg, code="XY200", name="mixed-dtypes", target="model")
+    with pytest.raises(RegistryError, match="name mixed-dtypes"):
+        _declare(reg, code="XY101", name="mixed-dtypes", target="checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("code", "select", "ignore", "expected"),
+    [
+        ("OD103", [], [], True),
+        ("OD103", ["OD1"], [], True),
+        ("OD203", ["OD1"], [], False),
+        ("OD103", [], ["OD1"], False),
+        ("OD103", ["OD103"], ["OD1"], True),  # the more specific prefix wins
+        ("OD104", ["OD103"], ["OD1"], False),
+        ("OD103", ["OD1"], ["OD1"], False),  # ignore wins a tie
+        ("OD103", ["ALL"], ["OD10"], False),
+    ],
+)
+def test_selection_by_most_specific_prefix(code, select, ignore, expected):
+    assert is_enabled(code, select, ignore) is expected
+
+
+def test_unknown_and_malformed_prefixes_are_errors():
+    reg = default.load()
+    with pytest.raises(RegistryError, match="unknown rule code"):
+        reg.select(["OD999"])
+    with pytest.raises(RegistryError, match="not a rule code"):
+        reg.select([], ["bogus!"])
+
+
+def test_three_outcomes():
+    reg = Registry()
+
+    def finds(facts):
+        yield Problem("found it", location="here")
+
+    def skips(facts):
+        raise Skip("no GPU on this machine")
+
+    def crashes(facts):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    for code, name, func in (("XY100", "finds", finds), ("XY101", "skips", skips), ("XY102", "crashes", crashes)):
+        func.__doc__ = DOC
+        reg.check(code, name, Severity.WARNING, "checkpoint", fix="do x")(func)
+    result = run_rules(reg.sorted_rules(), object(), target="t.pt", kind="checkpoint")
+    [finding] = result.findings
+    assert (finding.rule, finding.target, finding.location, finding.fix) == ("XY100", "t.pt", "here", "do x")
+    assert [(s.rule, s.reason) for s in result.skipped] == [("XY101", "no GPU on this machine")]
+    assert [(e.rule, e.error) for e in result.errors] == [("XY102", "ZeroDivisionError: division by zero")]
+
+
+def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
+    def boom():
+        raise ImportError("No module named 'missing_dependency'")
+
+    plugins = [SimpleNamespace(name="zz-broken", load=boom), SimpleNamespace(name="aa-fine", load=lambda: None)]
+    monkeypatch.setattr("ocrdoctor.registry.find_plugins", lambda: plugins)
+    reg = Registry()
+    monkeypatch.setattr("ocrdoctor.registry.BUILTIN_MODULES", ())
+    reg.load()
+    [error] = reg.plugin_errors
+    assert error.name == "zz-broken" and "missing_dependency" in error.error
