@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -212,7 +213,9 @@ def _load(path: Path, mmap: bool) -> tuple[Any, dict[int, str]]:
         devices[storage.data_ptr()] = location
         return storage
 
-    obj = torch.load(path, weights_only=True, mmap=mmap, map_location=record)
+    with warnings.catch_warnings():  # torch's warnings about odd files would reach the user's terminal
+        warnings.simplefilter("ignore")
+        obj = torch.load(path, weights_only=True, mmap=mmap, map_location=record)
     return obj, devices
 
 

@@ -1,0 +1,22 @@
+"""Docs generated from the rules stay current, and the README starts with the two commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ocrdoctor.rulesdoc import render_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_rules_page_is_current():
+    """On failure: ocrdoctor rules --format markdown > docs/rules.md"""
+    assert (ROOT / "docs" / "rules.md").read_text() == render_rules("markdown")
+
+
+def test_readme_opens_with_install_and_test_commands():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block == ['pip install . && ocrdoctor demo', 'pip install ".[test]" && python -m pytest']
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install . && ocrdoctor demo" in ci and 'pip install ".[test]" && python -m pytest' in ci
