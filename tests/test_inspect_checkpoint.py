@@ -55,6 +55,16 @@ def test_nested_weights_key(save):
     assert facts.weights_key == "checkpoint.model_state_dict"
 
 
+def test_odd_keys_on_the_way_to_the_weights(save):
+    from ocrdoctor.api import check_path
+
+    path = save({"run.v2": {7: ex.tiny_state_dict()}})
+    facts = inspect_checkpoint(path)
+    assert facts.weights_path == ("run.v2", 7) and len(facts.weights) == 9
+    od104 = next(f for f in check_path(path).findings if f.rule == "OD104")
+    assert od104.fix.endswith('["run.v2"][7])')
+
+
 def test_view_keeps_its_storage_size(save):
     facts = inspect_checkpoint(save({"w": torch.zeros(1000)[:10]}))
     [t] = facts.weights

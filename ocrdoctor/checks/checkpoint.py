@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from typing import Iterator
@@ -155,8 +156,8 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     total = sum(e.nbytes for e in extra)
     parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra, key=lambda e: -e.nbytes)]
     share = total / facts.size if facts.size else 0
-    if facts.weights_key:
-        fix = f'torch.save(torch.load(path, map_location="cpu", weights_only=True){_subscript(facts.weights_key)}, "weights.pt")'
+    if facts.weights_path:
+        fix = f'torch.save(torch.load(path, map_location="cpu", weights_only=True){_subscript(facts.weights_path)}, "weights.pt")'
     else:
         fix = f'{LOAD}\ntorch.save({{k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}}, "weights.pt")'
     yield Problem(
@@ -167,8 +168,9 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     )
 
 
-def _subscript(dotted: str) -> str:
-    return "".join(f'["{part}"]' for part in dotted.split("."))
+def _subscript(path: tuple) -> str:
+    """('checkpoint', 'model') -> ["checkpoint"]["model"], as code to paste."""
+    return "".join(f"[{json.dumps(p) if isinstance(p, str) else repr(p)}]" for p in path)
 
 
 @check(
@@ -193,8 +195,8 @@ def wrapped_state_dict(facts: CheckpointFacts) -> Iterator[Problem]:
         `torch.save({"model": model.state_dict()}, path)`
     """
     facts.require_weights()
-    if facts.weights_key:
-        sub = _subscript(facts.weights_key)
+    if facts.weights_path:
+        sub = _subscript(facts.weights_path)
         yield Problem(
             f"the weights sit under {sub}: model.load_state_dict(torch.load(path)) fails; load {sub} instead",
             location=facts.weights_key,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..architectures import ArchMatch, identify
+from ..architectures import THRESHOLD, ArchMatch, identify
 from ..findings import Skip
 from ..registry import one_line
 from . import pickles
@@ -64,7 +64,7 @@ class CheckpointFacts:
     unsafe_globals: tuple[str, ...] = ()
     module_globals: tuple[str, ...] = ()  # the classes a pickled nn.Module needs imported
     pickled_module: bool = False
-    weights_key: str | None = None  # "" when the file is the state_dict itself
+    weights_path: tuple | None = None  # keys leading to the state_dict; () when the file is one
     weights: tuple[TensorInfo, ...] | None = None
     entries: tuple[Entry, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()  # every tensor in the file, weights included
@@ -81,13 +81,21 @@ class CheckpointFacts:
             raise Skip("no state_dict found in the file")
         return self.weights
 
+    @property
+    def weights_key(self) -> str | None:
+        """The weights' location for messages: "model", "checkpoint.state_dict", or ""."""
+        return None if self.weights_path is None else ".".join(map(str, self.weights_path))
+
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {"format": self.format, "bytes": self.size}
         if self.weights is not None:
             out["tensors"] = len(self.weights)
             out["weights_key"] = self.weights_key
-        if self.architecture is not None and self.architecture.identified:
-            out["architecture"] = self.architecture.describe()
+        match = self.architecture
+        if match is not None and match.score >= THRESHOLD:
+            out["architecture"] = match.describe()
+        if self.requested_arch:
+            out["checked_against"] = self.requested_arch
         return out
 
 
@@ -130,7 +138,10 @@ def inspect_checkpoint(path: str | Path, arch: str | None = None) -> CheckpointF
         obj, devices = _load(path, mmap=fmt == "zip")
     except Exception as exc:
         return CheckpointFacts(format=fmt, problem=_load_problem(exc), **base)
-    return _with_arch(_facts_from_object(obj, devices, fmt, base), arch)
+    try:
+        return _with_arch(_facts_from_object(obj, devices, fmt, base), arch)
+    except Exception as exc:  # a loadable but bizarre object is still a fact, not a crash
+        return CheckpointFacts(format=fmt, problem=f"unexpected contents: {one_line(exc)}", **base)
 
 
 def sniff(head: bytes, size: int, suffix: str) -> str:
@@ -237,7 +248,7 @@ def _read_safetensors(path: Path, base: dict) -> CheckpointFacts:
     except Exception as exc:
         raise _Unreadable(f"corrupt safetensors file: {one_line(exc)}", format="safetensors") from None
     tensors = tuple(_tensor_info(name, t, {}) for name, t in named)
-    return CheckpointFacts(format="safetensors", weights_key="", weights=tensors, tensors=tensors, **base)
+    return CheckpointFacts(format="safetensors", weights_path=(), weights=tensors, tensors=tensors, **base)
 
 
 def _facts_from_object(obj: Any, devices: dict[int, str], fmt: str, base: dict) -> CheckpointFacts:
@@ -245,18 +256,19 @@ def _facts_from_object(obj: Any, devices: dict[int, str], fmt: str, base: dict) 
 
     named = list(_walk(obj, "", 0, torch.Tensor))
     tensors = tuple(_tensor_info(name, t, devices) for name, t in named)
-    weights_key = _find_weights(obj, torch.Tensor)
-    if weights_key is None:
+    by_id = {id(t): info for (_, t), info in zip(named, tensors)}
+    path = _find_weights(obj, torch.Tensor)
+    if path is None:
         return CheckpointFacts(format=fmt, tensors=tensors, **base)
-    prefix = f"{weights_key}." if weights_key else ""
-    container = _get(obj, weights_key)
-    weight_names = {f"{prefix}{k}" for k, v in container.items() if isinstance(v, torch.Tensor)}
+    container = obj
+    for key in path:
+        container = container[key]
     weights = tuple(
-        replace(t, name=t.name[len(prefix):]) for t in tensors if t.name in weight_names
+        replace(by_id[id(v)], name=str(k)) for k, v in container.items() if isinstance(v, torch.Tensor)
     )
     return CheckpointFacts(
-        format=fmt, weights_key=weights_key, weights=weights, tensors=tensors,
-        entries=tuple(_entries(obj, weights_key, tensors, torch.Tensor)), **base,
+        format=fmt, weights_path=path, weights=weights, tensors=tensors,
+        entries=tuple(_entries(obj, path, tensors, torch.Tensor)), **base,
     )
 
 
@@ -279,22 +291,21 @@ def _walk(obj: Any, prefix: str, depth: int, tensor_type: type) -> Iterator[tupl
             yield from _walk(v, f"{prefix}.{i}" if prefix else str(i), depth + 1, tensor_type)
 
 
-def _find_weights(obj: Any, tensor_type: type) -> str | None:
-    """The dotted key of the mapping holding the most tensors: the state_dict."""
-    best: tuple[tuple, str] | None = None
-    stack: list[tuple[Any, str, int]] = [(obj, "", 0)]
+def _find_weights(obj: Any, tensor_type: type) -> tuple | None:
+    """The keys leading to the mapping holding the most tensors: the state_dict."""
+    best: tuple[tuple, tuple] | None = None
+    stack: list[tuple[Any, tuple]] = [(obj, ())]
     while stack:
-        node, key, depth = stack.pop()
+        node, path = stack.pop()
         if not isinstance(node, dict):
             continue
         count = sum(isinstance(v, tensor_type) for v in node.values())
         if count:
-            last = key.rsplit(".", 1)[-1]
-            rank = (count, _key_preference(last), -depth)
+            rank = (count, _key_preference(str(path[-1]) if path else ""), -len(path))
             if best is None or rank > best[0]:
-                best = (rank, key)
-        if depth < 3:
-            stack += [(v, f"{key}.{k}" if key else str(k), depth + 1) for k, v in node.items()]
+                best = (rank, path)
+        if len(path) < 3:
+            stack += [(v, (*path, k)) for k, v in node.items()]
     return best[1] if best else None
 
 
@@ -304,20 +315,13 @@ def _key_preference(key: str) -> int:
     return 0 if "ema" in key.lower() or "optim" in key.lower() else 1
 
 
-def _get(obj: Any, dotted: str) -> Any:
-    for part in dotted.split(".") if dotted else ():
-        obj = obj[part]
-    return obj
-
-
-def _entries(obj: Any, weights_key: str, tensors: tuple[TensorInfo, ...], tensor_type: type) -> Iterator[Entry]:
+def _entries(obj: Any, path: tuple, tensors: tuple[TensorInfo, ...], tensor_type: type) -> Iterator[Entry]:
     """What sits next to the weights: top-level siblings, or non-tensors inside a flat state_dict."""
-    root = weights_key.split(".", 1)[0] if weights_key else None
     if not isinstance(obj, dict):
         return
-    for key, value in obj.items():
-        key = str(key)
-        if key == root or (root is None and isinstance(value, tensor_type)):
+    for raw_key, value in obj.items():
+        key = str(raw_key)
+        if (path and raw_key == path[0]) or (not path and isinstance(value, tensor_type)):
             continue
         inside = [t for t in tensors if t.name == key or t.name.startswith(f"{key}.")]
         storage_bytes = sum({t.storage: t.storage_nbytes for t in inside}.values())
