@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from . import registry as registry_module
 from .architectures import arch_names
+from .config import Settings
 from .engine import run_rules
 from .findings import Report, TargetResult
 from .inspect.checkpoint import inspect_checkpoint
-from .registry import Registry, RegistryError, Rule
+from .registry import Registry, RegistryError, Rule, is_enabled
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
@@ -20,23 +24,51 @@ class UsageError(Exception):
     """The run itself cannot start (missing path, unknown rule or architecture): exit 2."""
 
 
-def collect(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders searched recursively in sorted order; each file once."""
+def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Path]:
+    """Files as given; folders searched recursively, sorted, filtered by the globs; each file once.
+
+    Globs match a file's path relative to the folder given (or its name). Without include
+    globs a folder contributes its checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors).
+    """
     found: list[Path] = []
+    used: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES)
+            inside = [p for p in sorted(path.rglob("*")) if p.is_file() and _wanted(p, path, include, exclude, used)]
             if not inside:
-                raise UsageError(f"no checkpoint files ({', '.join('*' + s for s in CHECKPOINT_SUFFIXES)}) in {path}")
+                what = ", ".join(include) if include else ", ".join("*" + s for s in CHECKPOINT_SUFFIXES)
+                raise UsageError(f"no checkpoint files ({what}) in {path}")
             found += inside
         elif path.exists():
             found.append(path)
         else:
             raise UsageError(f"path not found: {path}")
+    unmatched = [g for g in include if g not in used]
+    if unmatched:
+        raise UsageError(f"include glob '{unmatched[0]}' matched no file")
+    return _unique(found)
+
+
+def _wanted(path: Path, folder: Path, include: Sequence[str], exclude: Sequence[str], used: set[str]) -> bool:
+    rel = path.relative_to(folder).as_posix()
+    if any(_glob(rel, g) for g in exclude):
+        return False
+    if not include:
+        return path.suffix.lower() in CHECKPOINT_SUFFIXES
+    hits = [g for g in include if _glob(rel, g)]
+    used.update(hits)
+    return bool(hits)
+
+
+def _glob(rel: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
+
+
+def _unique(paths: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
-    for p in found:
+    for p in paths:
         key = p.resolve()
         if key not in seen:
             seen.add(key)
@@ -44,23 +76,23 @@ def collect(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def select_rules(select: Sequence[str] = (), ignore: Sequence[str] = (), target: str = "checkpoint",
-                 registry: Registry | None = None) -> tuple[Registry, list[Rule]]:
+def select_rules(settings: Settings, target: str = "checkpoint", registry: Registry | None = None) -> tuple[Registry, list[Rule]]:
+    """The enabled rules, with per-rule severity overrides applied; bad codes are usage errors."""
     reg = (registry or registry_module.default).load()
     try:
-        return reg, reg.select(select, ignore, target=target)
+        rules = reg.select(settings.select, settings.ignore, target=target)
+        reg.validate_prefixes([*settings.severity, *(c for codes in settings.per_path_ignores.values() for c in codes)])
     except RegistryError as exc:
         raise UsageError(str(exc)) from None
+    return reg, [replace(r, severity=settings.severity[r.code]) if r.code in settings.severity else r for r in rules]
 
 
-def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, select: Sequence[str] = (),
-                ignore: Sequence[str] = (), registry: Registry | None = None) -> Report:
-    """Inspect and check every checkpoint under `paths`."""
-    if arch is not None and arch not in arch_names():
-        raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
-    reg, rules = select_rules(select, ignore, "checkpoint", registry)
-    targets = tuple(check_file(p, rules, arch) for p in collect(paths))
-    return Report(targets, errors=tuple(reg.plugin_errors))
+def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
+                registry: Registry | None = None, **overrides) -> Report:
+    """Inspect and check every checkpoint under `paths` (overrides: any Settings field)."""
+    settings = (settings or Settings()).merged(**overrides)
+    files = collect(paths, settings.include, settings.exclude)
+    return check_files(files, arch=arch, settings=settings, registry=registry)
 
 
 def check_path(path: str | Path, **options) -> Report:
@@ -68,14 +100,44 @@ def check_path(path: str | Path, **options) -> Report:
     return check_paths([path], **options)
 
 
+def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Settings | None = None,
+                registry: Registry | None = None, on_done: Callable[[Path], None] | None = None) -> Report:
+    """Check files (in parallel with settings.jobs); results keep the order of `files`."""
+    settings = settings or Settings()
+    if arch is not None and arch not in arch_names():
+        raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
+    reg, rules = select_rules(settings, "checkpoint", registry)
+
+    def one(path: Path) -> TargetResult:
+        result = check_file(path, [r for r in rules if not path_ignores(path, r.code, settings)], arch)
+        if on_done:
+            on_done(path)
+        return result
+
+    if settings.jobs == 1 or len(files) < 2:
+        targets = [one(p) for p in files]
+    else:
+        with ThreadPoolExecutor(max_workers=settings.jobs or None) as pool:
+            targets = list(pool.map(one, files))
+    return Report(tuple(targets), errors=tuple(reg.plugin_errors))
+
+
+def path_ignores(path: Path, code: str, settings: Settings) -> bool:
+    """Whether a per-path-ignores glob (relative to the config file's folder) turns `code` off."""
+    if not settings.per_path_ignores:
+        return False
+    rel = path.resolve()
+    if settings.root is not None and rel.is_relative_to(settings.root):
+        rel = rel.relative_to(settings.root)
+    texts = {rel.as_posix(), path.as_posix()}
+    return any(
+        any(_glob(text, glob) for text in texts) and not is_enabled(code, [], list(codes))
+        for glob, codes in settings.per_path_ignores.items()
+    )
+
+
 def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> TargetResult:
     start = time.perf_counter()
     facts = inspect_checkpoint(path, arch)
     result = run_rules(rules, facts, target=str(path), kind="checkpoint", summary=facts.summary())
-    return _timed(result, time.perf_counter() - start)
-
-
-def _timed(result: TargetResult, seconds: float) -> TargetResult:
-    from dataclasses import replace
-
-    return replace(result, seconds=seconds)
+    return replace(result, seconds=time.perf_counter() - start)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from pathlib import Path
 from typing import Sequence
 
 import click
@@ -18,6 +21,7 @@ class Group(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D401 - click's signature
         from .api import UsageError
+        from .config import ConfigError
         from .registry import one_line
 
         extra.pop("standalone_mode", None)
@@ -25,7 +29,7 @@ class Group(click.Group):
             code = super().main(args, prog_name or "ocrdoctor", standalone_mode=False, **extra)
         except click.ClickException as exc:
             _fail(exc.format_message())
-        except UsageError as exc:
+        except (UsageError, ConfigError) as exc:
             _fail(str(exc))
         except (click.Abort, KeyboardInterrupt):
             _fail("interrupted")
@@ -46,9 +50,13 @@ def _codes(values: Sequence[str]) -> list[str]:
     return [c.strip().upper() for v in values for c in v.split(",") if c.strip()]
 
 
+def is_terminal(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
 def use_color(stream=None) -> bool:
-    stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return "NO_COLOR" not in os.environ and is_terminal(stream or sys.stdout)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,24 +65,60 @@ def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
+FORMATS = ["text", "json", "sarif", "junit", "github"]
+PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error", show_default=True,
-              help="Exit 1 when a finding reaches this severity.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
+              help="Exit 1 when a finding reaches this severity.  [default: error]")
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (OD1, OD103); repeat or comma-separate.")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
+@click.option("--include", multiple=True, help="Glob of files to check inside folders (default: checkpoint suffixes).")
+@click.option("--exclude", multiple=True, help="Glob of files to leave out inside folders.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), help="Check this many files at once (0: one per CPU).  [default: 1]")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
-def check(paths, arch, fmt, fail_on, select, ignore, verbose) -> int:
+def check(paths, arch, fmt, fail_on, select, ignore, include, exclude, jobs, config, verbose) -> int:
     """Check checkpoint files and folders (*.pt *.pth *.bin *.ckpt *.safetensors)."""
-    from .api import check_paths
+    from .api import check_files, collect
+    from .config import load_settings
     from .render import render
 
-    report = check_paths(paths, arch=arch, select=_codes(select), ignore=_codes(ignore))
-    color = use_color()
-    click.echo(render(report, fmt, color=color, verbose=verbose), nl=False, color=color)
-    return report.exit_code(Severity(fail_on))
+    settings = load_settings(config).merged(
+        select=tuple(_codes(select)) or None, ignore=tuple(_codes(ignore)) or None,
+        fail_on=Severity(fail_on) if fail_on else None, include=include or None,
+        exclude=exclude or None, jobs=jobs,
+    )
+    files = collect(paths, settings.include, settings.exclude)
+    with _progress(files) as update:
+        report = check_files(files, arch=arch, settings=settings, on_done=update)
+    color = use_color() and fmt == "text"
+    click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
+    return report.exit_code(settings.fail_on)
+
+
+@contextlib.contextmanager
+def _progress(files: list[Path]):
+    """A progress bar on stderr, only on a terminal and only for runs long enough to want one."""
+    if not (is_terminal(sys.stderr) and wants_progress(len(files), sum(p.stat().st_size for p in files))):
+        yield lambda path: None
+        return
+    lock = threading.Lock()  # --jobs reports from worker threads
+    with click.progressbar(length=len(files), label="checking", file=sys.stderr) as bar:
+        def update(path: Path) -> None:
+            with lock:
+                bar.update(1)
+
+        yield update
+
+
+def wants_progress(n_files: int, n_bytes: int) -> bool:
+    return n_files >= PROGRESS_MIN_FILES or n_bytes >= PROGRESS_MIN_BYTES
 
 
 @cli.command()

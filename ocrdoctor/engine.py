@@ -19,6 +19,7 @@ def run_rules(
 ) -> TargetResult:
     """Apply each rule to `facts`; one crashing rule never hides the others' findings."""
     start = time.perf_counter()
+    rules = list(rules)
     findings: list[Finding] = []
     skipped: list[Skipped] = []
     errors: list[CheckError] = []
@@ -40,6 +41,7 @@ def run_rules(
         skipped=tuple(skipped),
         errors=tuple(errors),
         seconds=time.perf_counter() - start,
+        rules=tuple((r.code, r.name) for r in rules),
     )
 
 

@@ -117,6 +117,7 @@ class TargetResult:
     skipped: tuple[Skipped, ...] = ()
     errors: tuple[CheckError, ...] = ()
     seconds: float = 0.0
+    rules: tuple[tuple[str, str], ...] = ()  # (code, name) of every rule run on the target
 
 
 def count_by_severity(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, int]:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from ..findings import Report
+from .github import render_github
 from .json import render_json
+from .junit import render_junit
+from .sarif import render_sarif
 from .text import render_text
 
-FORMATS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json}
+FORMATS: dict[str, Callable[..., str]] = {
+    "text": render_text,
+    "json": render_json,
+    "sarif": render_sarif,
+    "junit": render_junit,
+    "github": render_github,
+}
 
 
 def render(report: Report, fmt: str, **options) -> str:
-    if fmt != "text":
-        options.pop("color", None)
-        options.pop("verbose", None)
-    return FORMATS[fmt](report, **options)
+    """Render with the options this format takes (colour for text, fail_on for JUnit)."""
+    func = FORMATS[fmt]
+    accepted = inspect.signature(func).parameters
+    return func(report, **{k: v for k, v in options.items() if k in accepted})

@@ -1,0 +1,82 @@
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF consumers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+from ..findings import Finding, Report, Severity
+from ..registry import default
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+DOCS_URL = "https://github.com/ocrdoctor/ocrdoctor/blob/main/docs/rules.md"
+LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def artifact_uri(target: str) -> str:
+    """A relative, percent-encoded URI when the target is under the working directory."""
+    path = Path(target)
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        pass
+    return quote(path.as_posix())
+
+
+def _rule_entry(rule) -> dict:
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.docs["What it detects"]},
+        "help": {"text": rule.explain(), "markdown": rule.explain()},
+        "helpUri": f"{DOCS_URL}#{rule.code.lower()}",
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"tags": [rule.target], "origin": rule.origin},
+    }
+
+
+def _result(f: Finding, index: dict[str, int]) -> dict:
+    text = f.message + (f"\nFix ({f.applicability.value if f.applicability else 'manual'}): {f.fix}" if f.fix else "")
+    result = {
+        "ruleId": f.rule,
+        "level": LEVELS[f.severity],
+        "message": {"text": text},
+        "locations": [{
+            "physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.target)}, "region": {"startLine": 1}},
+            **({"logicalLocations": [{"name": f.location}]} if f.location else {}),
+        }],
+        "partialFingerprints": {
+            "ocrdoctor/v1": hashlib.sha256(f"{f.rule}|{f.target}|{f.location}".encode()).hexdigest()
+        },
+        "properties": {"severity": f.severity.value, "fix": f.fix, "applicability": f.applicability.value if f.applicability else None},
+    }
+    if f.rule in index:
+        result["ruleIndex"] = index[f.rule]
+    return result
+
+
+def render_sarif(report: Report) -> str:
+    from .. import __version__
+
+    rules = default.load().sorted_rules()
+    index = {r.code: i for i, r in enumerate(rules)}
+    notifications = [
+        {"level": "error", "message": {"text": f"{e.rule} {e.name} failed on {e.target}: {e.error}"}}
+        for e in report.check_errors
+    ]
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "ocrdoctor", "version": __version__, "informationUri": DOCS_URL,
+                "rules": [_rule_entry(r) for r in rules],
+            }},
+            "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+            "results": [_result(f, index) for f in report.findings],
+        }],
+    }
+    return json.dumps(log, indent=2) + "\n"
