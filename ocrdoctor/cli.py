@@ -124,11 +124,12 @@ def wants_progress(n_files: int, n_bytes: int) -> bool:
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--archs", is_flag=True, help="List the docTR architectures ocrdoctor can identify instead.")
-def rules(fmt, archs) -> int:
+@click.option("--builtin-only", is_flag=True, help="Leave out rules added by plugins.")
+def rules(fmt, archs, builtin_only) -> int:
     """List every rule: code, name, severity, target and summary."""
     from .rulesdoc import render_archs, render_rules
 
-    click.echo(render_archs(fmt) if archs else render_rules(fmt), nl=False)
+    click.echo(render_archs(fmt) if archs else render_rules(fmt, builtin_only), nl=False)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -18,6 +19,7 @@ from typing import Callable, Iterable
 from .findings import Applicability, CheckError, Severity
 
 ENTRY_POINT_GROUP = "ocrdoctor.checks"
+DISABLE_PLUGINS_ENV = "OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"  # like PYTEST_DISABLE_PLUGIN_AUTOLOAD
 BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint",)
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
@@ -115,12 +117,14 @@ class Registry:
         self.rules[rule.code] = rule
 
     def load(self) -> "Registry":
-        """Import the built-in rules, then every plugin; idempotent."""
+        """Import the built-in rules, then every plugin (unless disabled by the environment); idempotent."""
         if self._loaded:
             return self
         self._loaded = True
         for module in BUILTIN_MODULES:
             importlib.import_module(module)
+        if os.environ.get(DISABLE_PLUGINS_ENV):
+            return self
         for ep in sorted(find_plugins(), key=lambda e: e.name):
             try:
                 ep.load()

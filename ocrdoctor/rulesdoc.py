@@ -8,8 +8,8 @@ from .architectures import signatures, table_info
 from .registry import DOC_SECTIONS, default
 
 
-def render_rules(fmt: str = "text") -> str:
-    rules = default.load().sorted_rules()
+def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
+    rules = [r for r in default.load().sorted_rules() if not builtin_only or r.origin == "ocrdoctor"]
     if fmt == "json":
         return json.dumps([
             {"code": r.code, "name": r.name, "severity": r.severity.value, "target": r.target,
@@ -28,7 +28,7 @@ def _markdown(rules) -> str:
     out = [
         "# Rules reference",
         "",
-        "Generated from the rules' own docstrings by `ocrdoctor rules --format markdown`;",
+        "Generated from the rules' own docstrings by `ocrdoctor rules --format markdown --builtin-only`;",
         "`tests/test_docs.py` fails when this page is out of date. `ocrdoctor explain CODE` shows one rule.",
         "",
         "| code | name | severity | target | summary |",

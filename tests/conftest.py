@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+# Built-in behaviour is tested without whatever plugins this environment has installed
+# (CI installs the example plugin); tests/test_plugins.py turns discovery back on.
+os.environ["OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 import pytest
 import torch

@@ -123,6 +123,7 @@ def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
         raise ImportError("No module named 'missing_dependency'")
 
     plugins = [SimpleNamespace(name="zz-broken", load=boom), SimpleNamespace(name="aa-fine", load=lambda: None)]
+    monkeypatch.delenv("OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setattr("ocrdoctor.registry.find_plugins", lambda: plugins)
     reg = Registry()
     monkeypatch.setattr("ocrdoctor.registry.BUILTIN_MODULES", ())

@@ -61,7 +61,9 @@ def _result(f: Finding, index: dict[str, int]) -> dict:
 def render_sarif(report: Report) -> str:
     from .. import __version__
 
-    rules = default.load().sorted_rules()
+    registered = default.load().rules
+    ran = {code for t in report.targets for code, _ in t.rules} | {f.rule for f in report.findings}
+    rules = [registered[code] for code in sorted(ran) if code in registered]
     index = {r.code: i for i, r in enumerate(rules)}
     notifications = [
         {"level": "error", "message": {"text": f"{e.rule} {e.name} failed on {e.target}: {e.error}"}}
