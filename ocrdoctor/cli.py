@@ -13,7 +13,7 @@ import click
 
 from .findings import Severity
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_USAGE = 0, 2  # 1 (findings at or above --fail-on) comes from Report.exit_code
 
 
 class Group(click.Group):
@@ -27,6 +27,9 @@ class Group(click.Group):
         extra.pop("standalone_mode", None)
         try:
             code = super().main(args, prog_name or "ocrdoctor", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `ocrdoctor`: the help, as click shows it
+            click.echo(exc.ctx.get_help(), err=True)
+            sys.exit(EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message())
         except (UsageError, ConfigError) as exc:
@@ -59,13 +62,13 @@ def use_color(stream=None) -> bool:
     return "NO_COLOR" not in os.environ and is_terminal(stream or sys.stdout)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="ocrdoctor", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ocrdoctor", prog_name="ocrdoctor")
 def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
-FORMATS = ["text", "json", "sarif", "junit", "github"]
+FORMATS = ["text", "json", "sarif", "junit", "github"]  # tests/test_formats.py checks these match render.FORMATS
 PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 
 

@@ -82,6 +82,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message, monkeypatch):
     assert result.stdout == ""
 
 
+def test_help_version_and_bare_command():
+    assert run("--help").exit_code == 0 and "check" in run("--help").stdout
+    assert run("--version").stdout.startswith("ocrdoctor, version ")
+    bare = run()
+    assert bare.exit_code == 2 and bare.stderr.startswith("Usage: ocrdoctor") and "error" not in bare.stderr
+
+
 def test_empty_folder_says_so(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
     result = run("check", tmp_path)

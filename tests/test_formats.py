@@ -109,6 +109,12 @@ def test_github_annotations_escape_and_map_levels():
     assert lines[-1].startswith("::error title=OD113 check error::models/det.pt")
 
 
+def test_cli_offers_every_renderer():
+    from ocrdoctor.cli import FORMATS as CLI_FORMATS
+
+    assert CLI_FORMATS == list(FORMATS)
+
+
 def test_formats_through_the_cli_on_a_real_file(save):
     from ocrdoctor.checks import examples as ex
 
