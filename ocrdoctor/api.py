@@ -141,3 +141,16 @@ def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> Target
     facts = inspect_checkpoint(path, arch)
     result = run_rules(rules, facts, target=str(path), kind="checkpoint", summary=facts.summary())
     return replace(result, seconds=time.perf_counter() - start)
+
+
+def check_environment(*, settings: Settings | None = None, registry: Registry | None = None,
+                      facts=None, **overrides) -> Report:
+    """The OD3xx rules over this machine (or over `facts`, e.g. a GPU host's, for a test)."""
+    from .inspect.environment import inspect_environment
+
+    settings = (settings or Settings()).merged(**overrides)
+    reg, rules = select_rules(settings, "environment", registry)
+    start = time.perf_counter()
+    facts = facts if facts is not None else inspect_environment()
+    result = run_rules(rules, facts, target="environment", kind="environment", summary=facts.summary())
+    return Report((replace(result, seconds=time.perf_counter() - start),), errors=tuple(reg.plugin_errors))

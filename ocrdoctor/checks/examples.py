@@ -149,3 +149,53 @@ def reparameterized_fast(arch: str) -> dict:
     from doctr.models.detection.fast import reparameterize
 
     return reparameterize(doctr_model(arch)).state_dict()
+
+
+@dataclass(frozen=True)
+class FactsExample:
+    """Facts built by hand: how a GPU machine's situation is tested on a CPU machine."""
+
+    make: Callable[[], Any]
+    label: str
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def _healthy_gpu_box() -> Any:
+    from ..inspect.environment import GPU, EnvironmentFacts
+
+    return EnvironmentFacts(
+        python="3.11.7", torch_version="2.15.0", torch_cuda="13.0", cuda_available=True, cuda_devices=1,
+        driver_version="580.65", driver_cuda="13.0",
+        gpus=(GPU(0, "NVIDIA H100 80GB HBM3", (9, 0), 80 << 30, 78 << 30, 0),),
+        cpus_logical=16, cpus_physical=16, cpus_affinity=16, torch_threads=16,
+        memory_total=128 << 30, memory_available=100 << 30,
+        torchvision_version="0.29.2",
+        onnxruntime_packages=("onnxruntime-gpu",),
+        onnxruntime_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+    )
+
+
+def _healthy_cpu_box() -> Any:
+    from ..inspect.environment import EnvironmentFacts
+
+    return EnvironmentFacts(
+        python="3.11.7", torch_version="2.15.0+cpu", torch_cuda=None, nvml_error="NVMLError_LibraryNotFound",
+        cpus_logical=8, cpus_physical=4, cpus_affinity=8, torch_threads=4,
+        memory_total=32 << 30, memory_available=20 << 30, torchvision_version="0.29.2",
+        onnxruntime_packages=("onnxruntime",), onnxruntime_providers=("CPUExecutionProvider",),
+    )
+
+
+def gpu_box(label: str, **changes) -> FactsExample:
+    """A healthy GPU machine's facts, with `changes`."""
+    from dataclasses import replace
+
+    return FactsExample(lambda: replace(_healthy_gpu_box(), **changes), label)
+
+
+def cpu_box(label: str, **changes) -> FactsExample:
+    from dataclasses import replace
+
+    return FactsExample(lambda: replace(_healthy_cpu_box(), **changes), label)

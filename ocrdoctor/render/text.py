@@ -56,7 +56,10 @@ def _finding(f: Finding, color: bool) -> list[str]:
 def _summary(report: Report) -> str:
     counts = report.summary
     n_targets = len(report.targets)
-    what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
+    if all(t.kind == "environment" for t in report.targets) and report.targets:
+        what = "the environment"
+    else:
+        what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
     total = sum(counts.values())
     errors = len(report.check_errors)
     crashed = f"; {errors} check error{'s' if errors != 1 else ''}" if errors else ""

@@ -1,0 +1,191 @@
+"""Read the machine a model will run on into plain facts: torch, CUDA, NVML, CPUs, memory,
+torchvision's compiled ops and onnxruntime. Every probe turns failure into a fact (a missing
+NVML library, an unreadable cgroup file, a broken torchvision), never into a crash.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..registry import one_line
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class GPU:
+    index: int
+    name: str
+    compute_capability: tuple[int, int] | None
+    memory_total: int
+    memory_free: int
+    processes: int  # compute processes on the GPU, this one included if it uses it
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    python: str = ""
+    torch_version: str = ""
+    torch_cuda: str | None = None  # CUDA version torch was built for; None for a CPU-only wheel
+    cuda_available: bool = False
+    cuda_devices: int = 0
+    cuda_visible_devices: str | None = None  # the CUDA_VISIBLE_DEVICES variable, when set
+    nvml_error: str | None = None  # why NVML could not be read (no driver, no library)
+    driver_version: str | None = None
+    driver_cuda: str | None = None  # newest CUDA the driver supports, e.g. "12.4"
+    gpus: tuple[GPU, ...] = ()
+    cpus_logical: int = 1
+    cpus_physical: int | None = None
+    cpus_affinity: int = 1  # CPUs this process may be scheduled on
+    cpu_quota: float | None = None  # CPUs granted by the cgroup (container) quota
+    torch_threads: int = 1
+    thread_variables: dict[str, str] = field(default_factory=dict)
+    memory_total: int = 0
+    memory_available: int = 0
+    torchvision_version: str | None = None
+    torchvision_error: str | None = None  # why torchvision's compiled ops do not load
+    onnxruntime_packages: tuple[str, ...] = ()
+    onnxruntime_providers: tuple[str, ...] = ()
+
+    @property
+    def cpus_usable(self) -> int:
+        """CPUs this process can really use: affinity, then the container's quota."""
+        usable = self.cpus_affinity
+        if self.cpu_quota is not None:
+            usable = min(usable, max(1, int(self.cpu_quota)))
+        return usable
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["cpus_usable"] = self.cpus_usable
+        return data
+
+    def summary(self) -> dict[str, object]:
+        gpus = ", ".join(g.name for g in self.gpus) or "none"
+        return {
+            "torch": f"{self.torch_version} ({'CUDA ' + self.torch_cuda if self.torch_cuda else 'CPU-only build'})",
+            "gpus": gpus,
+            "cuda_available": self.cuda_available,
+            "cpus_usable": self.cpus_usable,
+            "torch_threads": self.torch_threads,
+        }
+
+
+def inspect_environment() -> EnvironmentFacts:
+    import psutil
+    import torch
+
+    memory = psutil.virtual_memory()
+    nvml = _nvml()
+    return EnvironmentFacts(
+        python=platform.python_version(),
+        torch_version=torch.__version__,
+        torch_cuda=torch.version.cuda,
+        cuda_available=torch.cuda.is_available(),
+        cuda_devices=torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        cpus_logical=psutil.cpu_count(logical=True) or 1,
+        cpus_physical=psutil.cpu_count(logical=False),
+        cpus_affinity=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (psutil.cpu_count() or 1),
+        cpu_quota=cgroup_cpu_quota(),
+        torch_threads=torch.get_num_threads(),
+        thread_variables={k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+        memory_total=memory.total,
+        memory_available=memory.available,
+        **nvml,
+        **_torchvision(),
+        **_onnxruntime(),
+    )
+
+
+def _nvml() -> dict:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception as exc:  # no driver / no library on this machine: a fact, not an error
+        return {"nvml_error": one_line(exc)}
+    try:
+        gpus = tuple(_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount()))
+        version = pynvml.nvmlSystemGetCudaDriverVersion()
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        return {
+            "gpus": gpus,
+            "driver_version": driver.decode() if isinstance(driver, bytes) else driver,
+            "driver_cuda": f"{version // 1000}.{version % 1000 // 10}",
+        }
+    except Exception as exc:
+        return {"nvml_error": one_line(exc)}
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def _gpu(pynvml, index: int) -> GPU:
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    name = pynvml.nvmlDeviceGetName(handle)
+    memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+    try:
+        capability = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(handle))
+    except Exception:
+        capability = None
+    try:
+        processes = len(pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
+    except Exception:
+        processes = 0
+    return GPU(index, name.decode() if isinstance(name, bytes) else name, capability,
+               int(memory.total), int(memory.free), processes)
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by a cgroup v2 (cpu.max) or v1 (cfs quota) limit; None when unlimited or unreadable."""
+    try:
+        text = (root / "cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        if text:
+            return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _torchvision() -> dict:
+    try:
+        version = importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    try:
+        import torch
+        import torchvision
+
+        torchvision.ops.nms(torch.zeros((1, 4)), torch.zeros(1), 0.5)  # needs the compiled ops
+        return {"torchvision_version": version}
+    except Exception as exc:
+        return {"torchvision_version": version, "torchvision_error": one_line(exc)}
+
+
+def _onnxruntime() -> dict:
+    packages = tuple(sorted(
+        name for name in (d.metadata["Name"] for d in importlib.metadata.distributions()) if name
+        and name.lower().replace("_", "-").startswith("onnxruntime")
+    ))
+    if not packages:
+        return {}
+    try:
+        import onnxruntime
+
+        return {"onnxruntime_packages": packages, "onnxruntime_providers": tuple(onnxruntime.get_available_providers())}
+    except Exception:
+        return {"onnxruntime_packages": packages}

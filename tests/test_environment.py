@@ -1,0 +1,108 @@
+"""The environment doctor: real probes on this machine, injected GPU facts, failures as facts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ocrdoctor.api import check_environment
+from ocrdoctor.checks.examples import gpu_box
+from ocrdoctor.inspect.environment import GPU, cgroup_cpu_quota, inspect_environment
+from tests.conftest import codes, run, run_process
+
+
+def test_this_machine_is_read_without_errors():
+    facts = inspect_environment()
+    assert facts.torch_version == torch.__version__ and facts.torch_cuda == torch.version.cuda
+    assert facts.cpus_logical >= 1 and 1 <= facts.cpus_usable <= facts.cpus_logical
+    assert facts.memory_total >= facts.memory_available > 0
+    assert facts.torchvision_version and facts.torchvision_error is None
+    if not facts.gpus:
+        assert facts.nvml_error  # no driver here: the reason is recorded, nothing raised
+    assert not check_environment(facts=facts).check_errors
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "200000 100000\n"}, 2.0),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu.max": "garbage"}, None),
+    ({}, None),
+])
+def test_cgroup_quota(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == expected
+
+
+def test_printed_thread_fix_runs_and_the_finding_goes(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        facts = inspect_environment()
+        torch.set_num_threads(facts.cpus_usable + 4)  # really oversubscribed, on this machine
+        [finding] = check_environment(select=("OD304",)).findings
+        assert finding.rule == "OD304" and f"may use {facts.cpus_usable} CPU" in finding.message
+        exec(finding.fix, {"torch": torch})
+        assert check_environment(select=("OD304",)).findings == []
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_missing_nvml_is_a_fact(monkeypatch):
+    import pynvml
+
+    def fail():
+        raise pynvml.NVMLError_LibraryNotFound()
+
+    monkeypatch.setattr(pynvml, "nvmlInit", fail)
+    facts = inspect_environment()
+    assert facts.gpus == () and "NVMLError_LibraryNotFound" in facts.nvml_error
+
+
+def test_broken_torchvision_is_a_fact_and_od305(monkeypatch):
+    import torchvision
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(torchvision.ops, "nms", missing)
+    facts = inspect_environment()
+    assert facts.torchvision_error == "RuntimeError: operator torchvision::nms does not exist"
+    [finding] = check_environment(facts=facts, select=("OD305",)).findings
+    assert finding.fix.startswith('pip install --force-reinstall "torch==')
+
+
+def test_gpu_host_situations_with_injected_facts():
+    healthy = gpu_box("x").make()
+    assert codes(check_environment(facts=healthy)) == []
+    cpu_wheel = replace(healthy, torch_version="2.15.0+cpu", torch_cuda=None, cuda_available=False)
+    [finding] = check_environment(facts=cpu_wheel).findings
+    assert finding.rule == "OD301" and "NVIDIA H100 80GB HBM3" in finding.message
+    assert finding.fix.endswith("--index-url https://download.pytorch.org/whl/cu130")
+    old_driver = replace(healthy, cuda_available=False, driver_cuda="12.2", driver_version="535.54")
+    [finding] = check_environment(facts=old_driver).findings
+    assert finding.message.startswith("the driver (535.54) supports CUDA 12.2 but torch was built for CUDA 13.0")
+    busy = replace(healthy, gpus=(GPU(0, "NVIDIA L4", (8, 9), 24 << 30, 512 << 20, 3),))
+    [finding] = check_environment(facts=busy).findings
+    assert finding.message == "GPU 0 (NVIDIA L4) is busy: 512.0 MiB of 24.0 GiB free, 3 other processes"
+
+
+def test_env_command(monkeypatch):
+    text = run("env")
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.startswith("python ") and "torch threads" in text.stdout
+    assert text.stdout.rstrip().endswith("in the environment.")
+    data = json.loads(run("env", "--format", "json").stdout)
+    assert data["version"] == 1 and data["environment"]["torch_version"] == torch.__version__
+    assert data["targets"][0]["kind"] == "environment"
+    assert run("env", "--select", "OD999").exit_code == 2
+
+
+def test_env_process_without_colour():
+    proc = run_process("env", "--format", "github")
+    assert proc.returncode == 0 and proc.stderr == ""
