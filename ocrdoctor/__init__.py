@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from .api import check_environment, check_path, check_paths
+from .api import check_environment, check_path, check_paths, diagnose
 from .findings import Applicability, Finding, Problem, Report, Severity, Skip
 from .registry import check
 
@@ -15,5 +15,5 @@ except metadata.PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "Applicability", "Finding", "Problem", "Report", "Severity", "Skip",
-    "check", "check_environment", "check_path", "check_paths", "__version__",
+    "check", "check_environment", "check_path", "check_paths", "diagnose", "__version__",
 ]

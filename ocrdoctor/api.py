@@ -154,3 +154,23 @@ def check_environment(*, settings: Settings | None = None, registry: Registry | 
     facts = facts if facts is not None else inspect_environment()
     result = run_rules(rules, facts, target="environment", kind="environment", summary=facts.summary())
     return Report((replace(result, seconds=time.perf_counter() - start),), errors=tuple(reg.plugin_errors))
+
+
+def diagnose(obj, *, environment: bool = True, settings: Settings | None = None, registry: Registry | None = None,
+             **overrides) -> Report:
+    """The OD2xx rules on a live docTR predictor or torch module (and OD3xx on this machine).
+
+    Reads devices, dtypes and modes only: no weight is copied or moved. Raises
+    ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed.
+    """
+    from .inspect.model import inspect_model
+
+    settings = (settings or Settings()).merged(**overrides)
+    reg, rules = select_rules(settings, "model", registry)
+    start = time.perf_counter()
+    facts = inspect_model(obj)
+    model = run_rules(rules, facts, target=facts.target, kind="model", summary=facts.summary())
+    targets = [replace(model, seconds=time.perf_counter() - start)]
+    if environment:
+        targets += check_environment(settings=settings, registry=reg).targets
+    return Report(tuple(targets), errors=tuple(reg.plugin_errors))

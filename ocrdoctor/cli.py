@@ -69,7 +69,7 @@ def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
-FORMATS = ["text", "json", "sarif", "junit", "github"]  # tests/test_formats.py checks these match render.FORMATS
+FORMATS = ["text", "json", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS
 PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 
 

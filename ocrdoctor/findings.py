@@ -169,6 +169,11 @@ class Report:
 
         return render_text(self, color=False)
 
+    def _repr_html_(self) -> str:  # Jupyter shows a Report as a table
+        from .render.html import render_html
+
+        return render_html(self)
+
 
 class DiagnosisError(Exception):
     """Raised by Report.raise_for_errors; carries the error findings."""

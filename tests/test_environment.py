@@ -60,7 +60,7 @@ def test_missing_nvml_is_a_fact(monkeypatch):
         raise pynvml.NVMLError_LibraryNotFound()
 
     monkeypatch.setattr(pynvml, "nvmlInit", fail)
-    facts = inspect_environment()
+    facts = inspect_environment(refresh=True)
     assert facts.gpus == () and "NVMLError_LibraryNotFound" in facts.nvml_error
 
 
@@ -71,10 +71,12 @@ def test_broken_torchvision_is_a_fact_and_od305(monkeypatch):
         raise RuntimeError("operator torchvision::nms does not exist")
 
     monkeypatch.setattr(torchvision.ops, "nms", missing)
-    facts = inspect_environment()
+    facts = inspect_environment(refresh=True)
     assert facts.torchvision_error == "RuntimeError: operator torchvision::nms does not exist"
     [finding] = check_environment(facts=facts, select=("OD305",)).findings
     assert finding.fix.startswith('pip install --force-reinstall "torch==')
+    monkeypatch.undo()
+    assert inspect_environment(refresh=True).torchvision_error is None
 
 
 def test_gpu_host_situations_with_injected_facts():

@@ -199,3 +199,64 @@ def cpu_box(label: str, **changes) -> FactsExample:
     from dataclasses import replace
 
     return FactsExample(lambda: replace(_healthy_cpu_box(), **changes), label)
+
+
+def tiny_net(train: bool = False, dtype: str = "float32") -> Any:
+    """A small conv net with BatchNorm and Dropout, in eval mode unless asked."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.Dropout(0.1), torch.nn.Conv2d(8, 4, 1))
+    return net.to(getattr(torch, dtype)).train(train)
+
+
+def half_cast_net() -> Any:
+    net = tiny_net()
+    net[0].half()
+    return net
+
+
+def split_across_devices() -> Any:
+    """Half of the net on the `meta` device: a mixed-device model on any machine."""
+    net = tiny_net()
+    net[4].to("meta")
+    return net
+
+
+def model(label: str, build: Callable[[], Any], **changes) -> FactsExample:
+    """The facts of a real module, with `changes` (e.g. cuda_available=True for a GPU host)."""
+    from dataclasses import replace
+
+    from ..inspect.model import inspect_model
+
+    return FactsExample(lambda: replace(inspect_model(build()), **changes), label)
+
+
+def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (8, 0)) -> FactsExample:
+    """The facts of a module as they read once it sits on cuda:0 of a GPU with `capability`."""
+    from dataclasses import replace
+
+    from ..inspect.model import inspect_model
+
+    def make():
+        facts = inspect_model(build())
+        moved = tuple(replace(c, devices={"cuda:0": sum(c.devices.values())}) for c in facts.components)
+        return replace(facts, components=moved, cuda_available=True, gpu_capability=capability)
+
+    return FactsExample(make, label)
+
+
+def reparameterized_fast_model(arch: str) -> Any:
+    from doctr.models.detection.fast import reparameterize
+
+    return reparameterize(doctr_model(arch)).eval()
+
+
+def predictor_with_preprocessing(**overrides) -> Any:
+    """A docTR DetectionPredictor whose pre-processor follows the model's cfg, but for `overrides`."""
+    from doctr.models.detection.predictor import DetectionPredictor
+    from doctr.models.preprocessor import PreProcessor
+
+    model = doctr_model("db_mobilenet_v3_large").eval()
+    settings = {"mean": model.cfg["mean"], "std": model.cfg["std"], **overrides}
+    return DetectionPredictor(PreProcessor(model.cfg["input_shape"][-2:], 1, **settings), model)

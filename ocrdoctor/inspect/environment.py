@@ -5,6 +5,7 @@ NVML library, an unreadable cgroup file, a broken torchvision), never into a cra
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -75,9 +76,15 @@ class EnvironmentFacts:
         }
 
 
-def inspect_environment() -> EnvironmentFacts:
+def inspect_environment(refresh: bool = False) -> EnvironmentFacts:
+    """Cheap facts are read each call; NVML, torchvision and onnxruntime once per process
+    unless `refresh` (they do not change while a process runs, and cost most of the time)."""
     import psutil
     import torch
+
+    if refresh:
+        for probe in (_nvml, _torchvision, _onnxruntime):
+            probe.cache_clear()
 
     memory = psutil.virtual_memory()
     nvml = _nvml()
@@ -102,6 +109,7 @@ def inspect_environment() -> EnvironmentFacts:
     )
 
 
+@functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
 def _nvml() -> dict:
     try:
         import pynvml
@@ -161,6 +169,7 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
 def _torchvision() -> dict:
     try:
         version = importlib.metadata.version("torchvision")
@@ -176,6 +185,7 @@ def _torchvision() -> dict:
         return {"torchvision_version": version, "torchvision_error": one_line(exc)}
 
 
+@functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
 def _onnxruntime() -> dict:
     packages = tuple(sorted(
         name for name in (d.metadata["Name"] for d in importlib.metadata.distributions()) if name

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..findings import Report
 from .github import render_github
+from .html import render_html
 from .json import render_json
 from .junit import render_junit
 from .sarif import render_sarif
@@ -18,6 +19,7 @@ FORMATS: dict[str, Callable[..., str]] = {
     "sarif": render_sarif,
     "junit": render_junit,
     "github": render_github,
+    "html": render_html,
 }
 
 

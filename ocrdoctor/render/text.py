@@ -36,6 +36,7 @@ def _header(target: TargetResult, color: bool) -> str:
         parts.append(human_bytes(int(facts["bytes"])))
     if facts.get("architecture"):
         parts.append(str(facts["architecture"]))
+    parts += [str(facts[k]) for k in ("components", "devices", "dtypes") if facts.get(k)]
     detail = f"  ({', '.join(parts)})" if parts else ""
     return click.style(target.target, bold=True) + detail if color else target.target + detail
 
@@ -56,10 +57,15 @@ def _finding(f: Finding, color: bool) -> list[str]:
 def _summary(report: Report) -> str:
     counts = report.summary
     n_targets = len(report.targets)
-    if all(t.kind == "environment" for t in report.targets) and report.targets:
+    kinds = {t.kind for t in report.targets}
+    if kinds == {"checkpoint"} or not kinds:
+        what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
+    elif kinds == {"environment"}:
         what = "the environment"
     else:
-        what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
+        order = {"checkpoint": 0, "model": 1, "environment": 2}
+        names = {"checkpoint": "the files", "model": "the model", "environment": "the environment"}
+        what = " and ".join(names.get(k, k) for k in sorted(kinds, key=lambda k: order.get(k, 3)))
     total = sum(counts.values())
     errors = len(report.check_errors)
     crashed = f"; {errors} check error{'s' if errors != 1 else ''}" if errors else ""

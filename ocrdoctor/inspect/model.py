@@ -1,0 +1,162 @@
+"""Read a live docTR predictor or torch module into plain facts, without copying or moving a weight.
+
+A docTR OCRPredictor / KIEPredictor holds a detection and a recognition predictor; each of
+those holds a pre-processor and a model. Facts are gathered per model ("component"), so a rule
+can say which one is on the wrong device, in which dtype, or in training mode.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+
+class NotAModel(ValueError):
+    """The object cannot be diagnosed; the message is one line, for the user."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    size: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Component:
+    role: str  # detection | recognition | model
+    path: str  # where it sits in the object, as code: "predictor.det_predictor.model"
+    cls: str
+    parameters: int
+    devices: dict[str, int]  # device -> number of parameters and buffers there
+    dtypes: dict[str, int]  # floating dtype -> number of parameters
+    training: tuple[str, ...]  # behaviour-changing submodules left in training mode
+    fast_unfused: int  # FAST multi-branch layers not reparameterized
+    preprocessing: Preprocessing | None = None  # the predictor's pre-processor
+    expected: Preprocessing | None = None  # what the model's cfg asks for
+    preprocessor_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    target: str
+    components: tuple[Component, ...]
+    cuda_available: bool
+    gpu_capability: tuple[int, int] | None  # the best visible GPU's compute capability
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "components": ", ".join(f"{c.role}: {c.cls}" for c in self.components),
+            "parameters": sum(c.parameters for c in self.components),
+            "devices": ", ".join(sorted({d for c in self.components for d in c.devices})),
+            "dtypes": ", ".join(sorted({d for c in self.components for d in c.dtypes})),
+        }
+
+
+def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
+    import torch
+
+    if not isinstance(obj, torch.nn.Module):
+        raise NotAModel(
+            f"ocrdoctor.diagnose expects a docTR predictor or a torch.nn.Module, got {type(obj).__name__}"
+        )
+    components = tuple(_component(role, model, path, pre) for role, model, path, pre in _parts(obj, name))
+    if not any(c.parameters or c.devices for c in components):
+        raise NotAModel(f"{type(obj).__name__} has no parameters or buffers: nothing to diagnose")
+    available = torch.cuda.is_available()
+    capability = None
+    if available:
+        capability = max(torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
+    return ModelFacts(type(obj).__name__, components, available, capability)
+
+
+def _parts(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
+    """(role, model, path, pre-processor) for each model inside a predictor, or the module itself."""
+    parts = []
+    for attr, role in (("det_predictor", "detection"), ("reco_predictor", "recognition")):
+        if hasattr(obj, attr):
+            predictor = getattr(obj, attr)
+            if predictor is None or getattr(predictor, "model", None) is None:
+                raise NotAModel(f"half-built predictor: {name}.{attr}.model is missing")
+            parts.append((role, predictor.model, f"{name}.{attr}.model", _pre(predictor, f"{name}.{attr}")))
+    if parts:
+        return parts
+    if hasattr(obj, "model") and hasattr(obj, "pre_processor"):  # a DetectionPredictor / RecognitionPredictor
+        return [(_role(obj.model), obj.model, f"{name}.model", _pre(obj, name))]
+    return [(_role(obj), obj, name, None)]
+
+
+def _pre(predictor: Any, path: str) -> tuple[Any, str] | None:
+    pre = getattr(predictor, "pre_processor", None)
+    return (pre, f"{path}.pre_processor") if pre is not None else None
+
+
+def _role(model: Any) -> str:
+    module = type(model).__module__
+    return "detection" if ".detection." in module else "recognition" if ".recognition." in module else "model"
+
+
+def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) -> Component:
+    import torch
+
+    devices: Counter[str] = Counter()
+    dtypes: Counter[str] = Counter()
+    parameters = 0
+    for p in model.parameters():
+        parameters += 1
+        devices[str(p.device)] += 1
+        if p.is_floating_point():
+            dtypes[str(p.dtype).removeprefix("torch.")] += 1
+    for b in model.buffers():
+        devices[str(b.device)] += 1
+    return Component(
+        role=role, path=path, cls=type(model).__name__, parameters=parameters,
+        devices=dict(devices), dtypes=dict(dtypes),
+        training=tuple(n or "(root)" for n, m in model.named_modules() if m.training and _changes_in_training(m, torch)),
+        fast_unfused=_fast_unfused(model),
+        preprocessing=_preprocessing(pre[0]) if pre else None,
+        expected=_expected(model),
+        preprocessor_path=pre[1] if pre else None,
+    )
+
+
+def _changes_in_training(module: Any, torch: Any) -> bool:
+    """Modules whose output differs between train and eval mode; containers do not count."""
+    nn = torch.nn
+    if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.AlphaDropout,
+                           nn.FeatureAlphaDropout)):
+        return True
+    if isinstance(module, nn.modules.instancenorm._InstanceNorm):
+        return module.track_running_stats
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
+        return getattr(module, "dropout", 0) > 0
+    return False
+
+
+def _fast_unfused(model: Any) -> int:
+    try:
+        from doctr.models.detection.fast.pytorch import FASTConvLayer
+    except Exception:  # docTR missing or changed: nothing to count
+        return 0
+    return sum(1 for m in model.modules() if isinstance(m, FASTConvLayer) and not hasattr(m, "fused_conv"))
+
+
+def _preprocessing(pre: Any) -> Preprocessing | None:
+    resize, normalize = getattr(pre, "resize", None), getattr(pre, "normalize", None)
+    if resize is None or normalize is None:
+        return None
+    size = getattr(resize, "size", None)
+    size = (size, size) if isinstance(size, int) else tuple(size or ())
+    return Preprocessing(size, _floats(normalize.mean), _floats(normalize.std))
+
+
+def _expected(model: Any) -> Preprocessing | None:
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(cfg, dict) or not {"input_shape", "mean", "std"} <= set(cfg):
+        return None
+    return Preprocessing(tuple(cfg["input_shape"][-2:]), _floats(cfg["mean"]), _floats(cfg["std"]))
+
+
+def _floats(values: Any) -> tuple[float, ...]:
+    return tuple(round(float(v), 6) for v in values)
