@@ -107,19 +107,58 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     if arch is not None and arch not in arch_names():
         raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
     reg, rules = select_rules(settings, "checkpoint", registry)
+    _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
 
-    def one(path: Path) -> TargetResult:
+    def one(path: Path) -> list[TargetResult]:
         result = check_file(path, [r for r in rules if not path_ignores(path, r.code, settings)], arch)
+        results = [result]
+        if arch and model_rules:
+            results.append(check_built(path, arch, [r for r in model_rules if not path_ignores(path, r.code, settings)]))
         if on_done:
             on_done(path)
-        return result
+        return results
 
     if settings.jobs == 1 or len(files) < 2:
-        targets = [one(p) for p in files]
+        targets = [t for p in files for t in one(p)]
     else:
         with ThreadPoolExecutor(max_workers=settings.jobs or None) as pool:
-            targets = list(pool.map(one, files))
+            targets = [t for ts in pool.map(one, files) for t in ts]
     return Report(tuple(targets), errors=tuple(reg.plugin_errors))
+
+
+def check_built(path: Path, arch: str, rules: list[Rule]) -> TargetResult:
+    """The model rules on the docTR model built from the file, as it would be deployed."""
+    from .build import BuildError, build_model
+    from .findings import Skipped
+    from .inspect.model import inspect_model
+
+    target = f"{path} as {arch}"
+    start = time.perf_counter()
+    try:
+        facts = inspect_model(build_model(path, arch), name="model")
+    except BuildError as exc:
+        skipped = tuple(Skipped(r.code, r.name, target, str(exc)) for r in rules)
+        return TargetResult(target, "model", {}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules))
+    result = run_rules(rules, facts, target=target, kind="model", summary=facts.summary())
+    return replace(result, seconds=time.perf_counter() - start)
+
+
+def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, device: str = "cpu",
+                     half: bool = False, settings: Settings | None = None, registry: Registry | None = None) -> Report:
+    """Both checkpoints, then the predictor built from them as a deployment builds it, then the machine."""
+    from .build import BuildError, build_predictor
+
+    for name in (det_arch, reco_arch):
+        if name not in arch_names():
+            raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
+    settings = settings or Settings()
+    files = check_files([Path(det), Path(reco)], settings=settings, registry=registry)
+    try:
+        predictor = build_predictor(det, det_arch, reco, reco_arch, device=device, half=half)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    deployed = diagnose(predictor, settings=settings, registry=registry)
+    return Report(files.targets + deployed.targets, errors=files.errors)
 
 
 def path_ignores(path: Path, code: str, settings: Settings) -> bool:

@@ -74,8 +74,16 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
-@click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`).")
+@click.argument("paths", nargs=-1)
+@click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`), "
+                             "then load them into it and check the model.")
+@click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint of a deployment.")
+@click.option("--det-arch", help="Its docTR architecture.")
+@click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint of a deployment.")
+@click.option("--reco-arch", help="Its docTR architecture.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the deployment puts the predictor.")
+@click.option("--half", is_flag=True, help="The deployment casts the predictor to float16.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")
@@ -87,9 +95,11 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
-def check(paths, arch, fmt, fail_on, select, ignore, include, exclude, jobs, config, verbose) -> int:
-    """Check checkpoint files and folders (*.pt *.pth *.bin *.ckpt *.safetensors)."""
-    from .api import check_files, collect
+def check(paths, arch, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include, exclude,
+          jobs, config, verbose) -> int:
+    """Check checkpoint files and folders (*.pt *.pth *.bin *.ckpt *.safetensors), or a deployment
+    (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
+    from .api import UsageError, check_deployment, check_files, collect
     from .config import load_settings
     from .render import render
 
@@ -98,9 +108,20 @@ def check(paths, arch, fmt, fail_on, select, ignore, include, exclude, jobs, con
         fail_on=Severity(fail_on) if fail_on else None, include=include or None,
         exclude=exclude or None, jobs=jobs,
     )
-    files = collect(paths, settings.include, settings.exclude)
-    with _progress(files) as update:
-        report = check_files(files, arch=arch, settings=settings, on_done=update)
+    deployment = (det, det_arch, reco, reco_arch)
+    if any(deployment):
+        if not all(deployment) or paths or arch:
+            raise UsageError("a deployment takes --det, --det-arch, --reco and --reco-arch together, without PATHS or --arch")
+        for path in (det, reco):
+            if not path.is_file():
+                raise UsageError(f"path not found: {path}")
+        report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
+    elif not paths:
+        raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
+    else:
+        files = collect(paths, settings.include, settings.exclude)
+        with _progress(files) as update:
+            report = check_files(files, arch=arch, settings=settings, on_done=update)
     color = use_color() and fmt == "text"
     click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)

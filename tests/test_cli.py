@@ -68,7 +68,7 @@ def test_json_contract(problem_files):
     (["check", "."] + ["--select", "OD999"], "unknown rule code or prefix 'OD999'"),
     (["check", "x.pt", "--format", "xml"], "Invalid value for '--format'"),
     (["check", "x.pt", "--arch", "resnet9000"], "unknown architecture 'resnet9000'"),
-    (["check"], "Missing argument 'PATHS...'"),
+    (["check"], "nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch"),
     (["explain", "OD999"], "unknown rule code 'OD999'"),
     (["frobnicate"], "No such command 'frobnicate'"),
 ])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import click
 
 from ..findings import Finding, Report, Severity, TargetResult
@@ -56,16 +58,7 @@ def _finding(f: Finding, color: bool) -> list[str]:
 
 def _summary(report: Report) -> str:
     counts = report.summary
-    n_targets = len(report.targets)
-    kinds = {t.kind for t in report.targets}
-    if kinds == {"checkpoint"} or not kinds:
-        what = f"{n_targets} file{'s' if n_targets != 1 else ''}"
-    elif kinds == {"environment"}:
-        what = "the environment"
-    else:
-        order = {"checkpoint": 0, "model": 1, "environment": 2}
-        names = {"checkpoint": "the files", "model": "the model", "environment": "the environment"}
-        what = " and ".join(names.get(k, k) for k in sorted(kinds, key=lambda k: order.get(k, 3)))
+    what = _what(report)
     total = sum(counts.values())
     errors = len(report.check_errors)
     crashed = f"; {errors} check error{'s' if errors != 1 else ''}" if errors else ""
@@ -73,6 +66,20 @@ def _summary(report: Report) -> str:
         return f"No problems found in {what}{crashed}."
     parts = ", ".join(f"{counts[k]} {k}{'s' if counts[k] != 1 and k != 'info' else ''}" for k in ("error", "warning", "info"))
     return f"Found {total} problem{'s' if total != 1 else ''} ({parts}) in {what}{crashed}."
+
+
+def _what(report: Report) -> str:
+    """'2 files, the model and the environment': what the run looked at."""
+    kinds = Counter(t.kind for t in report.targets)
+    parts = []
+    for kind, one, many in (("checkpoint", "1 file", "{} files"), ("model", "the model", "{} models"),
+                            ("environment", "the environment", "{} environments")):
+        if kinds.get(kind):
+            parts.append(one if kinds[kind] == 1 else many.format(kinds[kind]))
+    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("checkpoint", "model", "environment")]
+    if not parts:
+        return "0 files"
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _paint(text: str, fg: str, color: bool) -> str:
