@@ -19,3 +19,8 @@ def listing(items: Sequence[str], most: int = 3) -> str:
     shown = ", ".join(items[:most])
     rest = len(items) - most
     return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def count(n: int, word: str) -> str:
+    """'1 error', '2 errors', '3 info' (info has no plural)."""
+    return f"{n} {word}" if n == 1 or word == "info" else f"{n} {word}s"

@@ -20,3 +20,16 @@ def test_readme_opens_with_install_and_test_commands():
     assert block == ['pip install . && ocrdoctor demo', 'pip install ".[test]" && python -m pytest']
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install . && ocrdoctor demo" in ci and 'pip install ".[test]" && python -m pytest' in ci
+
+
+def test_notebook_example_is_current():
+    """On failure: python docs/notebook_example.py"""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_example", ROOT / "docs" / "notebook_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "notebook.md").read_text()
+    html = module.example_html()
+    assert "<code>OD207</code>" in html and "<code>OD203</code>" in html
+    assert module.updated(page, html) == page

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from ..findings import Report, Severity
+from ..units import count
 
 _COLORS = {Severity.ERROR: "#c62828", Severity.WARNING: "#ef6c00", Severity.INFO: "#1565c0"}
 
@@ -28,8 +29,8 @@ def render_html(report: Report) -> str:
         rows.append(f"<tr><td>check error</td><td><code>{escape(e.rule)}</code></td><td>{escape(e.target)}</td>"
                     f"<td colspan='2'>{escape(e.error)}</td></tr>")
     counts = report.summary
-    caption = (f"ocrdoctor: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info"
-               if rows else "ocrdoctor: no problems found")
+    totals = ", ".join(count(counts[k], k) for k in ("error", "warning", "info"))
+    caption = f"ocrdoctor: {totals}" if rows else "ocrdoctor: no problems found"
     head = "<tr><th>severity</th><th>rule</th><th>target</th><th>message</th><th>fix</th></tr>"
     return (f"<table class='ocrdoctor' style='text-align:left'><caption style='text-align:left'>{caption}</caption>"
             f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>\n")

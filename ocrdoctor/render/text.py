@@ -7,7 +7,7 @@ from collections import Counter
 import click
 
 from ..findings import Finding, Report, Severity, TargetResult
-from ..units import human_bytes
+from ..units import count, human_bytes
 
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -58,14 +58,13 @@ def _finding(f: Finding, color: bool) -> list[str]:
 
 def _summary(report: Report) -> str:
     counts = report.summary
-    what = _what(report)
     total = sum(counts.values())
     errors = len(report.check_errors)
-    crashed = f"; {errors} check error{'s' if errors != 1 else ''}" if errors else ""
+    crashed = f"; {count(errors, 'check error')}" if errors else ""
     if not total:
-        return f"No problems found in {what}{crashed}."
-    parts = ", ".join(f"{counts[k]} {k}{'s' if counts[k] != 1 and k != 'info' else ''}" for k in ("error", "warning", "info"))
-    return f"Found {total} problem{'s' if total != 1 else ''} ({parts}) in {what}{crashed}."
+        return f"No problems found in {_what(report)}{crashed}."
+    parts = ", ".join(count(counts[k], k) for k in ("error", "warning", "info"))
+    return f"Found {count(total, 'problem')} ({parts}) in {_what(report)}{crashed}."
 
 
 def _what(report: Report) -> str:
