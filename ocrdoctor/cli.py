@@ -1,4 +1,4 @@
-"""The command line: check, env, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
+"""The command line: check, env, fix, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
 
 from __future__ import annotations
 
@@ -144,6 +144,27 @@ def _progress(files: list[Path]):
 
 def wants_progress(n_files: int, n_bytes: int) -> bool:
     return n_files >= PROGRESS_MIN_FILES or n_bytes >= PROGRESS_MIN_BYTES
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the clean checkpoint (never the input).")
+@click.option("--arch", help="The docTR architecture (default: identified from the keys); FAST is reparameterized.")
+@click.option("--half", is_flag=True, help="Cast floating tensors to float16 (changes numerics).")
+@click.option("--safetensors", "as_safetensors", is_flag=True, help="Write safetensors instead of torch.save.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def fix(source, output, arch, half, as_safetensors, force) -> int:
+    """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state) and verify it."""
+    from .api import UsageError
+    from .repair import FixError, fix_checkpoint
+
+    try:
+        result = fix_checkpoint(source, output, arch=arch, half=half, safetensors=as_safetensors, force=force)
+    except FixError as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(result.describe())
+    return EXIT_OK
 
 
 @cli.command()

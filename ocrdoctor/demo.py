@@ -46,6 +46,7 @@ def write_demo_checkpoint(folder: Path) -> Path:
 
 
 def run_demo(out: str | None, fmt: str, color: bool) -> None:
+    """Check the broken checkpoint; in text mode also repair it with `ocrdoctor fix` and check the result."""
     from .api import check_path
     from .render import render
 
@@ -59,6 +60,20 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
             click.echo(f"$ ocrdoctor check {path}\n", err=True)
         report = check_path(path)
         click.echo(render(report, fmt, color=color), nl=False, color=color)
-        if fmt == "text":
-            where = f"kept in {folder}" if out else "deleted now; pass --out DIR to keep it"
-            click.echo(f"\nThe demo checkpoint is {where}. Try `ocrdoctor explain OD103`.", err=True)
+        if fmt != "text":
+            return
+        _repair(path, folder / "det_weights.pt", color)
+        where = f"are kept in {folder}" if out else "are deleted now; pass --out DIR to keep them"
+        click.echo(f"\nThe demo files {where}. Try `ocrdoctor explain OD103`.", err=True)
+
+
+def _repair(path: Path, clean: Path, color: bool) -> None:
+    """Show the repair proving itself: `ocrdoctor fix`, then a clean check of its output."""
+    from .api import check_path
+    from .render import render
+    from .repair import fix_checkpoint
+
+    click.echo(f"\n$ ocrdoctor fix {path} -o {clean}", err=True)
+    click.echo(fix_checkpoint(path, clean, force=True).describe())
+    click.echo(f"\n$ ocrdoctor check {clean}\n", err=True)
+    click.echo(render(check_path(clean), "text", color=color), nl=False, color=color)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 
@@ -24,3 +25,8 @@ def listing(items: Sequence[str], most: int = 3) -> str:
 def count(n: int, word: str) -> str:
     """'1 error', '2 errors', '3 info' (info has no plural)."""
     return f"{n} {word}" if n == 1 or word == "info" else f"{n} {word}s"
+
+
+def subscript(path: tuple) -> str:
+    """('checkpoint', 'model') -> ["checkpoint"]["model"], as code to paste."""
+    return "".join(f"[{json.dumps(p) if isinstance(p, str) else repr(p)}]" for p in path)

@@ -147,3 +147,5 @@ def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     assert (tmp_path / "det_epoch12.pt").exists()
     text = run_process("demo")
     assert text.returncode == 0 and "OD105 warning wrapper-prefix" in text.stdout
+    assert "verified: reloads weights-only; 384 tensors bit-identical" in text.stdout
+    assert text.stdout.rstrip().endswith("No problems found in 1 file.")

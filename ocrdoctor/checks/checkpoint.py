@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from typing import Iterator
@@ -11,7 +10,7 @@ from ..architectures import identify, strip_wrappers
 from ..findings import Applicability, Problem, Severity, Skip
 from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from ..registry import check
-from ..units import human_bytes, listing
+from ..units import human_bytes, listing, subscript
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -157,7 +156,7 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra, key=lambda e: -e.nbytes)]
     share = total / facts.size if facts.size else 0
     if facts.weights_path:
-        fix = f'torch.save(torch.load(path, map_location="cpu", weights_only=True){_subscript(facts.weights_path)}, "weights.pt")'
+        fix = f'torch.save(torch.load(path, map_location="cpu", weights_only=True){subscript(facts.weights_path)}, "weights.pt")'
     else:
         fix = f'{LOAD}\ntorch.save({{k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}}, "weights.pt")'
     yield Problem(
@@ -166,11 +165,6 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
         location=", ".join(e.key for e in extra),
         fix=fix,
     )
-
-
-def _subscript(path: tuple) -> str:
-    """('checkpoint', 'model') -> ["checkpoint"]["model"], as code to paste."""
-    return "".join(f"[{json.dumps(p) if isinstance(p, str) else repr(p)}]" for p in path)
 
 
 @check(
@@ -196,7 +190,7 @@ def wrapped_state_dict(facts: CheckpointFacts) -> Iterator[Problem]:
     """
     facts.require_weights()
     if facts.weights_path:
-        sub = _subscript(facts.weights_path)
+        sub = subscript(facts.weights_path)
         yield Problem(
             f"the weights sit under {sub}: model.load_state_dict(torch.load(path)) fails; load {sub} instead",
             location=facts.weights_key,
