@@ -17,7 +17,7 @@ from .findings import Report, TargetResult
 from .inspect.checkpoint import inspect_checkpoint
 from .registry import Registry, RegistryError, Rule, is_enabled
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx")
 
 
 class UsageError(Exception):
@@ -28,7 +28,7 @@ def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: S
     """Files as given; folders searched recursively, sorted, filtered by the globs; each file once.
 
     Globs match a file's path relative to the folder given (or its name). Without include
-    globs a folder contributes its checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors).
+    globs a folder contributes its checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors) and ONNX exports (*.onnx).
     """
     found: list[Path] = []
     used: set[str] = set()
@@ -107,12 +107,14 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     if arch is not None and arch not in arch_names():
         raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
     reg, rules = select_rules(settings, "checkpoint", registry)
+    _, onnx_rules = select_rules(settings, "onnx", reg)
     _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
 
     def one(path: Path) -> list[TargetResult]:
-        result = check_file(path, [r for r in rules if not path_ignores(path, r.code, settings)], arch)
+        kind_rules = onnx_rules if is_onnx(path) else rules
+        result = check_file(path, [r for r in kind_rules if not path_ignores(path, r.code, settings)], arch)
         results = [result]
-        if arch and model_rules:
+        if arch and model_rules and not is_onnx(path):
             results.append(check_built(path, arch, [r for r in model_rules if not path_ignores(path, r.code, settings)]))
         if on_done:
             on_done(path)
@@ -175,10 +177,21 @@ def path_ignores(path: Path, code: str, settings: Settings) -> bool:
     )
 
 
+def is_onnx(path: Path) -> bool:
+    return path.suffix.lower() == ".onnx"
+
+
 def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> TargetResult:
+    """One file's facts (an ONNX export by its suffix, otherwise a checkpoint) through `rules`."""
     start = time.perf_counter()
-    facts = inspect_checkpoint(path, arch)
-    result = run_rules(rules, facts, target=str(path), kind="checkpoint", summary=facts.summary())
+    if is_onnx(path):
+        from .inspect.onnx import inspect_onnx
+
+        facts, kind = inspect_onnx(path), "onnx"
+    else:
+        facts, kind = inspect_checkpoint(path, arch), "checkpoint"
+    result = run_rules([r for r in rules if r.target == kind], facts, target=str(path), kind=kind,
+                       summary=facts.summary())
     return replace(result, seconds=time.perf_counter() - start)
 
 

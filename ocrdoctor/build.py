@@ -18,7 +18,12 @@ class BuildError(Exception):
     """The model could not be built from the file; one line, for the user."""
 
 
-def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = None) -> Any:
+def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = None, any_vocab: bool = False) -> Any:
+    """The docTR model with the file's weights, strictly loaded, in eval mode.
+
+    A recognition head sized for a custom vocabulary takes the file's `vocab` entry; with
+    `any_vocab` (an export, where only the head's size matters) a stand-in of that size.
+    """
     import torch
     from doctr import models
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -30,6 +35,8 @@ def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = Non
     kwargs = {}
     if match is not None and match.custom_head:
         vocab = _entry_value(path, facts, "vocab")
+        if any_vocab and match.head == "vocab" and not (isinstance(vocab, str) and len(vocab) == match.head_size):
+            vocab = stand_in_vocab(match.head_size)
         if match.head != "vocab" or not isinstance(vocab, str) or len(vocab) != match.head_size:
             raise BuildError(f"{path}: the head is sized for {match.head_size} {match.head}; "
                              f"cannot build {arch} without it (see OD113)")
@@ -50,6 +57,11 @@ def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = Non
     except RuntimeError as exc:
         raise BuildError(f"{path}: does not load into {arch}: {one_line(exc)}") from None
     return model.eval()
+
+
+def stand_in_vocab(size: int) -> str:
+    """Any vocabulary of `size` distinct characters: builds a head of the right shape."""
+    return "".join(chr(0x4E00 + i) for i in range(size))
 
 
 def _entry_value(path, facts: CheckpointFacts, key: str):

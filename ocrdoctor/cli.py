@@ -1,4 +1,4 @@
-"""The command line: check, env, fix, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
+"""The command line: check, env, fix, export, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import click
 
 from .findings import Severity
 
-EXIT_OK, EXIT_USAGE = 0, 2  # 1 (findings at or above --fail-on) comes from Report.exit_code
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # check takes 1 from Report.exit_code (--fail-on)
 
 
 class Group(click.Group):
@@ -97,8 +97,8 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
 def check(paths, arch, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include, exclude,
           jobs, config, verbose) -> int:
-    """Check checkpoint files and folders (*.pt *.pth *.bin *.ckpt *.safetensors), or a deployment
-    (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
+    """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
+    or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
     from .api import UsageError, check_deployment, check_files, collect
     from .config import load_settings
     from .render import render
@@ -165,6 +165,36 @@ def fix(source, output, arch, half, as_safetensors, force) -> int:
         raise UsageError(str(exc)) from None
     click.echo(result.describe())
     return EXIT_OK
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--arch", required=True, help="The docTR architecture of the checkpoint (ocrdoctor rules --archs).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the ONNX file.")
+@click.option("--fp16", is_flag=True, help="Convert weights and activations to float16 (changes numerics).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Timed runs for each latency (after one warm-up).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read settings (select, ignore, severity) from this TOML file.")
+def export(source, arch, output, fp16, force, repeat, config) -> int:
+    """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
+    PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
+    from .api import UsageError, select_rules
+    from .config import load_settings
+    from .export import ExportError, export_onnx
+    from .render import render
+
+    _, rules = select_rules(load_settings(config), "onnx")
+    try:
+        result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(result.describe())
+    if result.report.findings:
+        click.echo(render(result.report, "text", color=use_color()), nl=False, color=use_color())
+    return EXIT_OK if result.written else EXIT_FINDINGS
 
 
 @cli.command()

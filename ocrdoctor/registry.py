@@ -20,7 +20,8 @@ from .findings import Applicability, CheckError, Severity
 
 ENTRY_POINT_GROUP = "ocrdoctor.checks"
 DISABLE_PLUGINS_ENV = "OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"  # like PYTEST_DISABLE_PLUGIN_AUTOLOAD
-BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.model", "ocrdoctor.checks.environment")
+BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.model", "ocrdoctor.checks.environment",
+                   "ocrdoctor.checks.onnx")
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 

@@ -3,9 +3,9 @@
 The clean copy is the bare state_dict: unwrapped from its key, without training state, without
 DataParallel / torch.compile prefixes, on the CPU, every tensor compact; optionally float16,
 FAST reparameterized, or safetensors. The input is never written. The output is written to a
-temporary file beside it, fsynced and renamed into place, then verified: it reloads
-weights-only, every kept tensor equals its source bit for bit (or after the requested cast), and
-it loads strictly into the architecture when one is known. A failed verification removes it.
+temporary file beside it, fsynced and verified there: it reloads weights-only, every kept tensor
+equals its source bit for bit (or after the requested cast), and it loads strictly into the
+architecture when one is known. Only a verified file is renamed into place.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from .architectures import THRESHOLD, arch_names, strip_wrappers
 from .inspect.checkpoint import CheckpointFacts, inspect_checkpoint
 from .registry import one_line
 from .units import human_bytes, subscript
+
+
+T = TypeVar("T")
 
 
 class FixError(Exception):
@@ -51,19 +54,14 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
     if arch is not None and arch not in arch_names():
         raise FixError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
     facts = _readable(source, arch)
-    _check_output(source, output, force)
+    check_output(source, output, force)
     match = facts.architecture if facts.architecture and (arch or facts.architecture.score >= THRESHOLD) else None
     state, removed, changes = _clean_state(source, facts, half)
     if match is not None and match.arch.startswith("fast") and match.form == "training":
         state = _reparameterized(state, match.arch)
         changes.append(f"reparameterized {match.arch}")
-    expected = dict(state)
-    _write_atomically(output, lambda tmp: _save(state, tmp, safetensors))
-    try:
-        verified = _verify(output, expected, match, half)
-    except FixError:
-        output.unlink(missing_ok=True)
-        raise
+    verified = write_atomically(output, lambda tmp: _save(state, tmp, safetensors),
+                                lambda tmp: _verify(tmp, state, match, half))
     return FixResult(output, facts.size, output.stat().st_size, tuple(removed), tuple(changes), tuple(verified))
 
 
@@ -83,7 +81,8 @@ def _readable(source: Path, arch: str | None) -> CheckpointFacts:
     return facts
 
 
-def _check_output(source: Path, output: Path, force: bool) -> None:
+def check_output(source: Path, output: Path, force: bool) -> None:
+    """Refuse, before any work, an output that is the input, exists, or cannot be written."""
     if output.resolve() == source.resolve():
         raise FixError("refusing to overwrite the input: choose another output path")
     if output.exists() and not force:
@@ -143,17 +142,31 @@ def _save(state: dict, path: Path, safetensors: bool) -> None:
         torch.save(state, path)
 
 
-def _write_atomically(output: Path, write: Callable[[Path], None]) -> None:
-    """Temp file beside the output, fsync, rename: the output is complete or absent."""
-    tmp = output.with_name(f".{output.name}.ocrdoctor-{os.getpid()}.tmp")
+def write_atomically(output: Path, write: Callable[[Path], None], verify: Callable[[Path], T]) -> T:
+    """Temp file beside the output, fsync, verify, rename: the output is complete and verified, or absent.
+
+    `write` failing (a full disk, say) is a FixError; `verify` raises FixError itself.
+    """
+    tmp = temp_path(output)
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        try:
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except FixError:
+            raise
+        except Exception as exc:
+            raise FixError(f"could not write {output}: {one_line(exc)}") from None
+        result = verify(tmp)
         os.replace(tmp, output)
-    except Exception as exc:
+        return result
+    finally:
         tmp.unlink(missing_ok=True)
-        raise FixError(f"could not write {output}: {one_line(exc)}") from None
+
+
+def temp_path(output: Path) -> Path:
+    """A hidden sibling that keeps the output's suffix (tools that sniff suffixes read it alike)."""
+    return output.with_name(f".{output.name}.ocrdoctor-{os.getpid()}{output.suffix}")
 
 
 def _verify(output: Path, expected: dict, match, half: bool) -> list[str]:
@@ -161,7 +174,7 @@ def _verify(output: Path, expected: dict, match, half: bool) -> list[str]:
 
     facts = inspect_checkpoint(output)
     if facts.problem or facts.weights_path != () or facts.weights is None:
-        raise FixError(f"verification failed: {output} does not reload as a bare state_dict ({facts.problem or 'wrapped'})")
+        raise FixError(f"verification failed: the output does not reload as a bare state_dict ({facts.problem or 'wrapped'})")
     if facts.format == "safetensors":
         from safetensors.torch import load_file
 
@@ -190,9 +203,11 @@ def _model_for(match) -> Any:
     """The docTR model the weights must fit: same head size (any vocab of that length), fused if FAST."""
     from doctr import models
 
+    from .build import stand_in_vocab
+
     kwargs = {}
     if match.custom_head and match.head == "vocab":
-        kwargs["vocab"] = "".join(chr(0x4E00 + i) for i in range(match.head_size))
+        kwargs["vocab"] = stand_in_vocab(match.head_size)
     elif match.custom_head:
         kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
     model = getattr(models, match.arch)(pretrained=False, pretrained_backbone=False, **kwargs)

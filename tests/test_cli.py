@@ -93,7 +93,7 @@ def test_empty_folder_says_so(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
     result = run("check", tmp_path)
     assert result.exit_code == 2
-    assert f"no checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors) in {tmp_path}" in result.stderr
+    assert f"no checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors, *.onnx) in {tmp_path}" in result.stderr
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"hello world\n", b"PK\x03\x04garbage"])

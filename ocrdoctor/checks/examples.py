@@ -260,3 +260,46 @@ def predictor_with_preprocessing(**overrides) -> Any:
     model = doctr_model("db_mobilenet_v3_large").eval()
     settings = {"mean": model.cfg["mean"], "std": model.cfg["std"], **overrides}
     return DetectionPredictor(PreProcessor(model.cfg["input_shape"][-2:], 1, **settings), model)
+
+
+def exported(label: str, dynamic_batch: bool = True) -> Example:
+    """A small conv net exported to ONNX by torch, with or without a dynamic batch axis."""
+
+    def write(path: Path) -> None:
+        import torch
+
+        axes = {"input": {0: "batch_size"}, "logits": {0: "batch_size"}} if dynamic_batch else None
+        torch.onnx.export(tiny_net(), torch.rand(1, 3, 32, 32), str(path), input_names=["input"],
+                          output_names=["logits"], dynamic_axes=axes, dynamo=False)
+
+    return Example(write, label, suffix=".onnx")
+
+
+def onnx_with_dangling_input(label: str) -> Example:
+    """Well-formed protobuf, invalid graph: a node reads a tensor nothing produces."""
+
+    def write(path: Path) -> None:
+        import onnx
+        from onnx import TensorProto, helper
+
+        node = helper.make_node("Relu", ["missing"], ["y"])
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+    return Example(write, label, suffix=".onnx")
+
+
+def onnx_facts(label: str, **changes) -> FactsExample:
+    """The facts of a valid docTR detection export, with `changes` (a GPU host's providers, a parity result)."""
+    from ..inspect.onnx import OnnxFacts, Port
+
+    def make():
+        facts = {"requested_providers": ("CPUExecutionProvider",), **changes}
+        return OnnxFacts(
+            "det.onnx", 16 << 20, opset=17, producer="pytorch 2.14.1",
+            inputs=(Port("input", "float", ("batch_size", 3, 1024, 1024)),),
+            outputs=(Port("logits", "float", ("batch_size", 1, 1024, 1024)),), **facts,
+        )
+
+    return FactsExample(make, label)

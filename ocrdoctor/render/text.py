@@ -38,7 +38,7 @@ def _header(target: TargetResult, color: bool) -> str:
         parts.append(human_bytes(int(facts["bytes"])))
     if facts.get("architecture"):
         parts.append(str(facts["architecture"]))
-    parts += [str(facts[k]) for k in ("components", "devices", "dtypes") if facts.get(k)]
+    parts += [str(facts[k]) for k in ("components", "devices", "dtypes", "graph") if facts.get(k)]
     detail = f"  ({', '.join(parts)})" if parts else ""
     return click.style(target.target, bold=True) + detail if color else target.target + detail
 
@@ -69,7 +69,7 @@ def _summary(report: Report) -> str:
 
 def _what(report: Report) -> str:
     """'2 files, the model and the environment': what the run looked at."""
-    kinds = Counter(t.kind for t in report.targets)
+    kinds = Counter("checkpoint" if t.kind == "onnx" else t.kind for t in report.targets)  # both are files
     parts = []
     for kind, one, many in (("checkpoint", "1 file", "{} files"), ("model", "the model", "{} models"),
                             ("environment", "the environment", "{} environments")):

@@ -1,0 +1,222 @@
+"""`ocrdoctor export` and `ocrdoctor check model.onnx` on real docTR exports: the export proves
+itself, its verifications fail on a corrupted export, and a failure leaves nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from ocrdoctor import export as export_module
+from ocrdoctor import ortrun
+from ocrdoctor.api import check_path
+from ocrdoctor.checks import examples as ex
+from ocrdoctor.inspect.onnx import inspect_onnx
+from tests.conftest import codes, run
+
+pytest.importorskip("onnxruntime")
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def exported_det(tmp_path_factory, db_state_dict):
+    """A DataParallel training checkpoint of db_mobilenet_v3_large, exported once for the module."""
+    folder = tmp_path_factory.mktemp("det")
+    src = folder / "train.pt"
+    torch.save({"epoch": 3, "model": {f"module.{k}": v for k, v in db_state_dict.items()}}, src)
+    before = _sha(src)
+    result = run("export", src, "--arch", "db_mobilenet_v3_large", "-o", folder / "det.onnx", "--repeat", "1")
+    assert _sha(src) == before
+    return src, folder / "det.onnx", result
+
+
+def test_export_writes_a_verified_model(exported_det):
+    src, out, result = exported_det
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"exported db_mobilenet_v3_large to {out} (")
+    assert lines[0].endswith(", float32, opset 20, dynamic batch)")
+    assert lines[1].startswith("compared on 2 sample pages: largest difference ")
+    assert "latency, batch of 2, median of 1: onnxruntime " in lines[2] and "(CPUExecutionProvider)" in lines[2]
+    assert lines[3] == f'use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; model = db_mobilenet_v3_large("{out}")'
+    facts = inspect_onnx(out)
+    assert [p.shape for p in facts.inputs] == [("batch_size", 3, 1024, 1024)]
+    assert facts.session_providers == ("CPUExecutionProvider",) and facts.runtime_error is None
+    assert codes(check_path(out)) == []
+    assert sorted(p.name for p in out.parent.iterdir()) == ["det.onnx", "train.pt"]
+
+
+def test_export_matches_pytorch_on_another_batch_size(exported_det, db_state_dict):
+    """The dynamic batch axis really works: three pages in, three maps out, equal to PyTorch's."""
+    from doctr import models
+
+    model = models.db_mobilenet_v3_large(pretrained=False, pretrained_backbone=False)
+    model.load_state_dict(db_state_dict)
+    model.eval().exportable = True
+    x = torch.rand(3, 3, 1024, 1024)
+    got = ortrun.run_isolated(exported_det[1], ["CPUExecutionProvider"], x.numpy()).output
+    with torch.no_grad():
+        expected = model(x)["logits"].numpy()
+    assert got.shape == (3, 1, 1024, 1024)
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+
+
+def test_onnxtr_reads_the_exports_as_docTR_does(exported_det, tmp_path):
+    """OnnxTR, given the exported files, reads the same words as docTR with the checkpoint."""
+    onnxtr = pytest.importorskip("onnxtr.models")
+    from doctr import models
+
+    from ocrdoctor.samples import text_page, word_crop
+
+    state = ex.doctr_state_dict("crnn_mobilenet_v3_small")
+    torch.save(state, tmp_path / "reco.pt")
+    assert run("export", tmp_path / "reco.pt", "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx",
+               "--repeat", "1").exit_code == 0
+    crops = [word_crop(i) for i in range(4)]
+    reco = models.crnn_mobilenet_v3_small(pretrained=False, pretrained_backbone=False)
+    reco.load_state_dict(state)
+    expected = models.recognition_predictor(reco.eval())(crops)
+    got = onnxtr.recognition_predictor(onnxtr.crnn_mobilenet_v3_small(str(tmp_path / "reco.onnx")))(crops)
+    assert [w for w, _ in got] == [w for w, _ in expected]
+    np.testing.assert_allclose([c for _, c in got], [c for _, c in expected], rtol=1e-4)
+    maps = onnxtr.detection_predictor(onnxtr.db_mobilenet_v3_large(str(exported_det[1])))([text_page(0)])
+    assert len(maps) == 1 and maps[0].ndim == 2 and maps[0].shape[1] == 5  # boxes: xmin, ymin, xmax, ymax, score
+
+
+def test_custom_vocab_without_vocab_entry_exports(save, tmp_path):
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "digits.pt")
+    result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "digits.onnx", "--repeat", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "compared on 2 sample word crops" in result.stdout
+    assert 'crnn_mobilenet_v3_small("' + str(tmp_path / "digits.onnx") + '", vocab=VOCAB)' in result.stdout
+    assert [p.shape for p in inspect_onnx(tmp_path / "digits.onnx").outputs] == [("batch_size", "Addlogits_dim_1", 11)]
+
+
+def test_fast_is_exported_reparameterized(save, tmp_path):
+    src = save(ex.doctr_state_dict("fast_tiny"), "fast.pt")
+    result = run("export", src, "--arch", "fast_tiny", "-o", tmp_path / "fast.onnx", "--repeat", "1")
+    assert result.exit_code == 0, result.stderr
+    import onnx
+
+    convs = [n for n in onnx.load(str(tmp_path / "fast.onnx")).graph.node if n.op_type == "Conv"]
+    fused = ex.reparameterized_fast_model("fast_tiny")
+    assert len(convs) == sum(isinstance(m, torch.nn.Conv2d) for m in fused.modules())
+
+
+def test_fp16_export_is_verified(save, tmp_path, db_state_dict):
+    src = save(db_state_dict, "det.pt")
+    result = run("export", src, "--arch", "db_mobilenet_v3_large", "-o", tmp_path / "det16.onnx", "--fp16", "--repeat", "1")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert ", float16, opset 20, dynamic batch)" in result.stdout.splitlines()[0]
+    assert "tolerance 1e-02 of it" in result.stdout
+    assert "note: float16 runs slower than float32 on the CPU provider" in result.stdout
+    assert inspect_onnx(tmp_path / "det16.onnx").float16
+
+
+def test_crashing_runtime_is_a_finding_and_nothing_is_written(save, tmp_path):
+    """onnxruntime 1.32 segfaults on a float16 CRNN: OD401, exit 1, no file. Should a later
+    onnxruntime run it, the export must then be written and match."""
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    out = tmp_path / "reco16.onnx"
+    result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", out, "--fp16", "--repeat", "1")
+    if result.exit_code == 1:
+        assert "OD401 error   invalid-onnx: onnxruntime cannot run the model: onnxruntime crashed (SIGSEGV)" in result.stdout
+        assert result.stdout.startswith("not written: the export failed verification;")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"]
+    else:
+        assert result.exit_code == 0 and out.exists(), result.stdout
+
+
+def test_a_corrupted_export_fails_parity_and_is_not_written(save, tmp_path, monkeypatch):
+    import onnx
+    from onnx import numpy_helper
+
+    real_export = export_module._export
+
+    def corrupting(model, dummy, tmp, arch):
+        real_export(model, dummy, tmp, arch)
+        graph = onnx.load(str(tmp))
+        last = graph.graph.initializer[-1]
+        last.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(last) + 1.0, last.name))
+        onnx.save(graph, str(tmp))
+
+    monkeypatch.setattr(export_module, "_export", corrupting)
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx", "--repeat", "1")
+    assert result.exit_code == 1
+    assert "OD403 error   onnx-parity: onnxruntime differs from PyTorch by " in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"]
+
+
+def test_an_export_docTR_cannot_trace(save, tmp_path, monkeypatch):
+    def untraceable(*args, **kwargs):
+        raise RuntimeError("Could not export Python function call 'Foo'.\nScripting it may help")
+
+    monkeypatch.setattr(torch.onnx, "export", untraceable)
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    before = _sha(src)
+    result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx")
+    assert result.exit_code == 2
+    assert result.stderr == ("ocrdoctor: error: docTR could not export crnn_mobilenet_v3_small to ONNX: "
+                             "RuntimeError: Could not export Python function call 'Foo'.\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"] and _sha(src) == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--arch", "nope"], "unknown architecture 'nope'"),
+    (["--arch", "db_resnet50"], "does not load into db_resnet50"),
+])
+def test_bad_architecture(save, tmp_path, args, message):
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    result = run("export", src, *args, "-o", tmp_path / "x.onnx")
+    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_output_and_input_rules(save, tmp_path):
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    (tmp_path / "taken.onnx").write_bytes(b"keep me")
+    taken = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "taken.onnx")
+    assert taken.exit_code == 2 and "exists (pass --force to overwrite it)" in taken.stderr
+    assert (tmp_path / "taken.onnx").read_bytes() == b"keep me"
+    nowhere = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "no" / "x.onnx")
+    assert nowhere.exit_code == 2 and "output folder not found" in nowhere.stderr
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": ex.tiny_state_dict(), "x": ex.SystemCall(f"touch {marker}")}, evil)
+    refused = run("export", evil, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "e.onnx")
+    assert refused.exit_code == 2 and not marker.exists() and not (tmp_path / "e.onnx").exists()
+
+
+def test_provider_fallback_is_seen_for_real(exported_det):
+    """Asking this CPU-only onnxruntime for CUDA: the session silently falls back, OD404 says so."""
+    from ocrdoctor.api import select_rules
+    from ocrdoctor.config import Settings
+    from ocrdoctor.engine import run_rules
+
+    facts = inspect_onnx(exported_det[1], providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
+    assert facts.session_providers == ("CPUExecutionProvider",)
+    result = run_rules(select_rules(Settings(), "onnx")[1], facts, target="det.onnx", kind="onnx")
+    assert [(f.rule, f.location) for f in result.findings] == [("OD404", "CUDAExecutionProvider")]
+
+
+def test_check_finds_onnx_files_in_folders(exported_det, tmp_path):
+    result = run("check", exported_det[1].parent, "--format", "json")
+    assert result.exit_code == 0
+    import json
+
+    data = json.loads(result.stdout)
+    kinds = {t["target"].rsplit("/", 1)[-1]: t["kind"] for t in data["targets"]}
+    assert kinds == {"det.onnx": "onnx", "train.pt": "checkpoint"}
+
+
+def test_a_crash_in_onnxruntime_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, -11, "", ""))
+    with pytest.raises(ortrun.OrtFailure, match=r"^onnxruntime crashed \(SIGSEGV\) creating or running the session$"):
+        ortrun.run_isolated(tmp_path / "m.onnx", ["CPUExecutionProvider"])
