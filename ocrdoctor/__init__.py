@@ -7,6 +7,7 @@ from importlib import metadata
 from .api import check_environment, check_path, check_paths, diagnose
 from .findings import Applicability, Finding, Problem, Report, Severity, Skip
 from .registry import check
+from .tune import optimize
 
 try:
     __version__ = metadata.version("ocrdoctor")
@@ -15,5 +16,5 @@ except metadata.PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "Applicability", "Finding", "Problem", "Report", "Severity", "Skip",
-    "check", "check_environment", "check_path", "check_paths", "diagnose", "__version__",
+    "check", "check_environment", "check_path", "check_paths", "diagnose", "optimize", "__version__",
 ]

@@ -1,0 +1,104 @@
+"""`ocrdoctor.optimize` on real docTR predictors: every fix applied, the proof on a sample page,
+and a proof that can fail."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import ocrdoctor
+from ocrdoctor import tune
+from ocrdoctor.checks import examples as ex
+from tests.conftest import codes
+
+
+def _predictor(det: str = "fast_tiny", reco: str = "crnn_mobilenet_v3_small"):
+    from doctr import models
+
+    return models.ocr_predictor(det_arch=ex.doctr_model(det), reco_arch=ex.doctr_model(reco), pretrained=False)
+
+
+@pytest.fixture(scope="module")
+def slow_predictor():
+    """The seed's custom predictor, made slow three ways: float64, a model in training mode, FAST unfused."""
+    from ocrdoctor.samples import text_page
+
+    predictor = _predictor()
+    ex.calibrate_batchnorm(predictor.det_predictor.model, predictor.det_predictor.pre_processor([text_page(1)])[0])
+    predictor = predictor.double()
+    predictor.det_predictor.model.train()
+    return predictor
+
+
+def test_optimize_applies_every_fix_and_proves_it(slow_predictor, capsys):
+    assert {"OD206", "OD207", "OD208"} <= set(codes(ocrdoctor.diagnose(slow_predictor, environment=False)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tune.ToleranceWarning)
+        optimized = ocrdoctor.optimize(slow_predictor, device="cpu")
+    assert optimized is slow_predictor
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("optimized for cpu, float32: eval mode (")
+    assert "reparameterized FAST (predictor.det_predictor.model); cast from float64 to float32" in lines[0]
+    assert lines[1].startswith("sample page: predictor.det_predictor.model: probabilities within ")
+    assert lines[2].endswith(", 4 of 4 words identical")
+    assert lines[-1] == "within tolerance"
+    assert codes(ocrdoctor.diagnose(optimized, environment=False)) == []
+    assert all(p.dtype == torch.float32 for p in optimized.parameters())
+
+
+def test_an_already_fast_predictor_is_left_as_is():
+    result = tune.optimize_report(_predictor("db_mobilenet_v3_large").eval(), device="cpu", dtype="float32")
+    assert result.changes == () and result.ok
+    assert result.describe().splitlines()[0] == "optimized for cpu, float32: nothing to change"
+
+
+def test_outside_tolerance_warns_and_strict_raises(monkeypatch):
+    """bfloat16 on the CPU moves detection probabilities by ~1e-2; with a float32-sized tolerance that fails."""
+    monkeypatch.setitem(tune.TOLERANCE, "bfloat16", 1e-6)
+    with pytest.warns(tune.ToleranceWarning, match="outside tolerance on the sample page"):
+        tune.optimize(_predictor("db_mobilenet_v3_large"), device="cpu", dtype="bfloat16", verbose=False)
+    with pytest.raises(tune.OptimizeError, match=r"^optimized predictor outside tolerance"):
+        tune.optimize(_predictor("db_mobilenet_v3_large"), device="cpu", dtype="bfloat16", verbose=False, strict=True)
+
+
+def test_a_bare_module_is_optimized_without_a_sample():
+    net = ex.tiny_net(train=True, dtype="float64")
+    result = tune.optimize_report(net, device="cpu")
+    assert result.changes == ("eval mode (2 modules were training)", "cast from float64 to float32")
+    assert result.comparisons == () and "not a docTR detection or recognition model" in result.unchecked
+    assert not net.training and next(net.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize(("obj", "kwargs", "error", "message"), [
+    ("not a model", {}, ocrdoctor.inspect.model.NotAModel, "expects a docTR predictor or a torch.nn.Module, got str"),
+    (None, {"dtype": "float8"}, tune.OptimizeError, "unknown dtype 'float8'"),
+    (None, {"device": "tpu"}, tune.OptimizeError, "unknown device 'tpu'"),
+])
+def test_bad_input_is_one_line(obj, kwargs, error, message):
+    with pytest.raises(error, match=message) as info:
+        tune.optimize(obj if obj is not None else ex.tiny_net(), verbose=False, **kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only case")
+def test_cuda_without_a_gpu_is_refused_before_anything_changes():
+    net = ex.tiny_net(train=True)
+    with pytest.raises(tune.OptimizeError, match=r"torch.cuda.is_available\(\) is False"):
+        tune.optimize(net, device="cuda", verbose=False)
+    assert net.training
+
+
+def test_meta_weights_cannot_run_and_say_why():
+    net = ex.split_across_devices()
+    with pytest.raises(tune.OptimizeError, match="cannot move the predictor to cpu, float32"):
+        tune.optimize(net, device="cpu", verbose=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_on_a_gpu_the_seed_scenario_is_fixed():
+    predictor = _predictor("db_mobilenet_v3_large")
+    result = tune.optimize_report(predictor)
+    assert result.device == "cuda" and result.ok, result.describe()
+    assert codes(ocrdoctor.diagnose(predictor, environment=False)) == []
