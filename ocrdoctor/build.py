@@ -73,12 +73,12 @@ def _entry_value(path, facts: CheckpointFacts, key: str):
 
 
 def build_predictor(det: str | Path, det_arch: str, reco: str | Path, reco_arch: str,
-                    device: str = "cpu", half: bool = False) -> Any:
+                    device: str = "cpu", half: bool = False, any_vocab: bool = False) -> Any:
     """`ocr_predictor(det_arch=model, reco_arch=model)`, moved and cast as requested."""
     from doctr import models
 
-    predictor = models.ocr_predictor(det_arch=build_model(det, det_arch), reco_arch=build_model(reco, reco_arch),
-                                     pretrained=False)
+    predictor = models.ocr_predictor(det_arch=build_model(det, det_arch),
+                                     reco_arch=build_model(reco, reco_arch, any_vocab=any_vocab), pretrained=False)
     try:
         predictor = predictor.to(device)
     except (RuntimeError, AssertionError) as exc:

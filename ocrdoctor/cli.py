@@ -1,4 +1,4 @@
-"""The command line: check, env, fix, export, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
+"""The command line: check, env, fix, export, bench, rules, explain, demo. Errors are one line; exit codes follow DESIGN.md."""
 
 from __future__ import annotations
 
@@ -195,6 +195,88 @@ def export(source, arch, output, fp16, force, repeat, config) -> int:
     if result.report.findings:
         click.echo(render(result.report, "text", color=use_color()), nl=False, color=use_color())
     return EXIT_OK if result.written else EXIT_FINDINGS
+
+
+@cli.command()
+@click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint.")
+@click.option("--det-arch", default="fast_tiny", show_default=True, help="Its docTR architecture.")
+@click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint.")
+@click.option("--reco-arch", default="crnn_mobilenet_v3_small", show_default=True, help="Its docTR architecture.")
+@click.option("--device", default="cpu", show_default=True, help="As given: where the predictor starts (cpu, cuda).")
+@click.option("--dtype", type=click.Choice(["float32", "float64", "float16", "bfloat16"]), default="float32",
+              show_default=True, help="As given: the predictor's dtype.")
+@click.option("--threads", type=click.IntRange(1, 1024), help="As given: torch.set_num_threads(N) first.")
+@click.option("--train", is_flag=True, help="As given: the models' layers left in training mode.")
+@click.option("--pages", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--words", type=click.IntRange(1, 2000), default=150, show_default=True, help="Word crops per page.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True, help="Timed runs per variant.")
+@click.option("--no-onnx", is_flag=True, help="Leave out the ONNX Runtime variant.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx, fmt) -> int:
+    """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
+    .cuda(), .half(), ONNX Runtime), on the same synthetic pages. Without --det/--reco: random weights."""
+    from .api import UsageError
+    from .architectures import arch_names
+    from .bench import bench as run_bench
+    from .bench import demo_predictor
+    from .build import BuildError, build_predictor
+
+    if bool(det) != bool(reco):
+        raise UsageError("--det and --reco go together (or leave both out for a predictor with random weights)")
+    for name in (det_arch, reco_arch):
+        if name not in arch_names():
+            raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
+    try:
+        predictor = (build_predictor(det, det_arch, reco, reco_arch, any_vocab=True) if det  # timing only
+                     else demo_predictor(det_arch, reco_arch))
+        predictor = _as_given(predictor, device, dtype, threads, train)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    if not det and fmt == "text":
+        click.echo(f"No --det/--reco: {det_arch} + {reco_arch} with random weights.", err=True)
+    with _bench_progress() as progress:
+        result = run_bench(predictor, pages=pages, words=words, repeat=repeat, onnx=not no_onnx, progress=progress)
+    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.table())
+    return EXIT_OK
+
+
+def _as_given(predictor, device: str, dtype: str, threads: int | None, train: bool):
+    """The predictor in the state the user asked to start from."""
+    import torch
+
+    from .build import BuildError
+    from .registry import one_line
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        predictor = predictor.to(device=device, dtype=getattr(torch, dtype))
+    except (RuntimeError, AssertionError) as exc:
+        raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
+    for p in (predictor.det_predictor, predictor.reco_predictor):
+        for layer in p.model.children():  # docTR refuses to run a model whose root is training
+            layer.train(train)
+    return predictor
+
+
+@contextlib.contextmanager
+def _bench_progress():
+    """A bar on stderr over the timed variants, only on a terminal; cleared at the end."""
+    if not is_terminal(sys.stderr):
+        yield None
+        return
+    done = [0]
+
+    def update(name: str, total: int) -> None:
+        filled = round(20 * done[0] / total)
+        sys.stderr.write(f"\rtiming [{'#' * filled}{'-' * (20 - filled)}] {done[0]}/{total} {name:<40}")
+        sys.stderr.flush()
+        done[0] += 1
+
+    try:
+        yield update
+    finally:
+        sys.stderr.write("\r" + " " * 80 + "\r")
 
 
 @cli.command()

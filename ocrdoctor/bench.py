@@ -1,0 +1,251 @@
+"""`ocrdoctor bench`: the predictor as given, then after each applicable fix, on the same pages.
+
+The workload is fixed so that every row does the same work: for each synthetic page, the
+detection model on the pre-processed page and the recognition model on a fixed number of
+word crops (a page of a real document has a few hundred words). Models run in docTR's export
+mode (raw logits), so eager PyTorch and ONNX Runtime compute the same thing, and the
+post-processing, identical in every row, is left out. Fixes are applied one after another
+(a ladder): each row's "step" is what that fix alone gained, "total" what all fixes so far
+gained, against the predictor as given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .inspect.model import _fast_unfused, inspect_model
+from .timing import median_seconds
+
+
+@dataclass(frozen=True)
+class Row:
+    variant: str
+    seconds_per_page: float
+    speedup: float = 1.0        # against "as given"
+    step: float = 1.0           # against the row before
+
+    @property
+    def pages_per_second(self) -> float:
+        return 1.0 / self.seconds_per_page if self.seconds_per_page else 0.0
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    predictor: str
+    device: str
+    pages: int
+    words_per_page: int
+    repeat: int
+    rows: tuple[Row, ...]
+    skipped: tuple[str, ...]   # fixes that did not apply, and why
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["version"] = 1
+        for row, raw in zip(self.rows, data["rows"]):
+            raw["pages_per_second"] = row.pages_per_second
+        return data
+
+    def table(self) -> str:
+        lines = [f"{self.predictor} on {self.device}: {self.pages} synthetic page(s), {self.words_per_page} word crops "
+                 f"per page, median of {self.repeat}",
+                 f"{'variant':<34} {'pages/s':>8} {'ms/page':>9} {'step':>7} {'total':>7}"]
+        for r in self.rows:
+            lines.append(f"{r.variant:<34} {r.pages_per_second:>8.2f} {r.seconds_per_page * 1e3:>9.0f} "
+                         f"{r.step:>6.2f}x {r.speedup:>6.2f}x")
+        lines += [f"not applicable: {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass
+class Workload:
+    """The same inputs for every variant: page batches for detection, crop batches for recognition."""
+
+    pages: list
+    crops: list
+
+    @classmethod
+    def build(cls, predictor: Any, pages: int, words: int) -> "Workload":
+        from .samples import text_page, word_crop
+
+        det, reco = predictor.det_predictor, predictor.reco_predictor
+        page_batches = det.pre_processor([text_page(i) for i in range(pages)])
+        crop_batches = reco.pre_processor([word_crop(i) for i in range(pages * words)])
+        return cls(page_batches, crop_batches)
+
+
+def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, onnx: bool = True,
+          progress: Callable[[str, int], None] | None = None) -> BenchResult:
+    """Time `predictor` (a docTR OCRPredictor) as given, then after each fix that applies, in place.
+
+    `progress(name, total)` is called before each timed variant, `total` being how many will run.
+    """
+    import torch
+
+    facts = inspect_model(predictor)
+    work = Workload.build(predictor, pages, words)
+    rows: list[Row] = []
+    threads = torch.get_num_threads()
+    try:
+        steps = list(_steps(predictor, facts, torch, onnx))  # applicability is judged on the predictor as given
+        skipped = [f"{name} ({reason})" for name, _, reason in steps if reason]
+        for name, apply, reason in steps:
+            if reason:
+                continue
+            if progress:
+                progress(name, len(steps) - len(skipped))
+            with apply() as run:
+                seconds = median_seconds(lambda: run(work), repeat, sync=_sync(torch)) / pages
+            first = rows[0].seconds_per_page if rows else seconds
+            previous = rows[-1].seconds_per_page if rows else seconds
+            rows.append(Row(name, seconds, first / seconds, previous / seconds))
+    finally:
+        torch.set_num_threads(threads)  # a process-wide setting: leave it as found
+    device = ", ".join(sorted({d for c in facts.components for d in c.devices}))
+    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped))
+
+
+def demo_predictor(det_arch: str = "fast_tiny", reco_arch: str = "crnn_mobilenet_v3_small") -> Any:
+    """docTR models with random weights (none can be downloaded here), BatchNorm calibrated on a sample page."""
+    from doctr import models
+
+    from .checks.examples import calibrate_batchnorm
+    from .samples import text_page
+
+    build = lambda arch: getattr(models, arch)(pretrained=False, pretrained_backbone=False)  # noqa: E731
+    predictor = models.ocr_predictor(det_arch=build(det_arch), reco_arch=build(reco_arch), pretrained=False)
+    calibrate_batchnorm(predictor.det_predictor.model, predictor.det_predictor.pre_processor([text_page(1)])[0])
+    return predictor
+
+
+Step = tuple[str, Callable[[], Any], str | None]
+
+
+def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]:
+    """(name, context manager factory yielding a runner, reason it does not apply) in ladder order."""
+    eager = lambda: _eager(predictor, torch)  # noqa: E731
+    yield "as given", eager, None
+    training = sum(len(c.training) for c in facts.components)
+    yield "+ eval mode", _then(predictor.eval, eager), None if training else "already in eval mode"
+    dtypes = {d for c in facts.components for d in c.dtypes}
+    yield ("+ float32", _then(lambda: predictor.to(torch.float32), eager),
+           None if "float64" in dtypes else "no float64 weights")
+    unfused = [m for _, m, _, _ in _models(predictor) if _fast_unfused(m)]
+    yield "+ FAST reparameterized", _then(lambda: _fuse(unfused), eager), None if unfused else "no unfused FAST model"
+    usable = _usable_cpus()
+    on_cpu = all(d == "cpu" for c in facts.components for d in c.devices)
+    threads = torch.get_num_threads()
+    yield (f"+ torch.set_num_threads({usable})", _then(lambda: torch.set_num_threads(usable), eager),
+           None if on_cpu and threads > usable else f"{threads} thread(s) for {usable} usable CPU(s)")
+    cuda = torch.cuda.is_available()
+    yield "+ .cuda()", _then(lambda: predictor.cuda(), eager), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
+    yield "+ .half()", _then(lambda: predictor.half(), eager), None if cuda else "no CUDA GPU; float16 is slower on the CPU"
+    yield "+ ONNX Runtime (float32 export)", lambda: _onnx(predictor, torch), _onnx_reason() if onnx else "left out (--no-onnx)"
+
+
+def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], Any]:
+    def enter():
+        change()
+        return runner()
+
+    return enter
+
+
+def _models(predictor: Any) -> list:
+    from .inspect.model import _parts
+
+    return _parts(predictor, "predictor")
+
+
+def _fuse(models: list) -> None:
+    from doctr.models.detection.fast import reparameterize
+
+    for m in models:
+        reparameterize(m)
+
+
+def _usable_cpus() -> int:
+    from .inspect.environment import inspect_environment
+
+    return inspect_environment().cpus_usable
+
+
+def _sync(torch: Any) -> Callable[[], None] | None:
+    return torch.cuda.synchronize if torch.cuda.is_available() else None
+
+
+@contextlib.contextmanager
+def _eager(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
+    """Both models in export mode (raw logits), fed the workload on their own device and dtype."""
+    det, reco = predictor.det_predictor.model, predictor.reco_predictor.model
+    saved = (det.exportable, reco.exportable)
+    det.exportable = reco.exportable = True
+
+    def feed(model: Any, batches: list) -> list:
+        p = next(model.parameters())
+        return [b.to(device=p.device, dtype=p.dtype) for b in batches]
+
+    def run(work: Workload) -> None:
+        with torch.inference_mode():
+            for batch in feed(det, work.pages):
+                det(batch)
+            for batch in feed(reco, work.crops):
+                reco(batch)
+
+    try:
+        yield run
+    finally:
+        det.exportable, reco.exportable = saved
+
+
+def _onnx_reason() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return 'onnxruntime not installed: pip install "ocrdoctor[onnx]"'
+    return None
+
+
+@contextlib.contextmanager
+def _onnx(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
+    """Both models exported (float32, fused, eval) and run in onnxruntime sessions as OnnxTR opens them."""
+    import onnxruntime as ort
+
+    from .export import _export, _exportable
+    from .inspect.onnx import wanted_providers
+
+    with tempfile.TemporaryDirectory(prefix="ocrdoctor-bench-") as tmp:
+        sessions = []
+        for role, model, _, pre in _models(predictor):
+            copy = _exportable(_cpu_float_copy(model, torch), type(model).__name__)
+            path = Path(tmp) / f"{role}.onnx"
+            sample = pre[0]([_sample_image(role)])[0]
+            _export(copy, sample, path, type(model).__name__)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            sessions.append(ort.InferenceSession(str(path), options, providers=list(wanted_providers())))
+        det_session, reco_session = sessions
+
+        def run(work: Workload) -> None:
+            for batch in work.pages:
+                det_session.run(None, {"input": batch.numpy()})
+            for batch in work.crops:
+                reco_session.run(None, {"input": batch.numpy()})
+
+        yield run
+
+
+def _cpu_float_copy(model: Any, torch: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(model).to(device="cpu", dtype=torch.float32)
+
+
+def _sample_image(role: str) -> Any:
+    from .samples import text_page, word_crop
+
+    return text_page(0) if role == "detection" else word_crop(0)
