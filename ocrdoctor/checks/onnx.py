@@ -15,6 +15,8 @@ GPU_BOX = ("CUDAExecutionProvider", CPU_PROVIDER)
 
 
 def _readable(facts: OnnxFacts) -> None:
+    if facts.missing:
+        raise Skip(facts.missing)
     if facts.problem or facts.checker_error or facts.runtime_error:
         raise Skip("the file is not a valid ONNX model, or onnxruntime cannot run it (OD401)")
 
@@ -24,7 +26,7 @@ def _readable(facts: OnnxFacts) -> None:
     bad=[ex.raw(b"", "empty", suffix=".onnx"), ex.raw(b"\x08\x07garbage" * 50, "random-bytes", suffix=".onnx"),
          ex.onnx_with_dangling_input("dangling-input"),
          ex.onnx_facts("onnxruntime-crashes", runtime_error="onnxruntime crashed (SIGSEGV) creating or running the session")],
-    good=[ex.exported("torch-export")],
+    good=[ex.exported("torch-export"), ex.onnx_facts("onnx-not-installed-here", missing="the onnx package is not installed")],
 )
 def invalid_onnx(facts: OnnxFacts) -> Iterator[Problem]:
     """The file cannot be read as ONNX, `onnx.checker` rejects it, or onnxruntime cannot run it.
@@ -44,6 +46,8 @@ def invalid_onnx(facts: OnnxFacts) -> Iterator[Problem]:
     Example:
         A model copied with a failed upload, or a graph edited by hand with a dangling input.
     """
+    if facts.missing:
+        raise Skip(facts.missing)
     if facts.problem:
         yield Problem(facts.problem, fix=EXPORT)
     elif facts.checker_error:

@@ -49,6 +49,7 @@ class Parity:
 class OnnxFacts:
     path: str
     size: int = 0
+    missing: str | None = None          # this machine lacks what reads ONNX: nothing can be said
     problem: str | None = None          # cannot be read at all
     checker_error: str | None = None    # read, but onnx.checker rejects it
     opset: int | None = None
@@ -86,7 +87,7 @@ def inspect_onnx(path: str | Path, providers: Sequence[str] | None = None, open_
     try:
         import onnx
     except ImportError:
-        return OnnxFacts(str(path), size, problem='the onnx package is not installed: pip install "ocrdoctor[onnx]"')
+        return OnnxFacts(str(path), size, missing='the onnx package is not installed: pip install "ocrdoctor[onnx]"')
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends: not an ONNX file
