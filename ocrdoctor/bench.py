@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .inspect.model import _fast_unfused, inspect_model
+from .inspect.model import NotAModel, _fast_unfused, inspect_model
 from .timing import median_seconds
 
 
@@ -86,6 +86,8 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     """
     import torch
 
+    if not (hasattr(predictor, "det_predictor") and hasattr(predictor, "reco_predictor")):
+        raise NotAModel(f"ocrdoctor bench times an OCRPredictor (detection and recognition), got {type(predictor).__name__}")
     facts = inspect_model(predictor)
     work = Workload.build(predictor, pages, words)
     rows: list[Row] = []

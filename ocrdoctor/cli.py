@@ -183,13 +183,14 @@ def export(source, arch, output, fp16, force, repeat, config) -> int:
     PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
     from .api import UsageError, select_rules
     from .config import load_settings
-    from .export import ExportError, export_onnx
+    from .export import export_onnx
     from .render import render
+    from .repair import FixError
 
     _, rules = select_rules(load_settings(config), "onnx")
     try:
         result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules)
-    except ExportError as exc:
+    except FixError as exc:  # ExportError, or the output checks shared with `fix`
         raise UsageError(str(exc)) from None
     click.echo(result.describe())
     if result.report.findings:

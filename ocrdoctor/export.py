@@ -11,6 +11,7 @@ error-severity finding is renamed into place.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -105,6 +106,8 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
                            summary=facts.summary())
         written = not any(f.severity is Severity.ERROR for f in result.findings)
         if written:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
             tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -125,7 +128,7 @@ def _exportable(model: Any, arch: str) -> Any:
 
     if not hasattr(model, "exportable"):
         raise ExportError(f"{arch} has no ONNX export mode in this docTR")
-    if arch.startswith("fast") and _fast_unfused(model):
+    if _fast_unfused(model):
         from doctr.models.detection.fast import reparameterize
 
         model = reparameterize(model)
@@ -161,6 +164,8 @@ def _export(model: Any, dummy: Any, tmp: Path, arch: str) -> None:
             export_model_to_onnx(model, str(tmp)[: -len(".onnx")] if tmp.suffix == ".onnx" else str(tmp), dummy)
         if tmp.suffix != ".onnx":
             tmp.with_name(tmp.name + ".onnx").replace(tmp)
+    except OSError as exc:  # a full disk, a vanished folder: not docTR's fault
+        raise ExportError(f"could not write {tmp.parent}: {one_line(exc)}") from None
     except Exception as exc:
         raise ExportError(f"docTR could not export {arch} to ONNX: {one_line(exc)}") from None
 

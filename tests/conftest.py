@@ -39,8 +39,13 @@ def db_state_dict():
 
 
 def run(*args: str):
-    """The CLI through click's runner; returns the Result (exit_code, stdout, stderr)."""
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    """The CLI through click's runner; returns the Result (exit_code, stdout, stderr).
+
+    An "internal error" is a bug whatever the test expects, so no test can pass through one.
+    """
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert "internal error" not in result.stderr, result.stderr
+    return result
 
 
 def run_process(*args: str, env=None) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,15 +184,17 @@ def test_output_and_input_rules(save, tmp_path):
     src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
     (tmp_path / "taken.onnx").write_bytes(b"keep me")
     taken = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "taken.onnx")
-    assert taken.exit_code == 2 and "exists (pass --force to overwrite it)" in taken.stderr
+    assert taken.exit_code == 2
+    assert taken.stderr == f"ocrdoctor: error: {tmp_path / 'taken.onnx'} exists (pass --force to overwrite it)\n"
     assert (tmp_path / "taken.onnx").read_bytes() == b"keep me"
     nowhere = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "no" / "x.onnx")
-    assert nowhere.exit_code == 2 and "output folder not found" in nowhere.stderr
+    assert nowhere.exit_code == 2 and nowhere.stderr == f"ocrdoctor: error: output folder not found: {tmp_path / 'no'}\n"
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"model": ex.tiny_state_dict(), "x": ex.SystemCall(f"touch {marker}")}, evil)
     refused = run("export", evil, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "e.onnx")
     assert refused.exit_code == 2 and not marker.exists() and not (tmp_path / "e.onnx").exists()
+    assert refused.stderr.startswith("ocrdoctor: error: ") and "internal error" not in refused.stderr
 
 
 def test_provider_fallback_is_seen_for_real(exported_det):
@@ -220,3 +223,31 @@ def test_a_crash_in_onnxruntime_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, -11, "", ""))
     with pytest.raises(ortrun.OrtFailure, match=r"^onnxruntime crashed \(SIGSEGV\) creating or running the session$"):
         ortrun.run_isolated(tmp_path / "m.onnx", ["CPUExecutionProvider"])
+
+
+def test_disk_full_mid_export_leaves_nothing(save, tmp_path, monkeypatch):
+    def writing_then_full(model, args, f, *rest, **kwargs):
+        with open(f, "wb") as out:
+            out.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch.onnx, "export", writing_then_full)
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx")
+    assert result.exit_code == 2
+    assert result.stderr == f"ocrdoctor: error: could not write {tmp_path}: OSError: [Errno 28] No space left on device\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"]
+
+
+@pytest.mark.parametrize("command", [["fix", "-o"], ["export", "--arch", "crnn_mobilenet_v3_small", "-o"]])
+def test_unwritable_folder_is_refused_before_any_work(save, tmp_path, monkeypatch, command):
+    """Root writes anywhere, so the permission answer is injected; the refusal path is real."""
+    from ocrdoctor import repair
+
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(repair.os, "access", lambda path, mode: Path(path) != locked)
+    result = run(command[0], src, *command[1:], locked / "out")
+    assert result.exit_code == 2 and result.stderr == f"ocrdoctor: error: output folder not writable: {locked}\n"
+    assert list(locked.iterdir()) == []
