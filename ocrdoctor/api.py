@@ -17,7 +17,7 @@ from .findings import Report, TargetResult
 from .inspect.checkpoint import inspect_checkpoint
 from .registry import Registry, RegistryError, Rule, is_enabled
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx")
+COLLECTED_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx")  # what a folder contributes
 
 
 class UsageError(Exception):
@@ -37,7 +37,7 @@ def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: S
         if path.is_dir():
             inside = [p for p in sorted(path.rglob("*")) if p.is_file() and _wanted(p, path, include, exclude, used)]
             if not inside:
-                what = ", ".join(include) if include else ", ".join("*" + s for s in CHECKPOINT_SUFFIXES)
+                what = ", ".join(include) if include else ", ".join("*" + s for s in COLLECTED_SUFFIXES)
                 raise UsageError(f"no checkpoint files ({what}) in {path}")
             found += inside
         elif path.exists():
@@ -55,7 +55,7 @@ def _wanted(path: Path, folder: Path, include: Sequence[str], exclude: Sequence[
     if any(_glob(rel, g) for g in exclude):
         return False
     if not include:
-        return path.suffix.lower() in CHECKPOINT_SUFFIXES
+        return path.suffix.lower() in COLLECTED_SUFFIXES
     hits = [g for g in include if _glob(rel, g)]
     used.update(hits)
     return bool(hits)
@@ -107,12 +107,11 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     if arch is not None and arch not in arch_names():
         raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
     reg, rules = select_rules(settings, "checkpoint", registry)
-    _, onnx_rules = select_rules(settings, "onnx", reg)
+    rules += select_rules(settings, "onnx", reg)[1]  # check_file keeps those of the file's kind
     _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
 
     def one(path: Path) -> list[TargetResult]:
-        kind_rules = onnx_rules if is_onnx(path) else rules
-        result = check_file(path, [r for r in kind_rules if not path_ignores(path, r.code, settings)], arch)
+        result = check_file(path, [r for r in rules if not path_ignores(path, r.code, settings)], arch)
         results = [result]
         if arch and model_rules and not is_onnx(path):
             results.append(check_built(path, arch, [r for r in model_rules if not path_ignores(path, r.code, settings)]))

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .inspect.model import NotAModel, _fast_unfused, inspect_model
+from .inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .timing import median_seconds
 
 
@@ -70,12 +70,10 @@ class Workload:
 
     @classmethod
     def build(cls, predictor: Any, pages: int, words: int) -> "Workload":
-        from .samples import text_page, word_crop
+        from .samples import sample_images
 
-        det, reco = predictor.det_predictor, predictor.reco_predictor
-        page_batches = det.pre_processor([text_page(i) for i in range(pages)])
-        crop_batches = reco.pre_processor([word_crop(i) for i in range(pages * words)])
-        return cls(page_batches, crop_batches)
+        return cls(predictor.det_predictor.pre_processor(sample_images("detection", pages)),
+                   predictor.reco_predictor.pre_processor(sample_images("recognition", pages * words)))
 
 
 def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, onnx: bool = True,
@@ -136,7 +134,7 @@ def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]
     dtypes = {d for c in facts.components for d in c.dtypes}
     yield ("+ float32", _then(lambda: predictor.to(torch.float32), eager),
            None if "float64" in dtypes else "no float64 weights")
-    unfused = [m for _, m, _, _ in _models(predictor) if _fast_unfused(m)]
+    unfused = [m for _, m, _, _ in model_parts(predictor, "predictor") if fast_unfused(m)]
     yield "+ FAST reparameterized", _then(lambda: _fuse(unfused), eager), None if unfused else "no unfused FAST model"
     usable = _usable_cpus()
     on_cpu = all(d == "cpu" for c in facts.components for d in c.devices)
@@ -155,12 +153,6 @@ def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], 
         return runner()
 
     return enter
-
-
-def _models(predictor: Any) -> list:
-    from .inspect.model import _parts
-
-    return _parts(predictor, "predictor")
 
 
 def _fuse(models: list) -> None:
@@ -215,21 +207,22 @@ def _onnx_reason() -> str | None:
 @contextlib.contextmanager
 def _onnx(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
     """Both models exported (float32, fused, eval) and run in onnxruntime sessions as OnnxTR opens them."""
+    import copy
+
     import onnxruntime as ort
 
-    from .export import _export, _exportable
+    from .export import export_graph, exportable_model
     from .inspect.onnx import wanted_providers
+    from .ortrun import session_options
+    from .samples import sample_images
 
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-bench-") as tmp:
         sessions = []
-        for role, model, _, pre in _models(predictor):
-            copy = _exportable(_cpu_float_copy(model, torch), type(model).__name__)
+        for role, model, _, pre in model_parts(predictor, "predictor"):
+            cpu_copy = exportable_model(copy.deepcopy(model).to(device="cpu", dtype=torch.float32))
             path = Path(tmp) / f"{role}.onnx"
-            sample = pre[0]([_sample_image(role)])[0]
-            _export(copy, sample, path, type(model).__name__)
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            sessions.append(ort.InferenceSession(str(path), options, providers=list(wanted_providers())))
+            export_graph(cpu_copy, pre[0](sample_images(role, 1))[0], path, type(model).__name__)
+            sessions.append(ort.InferenceSession(str(path), session_options(), providers=list(wanted_providers())))
         det_session, reco_session = sessions
 
         def run(work: Workload) -> None:
@@ -239,15 +232,3 @@ def _onnx(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
                 reco_session.run(None, {"input": batch.numpy()})
 
         yield run
-
-
-def _cpu_float_copy(model: Any, torch: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(model).to(device="cpu", dtype=torch.float32)
-
-
-def _sample_image(role: str) -> Any:
-    from .samples import text_page, word_crop
-
-    return text_page(0) if role == "detection" else word_crop(0)

@@ -25,14 +25,13 @@ def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = Non
     `any_vocab` (an export, where only the head's size matters) a stand-in of that size.
     """
     import torch
-    from doctr import models
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
     facts = facts or inspect_checkpoint(path, arch)
     if facts.problem or facts.unsafe_globals or facts.pickled_module or facts.weights_path is None:
         raise BuildError(f"{path}: not loaded (see the checkpoint findings)")
     match = facts.architecture
-    kwargs = {}
+    vocab = None
     if match is not None and match.custom_head:
         vocab = _entry_value(path, facts, "vocab")
         if any_vocab and match.head == "vocab" and not (isinstance(vocab, str) and len(vocab) == match.head_size):
@@ -40,12 +39,7 @@ def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = Non
         if match.head != "vocab" or not isinstance(vocab, str) or len(vocab) != match.head_size:
             raise BuildError(f"{path}: the head is sized for {match.head_size} {match.head}; "
                              f"cannot build {arch} without it (see OD113)")
-        kwargs["vocab"] = vocab
-    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
-    if match is not None and match.form == "reparameterized":
-        from doctr.models.detection.fast import reparameterize
-
-        model = reparameterize(model)
+    model = empty_model(arch, match, vocab=vocab, reparameterized=match is not None and match.form == "reparameterized")
     state = torch.load(path, map_location="cpu", weights_only=True, mmap=facts.format == "zip")
     for key in facts.weights_path:
         state = state[key]
@@ -57,6 +51,27 @@ def build_model(path: str | Path, arch: str, facts: CheckpointFacts | None = Non
     except RuntimeError as exc:
         raise BuildError(f"{path}: does not load into {arch}: {one_line(exc)}") from None
     return model.eval()
+
+
+def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, reparameterized: bool = False) -> Any:
+    """The docTR model (random weights) that a state_dict identified as `match` must load into.
+
+    A custom head gets `vocab`, or stand-in characters / class names of the saved size: only
+    the shapes matter for loading. FAST is fused when the weights are in that form.
+    """
+    from doctr import models
+
+    kwargs: dict[str, Any] = {}
+    if match is not None and match.custom_head and match.head == "vocab":
+        kwargs["vocab"] = vocab or stand_in_vocab(match.head_size)
+    elif match is not None and match.custom_head:
+        kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
+    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
+    if reparameterized:
+        from doctr.models.detection.fast import reparameterize
+
+        model = reparameterize(model)
+    return model
 
 
 def stand_in_vocab(size: int) -> str:

@@ -90,14 +90,14 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     check_output(source, output, force)
     _require_onnx()
     try:
-        model = _exportable(build_model(source, arch, any_vocab=True), arch)
+        model = exportable_model(build_model(source, arch, any_vocab=True))
     except BuildError as exc:
         raise ExportError(str(exc)) from None
     task = "detection" if ".detection." in type(model).__module__ else "recognition"
     batch, what = sample_batch(model, task)
     tmp = temp_path(output)
     try:
-        _export(model, batch[:1], tmp, arch)
+        export_graph(model, batch[:1], tmp, arch)
         if fp16:
             _to_float16(tmp)
         facts, onnx_s, torch_s = _verify(tmp, model, batch, what, fp16, repeat)
@@ -122,13 +122,13 @@ def _require_onnx() -> None:
         raise ExportError('ocrdoctor export needs onnx and onnxruntime: pip install "ocrdoctor[onnx]"') from None
 
 
-def _exportable(model: Any, arch: str) -> Any:
+def exportable_model(model: Any) -> Any:
     """Eval mode, FAST fused, returning raw logits (docTR's `exportable` switch)."""
-    from .inspect.model import _fast_unfused
+    from .inspect.model import fast_unfused
 
     if not hasattr(model, "exportable"):
-        raise ExportError(f"{arch} has no ONNX export mode in this docTR")
-    if _fast_unfused(model):
+        raise ExportError(f"{type(model).__name__} has no ONNX export mode in this docTR")
+    if fast_unfused(model):
         from doctr.models.detection.fast import reparameterize
 
         model = reparameterize(model)
@@ -141,20 +141,17 @@ def sample_batch(model: Any, task: str) -> tuple[Any, str]:
     """Two synthetic pages (detection) or word crops (recognition), pre-processed as docTR's predictors do."""
     from doctr.models.preprocessor import PreProcessor
 
-    from .samples import text_page, word_crop
+    from .samples import sample_images
 
     cfg = model.cfg
-    size = tuple(cfg["input_shape"][-2:])
-    if task == "detection":
-        pre = PreProcessor(size, SAMPLES, mean=cfg["mean"], std=cfg["std"], preserve_aspect_ratio=True, symmetric_pad=True)
-        images, what = [text_page(i) for i in range(SAMPLES)], f"{SAMPLES} sample pages"
-    else:
-        pre = PreProcessor(size, SAMPLES, mean=cfg["mean"], std=cfg["std"], preserve_aspect_ratio=True)
-        images, what = [word_crop(i) for i in range(SAMPLES)], f"{SAMPLES} sample word crops"
-    return pre(images)[0], what
+    pre = PreProcessor(tuple(cfg["input_shape"][-2:]), SAMPLES, mean=cfg["mean"], std=cfg["std"],
+                       preserve_aspect_ratio=True, symmetric_pad=task == "detection")
+    what = f"{SAMPLES} sample {'pages' if task == 'detection' else 'word crops'}"
+    return pre(sample_images(task, SAMPLES))[0], what
 
 
-def _export(model: Any, dummy: Any, tmp: Path, arch: str) -> None:
+def export_graph(model: Any, dummy: Any, tmp: Path, arch: str) -> None:
+    """docTR's export_model_to_onnx into `tmp` (which it names itself: it appends .onnx)."""
     import torch
     from doctr.models.utils import export_model_to_onnx
 

@@ -57,18 +57,25 @@ def run_isolated(model: str | Path, providers: Sequence[str], inputs: Any = None
     return OrtRun(tuple(answer["providers"]), output, answer["seconds"])
 
 
+def session_options() -> Any:
+    """onnxruntime session options as OnnxTR's EngineConfig builds them (all graph optimizations on)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = True
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # a provider fallback is reported as a finding, not a log line
+    return options
+
+
 def _child(request: dict) -> dict:
     import numpy as np
     import onnxruntime as ort
 
     from .timing import median_seconds
 
-    options = ort.SessionOptions()  # as OnnxTR's EngineConfig builds them
-    options.enable_cpu_mem_arena = True
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # a provider fallback is reported as a finding, not a log line
-    session = ort.InferenceSession(request["model"], sess_options=options, providers=request["providers"])
+    session = ort.InferenceSession(request["model"], sess_options=session_options(), providers=request["providers"])
     seconds = 0.0
     if request["run"]:
         folder = Path(request["folder"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from .architectures import THRESHOLD, arch_names, strip_wrappers
+from .build import empty_model
 from .inspect.checkpoint import CheckpointFacts, inspect_checkpoint
 from .registry import one_line
 from .units import human_bytes, subscript
@@ -58,7 +59,7 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
     match = facts.architecture if facts.architecture and (arch or facts.architecture.score >= THRESHOLD) else None
     state, removed, changes = _clean_state(source, facts, half)
     if match is not None and match.arch.startswith("fast") and match.form == "training":
-        state = _reparameterized(state, match.arch)
+        state = _reparameterized(state, match)
         changes.append(f"reparameterized {match.arch}")
     verified = write_atomically(output, lambda tmp: _save(state, tmp, safetensors),
                                 lambda tmp: _verify(tmp, state, match, half))
@@ -118,15 +119,14 @@ def _clean_state(source: Path, facts: CheckpointFacts, half: bool) -> tuple[dict
     return {k: v.detach().clone().contiguous() for k, v in state.items()}, removed, changes
 
 
-def _reparameterized(state: dict, arch: str) -> dict:
-    from doctr import models
+def _reparameterized(state: dict, match) -> dict:
     from doctr.models.detection.fast import reparameterize
 
-    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False)
+    model = empty_model(match.arch, match)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise FixError(f"cannot reparameterize: the weights do not load into {arch}: {one_line(exc)}") from None
+        raise FixError(f"cannot reparameterize: the weights do not load into {match.arch}: {one_line(exc)}") from None
     dtype = next(iter(state.values())).dtype
     return {k: v.detach().clone() for k, v in reparameterize(model.float()).to(dtype).state_dict().items()}
 
@@ -190,29 +190,11 @@ def _verify(output: Path, expected: dict, match, half: bool) -> list[str]:
               + (" after the float16 cast" if half else "")]
     if match is not None:
         try:
-            _model_for(match).load_state_dict(written, strict=True)
+            empty_model(match.arch, match, reparameterized=match.arch.startswith("fast")).load_state_dict(
+                written, strict=True)
         except RuntimeError as exc:
             raise FixError(f"verification failed: does not load strictly into {match.arch}: {one_line(exc)}") from None
         form = " (reparameterized)" if match.arch.startswith("fast") else ""
         head = f" with a {match.head} of {match.head_size}" if match.custom_head else ""
         checks.append(f"loads strictly into {match.arch}{form}{head}")
     return checks
-
-
-def _model_for(match) -> Any:
-    """The docTR model the weights must fit: same head size (any vocab of that length), fused if FAST."""
-    from doctr import models
-
-    from .build import stand_in_vocab
-
-    kwargs = {}
-    if match.custom_head and match.head == "vocab":
-        kwargs["vocab"] = stand_in_vocab(match.head_size)
-    elif match.custom_head:
-        kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
-    model = getattr(models, match.arch)(pretrained=False, pretrained_backbone=False, **kwargs)
-    if match.arch.startswith("fast"):
-        from doctr.models.detection.fast import reparameterize
-
-        model = reparameterize(model)
-    return model

@@ -38,8 +38,9 @@ def text_page(seed: int = 0, width: int = 768, height: int = 1024) -> np.ndarray
     return np.asarray(page)
 
 
-def text_pages(count: int, seed: int = 0) -> list[np.ndarray]:
-    return [text_page(seed + i) for i in range(count)]
+def sample_images(role: str, count: int) -> list[np.ndarray]:
+    """What a model of `role` reads: whole pages for detection, word crops for recognition."""
+    return [text_page(i) if role == "detection" else word_crop(i) for i in range(count)]
 
 
 def word_crop(seed: int = 0, text: str | None = None) -> np.ndarray:

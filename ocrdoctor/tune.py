@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from .inspect.model import NotAModel, _parts, inspect_model
+from .inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .registry import one_line
 
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "bfloat16": 2e-2}
@@ -100,7 +100,7 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
 
     facts = inspect_model(predictor)  # NotAModel for what cannot be optimized
     device, dtype = _resolve(device, dtype, torch)
-    parts = _parts(predictor, "predictor")
+    parts = model_parts(predictor, "predictor")
     changes = []
     training = sum(len(c.training) for c in facts.components)
     if training:
@@ -112,7 +112,7 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
     except Exception as exc:  # e.g. weights on the meta device, or split across devices
         before, unchecked = {}, f"the predictor as given cannot run the sample: {one_line(exc)}"
     for role, model, path, _ in parts:
-        if _fast_unfused(model):
+        if fast_unfused(model):
             from doctr.models.detection.fast import reparameterize
 
             reparameterize(model)
@@ -142,12 +142,6 @@ def _resolve(device: str, dtype: str, torch: Any) -> tuple[str, str]:
     return device, dtype
 
 
-def _fast_unfused(model: Any) -> int:
-    from .inspect.model import _fast_unfused as count
-
-    return count(model)
-
-
 def _placement(facts: Any, device: str, dtype: str) -> list[str]:
     devices = sorted({d for c in facts.components for d in c.devices})
     dtypes = sorted({d for c in facts.components for d in c.dtypes})
@@ -161,15 +155,14 @@ def _placement(facts: Any, device: str, dtype: str) -> list[str]:
 
 def _samples(parts: list) -> tuple[dict[str, tuple[Any, Any]], str | None]:
     """For each model, its sample input as its own pre-processor prepares it (page or word crops)."""
-    from .samples import text_page, word_crop
+    from .samples import sample_images
 
     samples, reasons = {}, []
     for role, model, path, pre in parts:
         if pre is None or role == "model":
             reasons.append(f"{path} is not a docTR detection or recognition model with a pre-processor")
             continue
-        images = [text_page(0)] if role == "detection" else [word_crop(i) for i in range(CROPS)]
-        samples[path] = (model, pre[0](images)[0])
+        samples[path] = (model, pre[0](sample_images(role, 1 if role == "detection" else CROPS))[0])
     return samples, ("; ".join(reasons) or None) if not samples else None
 
 

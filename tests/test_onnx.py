@@ -138,7 +138,7 @@ def test_a_corrupted_export_fails_parity_and_is_not_written(save, tmp_path, monk
     import onnx
     from onnx import numpy_helper
 
-    real_export = export_module._export
+    real_export = export_module.export_graph
 
     def corrupting(model, dummy, tmp, arch):
         real_export(model, dummy, tmp, arch)
@@ -147,7 +147,7 @@ def test_a_corrupted_export_fails_parity_and_is_not_written(save, tmp_path, monk
         last.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(last) + 1.0, last.name))
         onnx.save(graph, str(tmp))
 
-    monkeypatch.setattr(export_module, "_export", corrupting)
+    monkeypatch.setattr(export_module, "export_graph", corrupting)
     src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
     result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx", "--repeat", "1")
     assert result.exit_code == 1

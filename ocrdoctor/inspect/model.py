@@ -61,7 +61,7 @@ def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
         raise NotAModel(
             f"ocrdoctor.diagnose expects a docTR predictor or a torch.nn.Module, got {type(obj).__name__}"
         )
-    components = tuple(_component(role, model, path, pre) for role, model, path, pre in _parts(obj, name))
+    components = tuple(_component(role, model, path, pre) for role, model, path, pre in model_parts(obj, name))
     if not any(c.parameters or c.devices for c in components):
         raise NotAModel(f"{type(obj).__name__} has no parameters or buffers: nothing to diagnose")
     available = torch.cuda.is_available()
@@ -71,7 +71,7 @@ def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
     return ModelFacts(type(obj).__name__, components, available, capability)
 
 
-def _parts(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
+def model_parts(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
     """(role, model, path, pre-processor) for each model inside a predictor, or the module itself."""
     parts = []
     for attr, role in (("det_predictor", "detection"), ("reco_predictor", "recognition")):
@@ -114,7 +114,7 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
         role=role, path=path, cls=type(model).__name__, parameters=parameters,
         devices=dict(devices), dtypes=dict(dtypes),
         training=tuple(n or "(root)" for n, m in model.named_modules() if m.training and _changes_in_training(m, torch)),
-        fast_unfused=_fast_unfused(model),
+        fast_unfused=fast_unfused(model),
         preprocessing=_preprocessing(pre[0]) if pre else None,
         expected=_expected(model),
         preprocessor_path=pre[1] if pre else None,
@@ -134,7 +134,7 @@ def _changes_in_training(module: Any, torch: Any) -> bool:
     return False
 
 
-def _fast_unfused(model: Any) -> int:
+def fast_unfused(model: Any) -> int:
     try:
         from doctr.models.detection.fast.pytorch import FASTConvLayer
     except Exception:  # docTR missing or changed: nothing to count

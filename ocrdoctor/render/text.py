@@ -10,6 +10,7 @@ from ..findings import Finding, Report, Severity, TargetResult
 from ..units import count, human_bytes
 
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+FILE_KINDS = ("checkpoint", "onnx")  # targets read from a file, counted as files in the summary
 
 
 def render_text(report: Report, color: bool = False, verbose: bool = False) -> str:
@@ -69,13 +70,13 @@ def _summary(report: Report) -> str:
 
 def _what(report: Report) -> str:
     """'2 files, the model and the environment': what the run looked at."""
-    kinds = Counter("checkpoint" if t.kind == "onnx" else t.kind for t in report.targets)  # both are files
+    kinds = Counter("file" if t.kind in FILE_KINDS else t.kind for t in report.targets)
     parts = []
-    for kind, one, many in (("checkpoint", "1 file", "{} files"), ("model", "the model", "{} models"),
+    for kind, one, many in (("file", "1 file", "{} files"), ("model", "the model", "{} models"),
                             ("environment", "the environment", "{} environments")):
         if kinds.get(kind):
             parts.append(one if kinds[kind] == 1 else many.format(kinds[kind]))
-    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("checkpoint", "model", "environment")]
+    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("file", "model", "environment")]
     if not parts:
         return "0 files"
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
