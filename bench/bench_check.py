@@ -1,12 +1,17 @@
-"""How much `ocrdoctor check` costs next to the bare load it replaces.
+"""What `ocrdoctor check` costs next to what users would run instead, in the same run.
 
-Baseline: a fresh process running `import torch; torch.load(p, weights_only=True)`.
-Measured: a fresh process running `ocrdoctor check p`. Runs alternate (A B A B ...) so
-both see the same machine state; wall time and peak RSS (ru_maxrss of the child) are
-compared as median ratios. Then the marginal cost of each extra file in one call:
-(time for 20 files - time for 1 file) / 19, as a ratio of the bare load process.
+Baselines, each a fresh process:
+- `picklescan -p FILE` (what a security reviewer runs);
+- `python -c "import torch; torch.load(FILE, weights_only=True, mmap=True)"` (a bare load).
+Measured: `ocrdoctor check FILE`, on a 16 MB docTR state_dict (db_mobilenet_v3_large); runs
+alternate (A B C A B C ...) so all see the same machine state; wall time and peak RSS of the child
+(ru_maxrss) are compared as medians. Then the marginal cost of each extra file in one call,
+(time for 20 files - time for 1) / 19, as a ratio of the bare load process, and the time for a
+file of 100,000 small tensors. Targets (issue 8) are printed beside the figures.
 
-    python bench/bench_check.py [--runs 5] [--json out.json]
+The children run the installed package with bytecode caching on, as an installed package runs.
+
+    pip install picklescan && python bench/bench_check.py [--runs 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,11 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
+TARGETS = {
+    "wall_vs_picklescan": 2.0, "wall_vs_bare_load": 0.15, "check_rss_mib": 100.0,
+    "marginal_vs_bare_load": 0.01, "tensors_100k_s": 3.0,
+}
 
-def measure(cmd: list[str]) -> tuple[float, float]:
+
+def measure(cmd: list[str], env: dict) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -33,17 +44,19 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def write_checkpoints(folder: Path, count: int) -> list[Path]:
+def write_checkpoints(folder: Path, count: int) -> tuple[list[Path], Path]:
     """In a child process: Linux children inherit the parent's peak RSS at fork, so the
     measuring process must never import torch itself."""
     code = (
-        "import sys, torch; from ocrdoctor.checks.examples import doctr_state_dict; "
+        "import sys, torch, collections; from ocrdoctor.checks.examples import doctr_state_dict; "
         "sd = doctr_state_dict('db_mobilenet_v3_large'); "
-        "[torch.save(sd, p) for p in sys.argv[1:]]"
+        "[torch.save(sd, p) for p in sys.argv[2:]]; "
+        "torch.save(collections.OrderedDict((f'layer{i}.weight', torch.rand(4)) for i in range(100_000)), sys.argv[1])"
     )
     paths = [folder / f"det{i:02d}.pt" for i in range(count)]
-    subprocess.run([sys.executable, "-W", "ignore", "-c", code, *map(str, paths)], check=True)
-    return paths
+    many = folder / "tensors_100k.pt"
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code, str(many), *map(str, paths)], check=True)
+    return paths, many
 
 
 def main() -> None:
@@ -52,37 +65,52 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    picklescan = shutil.which("picklescan") or str(Path(sys.executable).with_name("picklescan"))
+    if not Path(picklescan).exists():
+        raise SystemExit("picklescan is the baseline: pip install picklescan")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "ocrdoctor")],
+                   check=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_checkpoints(Path(tmp), args.files)
+        paths, big = write_checkpoints(Path(tmp), args.files)
         one = str(paths[0])
-        bare = [sys.executable, "-c", f"import torch; torch.load({one!r}, weights_only=True)"]
-        check = [sys.executable, "-m", "ocrdoctor", "check", one]
-        many = [sys.executable, "-m", "ocrdoctor", "check", *map(str, paths)]
-        measure(bare), measure(check)  # warm the page cache for both
-        rows = {"bare": [], "check": [], "many": []}
+        commands = {
+            "picklescan": [picklescan, "-p", one],
+            "bare": [sys.executable, "-c", f"import torch; torch.load({one!r}, weights_only=True, mmap=True)"],
+            "check": [sys.executable, "-m", "ocrdoctor", "check", one],
+            "many": [sys.executable, "-m", "ocrdoctor", "check", *map(str, paths)],
+            "big": [sys.executable, "-m", "ocrdoctor", "check", str(big)],
+        }
+        for cmd in commands.values():  # warm the page cache and bytecode for all
+            measure(cmd, env)
+        rows: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
         for _ in range(args.runs):
-            rows["bare"].append(measure(bare))
-            rows["check"].append(measure(check))
-            rows["many"].append(measure(many))
+            for name, cmd in commands.items():
+                rows[name].append(measure(cmd, env))
 
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v)) for k, v in rows.items()}
-    per_file = (med["many"][0] - med["check"][0]) / (args.files - 1)
+    wall = {k: statistics.median(w for w, _ in v) for k, v in rows.items()}
+    rss = {k: statistics.median(m for _, m in v) for k, v in rows.items()}
+    marginal = (wall["many"] - wall["check"]) / (args.files - 1)
     result = {
         "runs": args.runs,
-        "bare_load_s": round(med["bare"][0], 3),
-        "check_s": round(med["check"][0], 3),
-        "wall_ratio": round(med["check"][0] / med["bare"][0], 3),
-        "bare_rss_mib": round(med["bare"][1], 1),
-        "check_rss_mib": round(med["check"][1], 1),
-        "rss_ratio": round(med["check"][1] / med["bare"][1], 3),
-        f"check_{args.files}_files_s": round(med["many"][0], 3),
-        "marginal_per_file_s": round(per_file, 4),
-        "marginal_ratio": round(per_file / med["bare"][0], 4),
+        "picklescan_s": round(wall["picklescan"], 3), "bare_load_s": round(wall["bare"], 3),
+        "check_s": round(wall["check"], 3),
+        "wall_vs_picklescan": round(wall["check"] / wall["picklescan"], 3),
+        "wall_vs_bare_load": round(wall["check"] / wall["bare"], 3),
+        "picklescan_rss_mib": round(rss["picklescan"], 1), "bare_rss_mib": round(rss["bare"], 1),
+        "check_rss_mib": round(rss["check"], 1),
+        "rss_vs_picklescan": round(rss["check"] / rss["picklescan"], 3),
+        f"check_{args.files}_files_s": round(wall["many"], 3),
+        "marginal_per_file_s": round(marginal, 4),
+        "marginal_vs_bare_load": round(marginal / wall["bare"], 4),
+        "tensors_100k_s": round(wall["big"], 3), "tensors_100k_rss_mib": round(rss["big"], 1),
     }
     width = max(map(len, result))
     for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
+        target = TARGETS.get(key)
+        verdict = "" if target is None else f"   target <= {target}: {'met' if value <= target else 'MISSED'}"
+        print(f"{key:<{width}}  {value}{verdict}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

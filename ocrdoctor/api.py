@@ -2,63 +2,112 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from . import registry as registry_module
 from .architectures import arch_names
 from .config import Settings
 from .engine import run_rules
 from .findings import Report, TargetResult
-from .inspect.checkpoint import inspect_checkpoint
+from .inspect.checkpoint import CheckpointFacts, facts_of
+from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
+from .read.sniff import sniff
 from .registry import Registry, RegistryError, Rule, is_enabled
-
-COLLECTED_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".onnx")  # what a folder contributes
-
 
 class UsageError(Exception):
     """The run itself cannot start (missing path, unknown rule or architecture): exit 2."""
 
 
-def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Path]:
+@dataclass(frozen=True)
+class SkippedPath:
+    """A path a folder check did not check, and why (a dangling link, not a checkpoint, ...)."""
+
+    path: str
+    reason: str
+
+
+def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+            ) -> tuple[list[Path], list[SkippedPath]]:
     """Files as given; folders searched recursively, sorted, filtered by the globs; each file once.
 
-    Globs match a file's path relative to the folder given (or its name). Without include
-    globs a folder contributes its checkpoint files (*.pt, *.pth, *.bin, *.ckpt, *.safetensors) and ONNX exports (*.onnx).
+    In a folder every regular file is sniffed by its first bytes (a checkpoint under any name is
+    checked, ONNX exports go by their suffix); links that dangle or loop, links to folders and
+    files that are plainly something else are skipped, and each skip is recorded with its reason.
+    Globs match a file's path relative to the folder given (or its name); with include globs,
+    the matching files are checked whatever they hold.
     """
     found: list[Path] = []
+    skipped: list[SkippedPath] = []
     used: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            inside = [p for p in sorted(path.rglob("*")) if p.is_file() and _wanted(p, path, include, exclude, used)]
+            here: list[SkippedPath] = []
+            inside = sorted(_folder(path, include, exclude, used, here))
+            skipped += sorted(here, key=lambda s: s.path)
             if not inside:
-                what = ", ".join(include) if include else ", ".join("*" + s for s in COLLECTED_SUFFIXES)
-                raise UsageError(f"no checkpoint files ({what}) in {path}")
+                what = ", ".join(include) if include else "checkpoints or ONNX exports"
+                raise UsageError(f"no {what} in {path}" + (f" ({len(here)} files skipped)" if here else ""))
             found += inside
         elif path.exists():
             found.append(path)
+        elif path.is_symlink():
+            raise UsageError(f"dangling link: {path} -> {os.readlink(path)}")
         else:
             raise UsageError(f"path not found: {path}")
     unmatched = [g for g in include if g not in used]
     if unmatched:
         raise UsageError(f"include glob '{unmatched[0]}' matched no file")
-    return _unique(found)
+    return _unique(found), skipped
 
 
-def _wanted(path: Path, folder: Path, include: Sequence[str], exclude: Sequence[str], used: set[str]) -> bool:
-    rel = path.relative_to(folder).as_posix()
-    if any(_glob(rel, g) for g in exclude):
-        return False
-    if not include:
-        return path.suffix.lower() in COLLECTED_SUFFIXES
-    hits = [g for g in include if _glob(rel, g)]
-    used.update(hits)
-    return bool(hits)
+def _folder(folder: Path, include: Sequence[str], exclude: Sequence[str], used: set[str],
+            skipped: list[SkippedPath]) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names + [d for d in dirs if (Path(root) / d).is_symlink()]):
+            path = Path(root) / name
+            rel = path.relative_to(folder).as_posix()
+            if any(_glob(rel, g) for g in exclude):
+                continue
+            reason = _not_checked(path, rel, include, used)
+            if reason:
+                skipped.append(SkippedPath(str(path), reason))
+            else:
+                yield path
+
+
+def _not_checked(path: Path, rel: str, include: Sequence[str], used: set[str]) -> str | None:
+    """Why a file in a folder is not checked; None when it is."""
+    if include:
+        hits = [g for g in include if _glob(rel, g)]
+        used.update(hits)
+        if not hits:
+            return "not matched by --include"
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            return f"dangling link to {os.readlink(path)}"
+        except (RuntimeError, OSError):
+            return "a link that loops"
+        if target.is_dir():
+            return "a link to a folder (not followed)"
+    if not path.is_file():
+        return "not a regular file"
+    if include:
+        return None
+    try:
+        return None if sniff(path) else "not a checkpoint (its first bytes say so)"
+    except OSError as exc:  # unreadable: checked anyway, so OD100 says why
+        return None if exc.errno in (errno.EACCES, errno.EPERM) else f"unreadable: {exc.strerror or exc}"
 
 
 def _glob(rel: str, pattern: str) -> bool:
@@ -91,8 +140,9 @@ def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, setting
                 registry: Registry | None = None, **overrides) -> Report:
     """Inspect and check every checkpoint under `paths` (overrides: any Settings field)."""
     settings = (settings or Settings()).merged(**overrides)
-    files = collect(paths, settings.include, settings.exclude)
-    return check_files(files, arch=arch, settings=settings, registry=registry)
+    files, skipped = collect(paths, settings.include, settings.exclude)
+    report = check_files(files, arch=arch, settings=settings, registry=registry)
+    return replace(report, skipped=tuple(skipped))
 
 
 def check_path(path: str | Path, **options) -> Report:
@@ -111,10 +161,9 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
 
     def one(path: Path) -> list[TargetResult]:
-        result = check_file(path, [r for r in rules if not path_ignores(path, r.code, settings)], arch)
-        results = [result]
-        if arch and model_rules and not is_onnx(path):
-            results.append(check_built(path, arch, [r for r in model_rules if not path_ignores(path, r.code, settings)]))
+        kept = [r for r in rules if not path_ignores(path, r.code, settings)]
+        built = [r for r in model_rules if not path_ignores(path, r.code, settings)]
+        results = check_file_and_model(path, kept, arch, built)
         if on_done:
             on_done(path)
         return results
@@ -122,44 +171,64 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     if settings.jobs == 1 or len(files) < 2:
         targets = [t for p in files for t in one(p)]
     else:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=settings.jobs or None) as pool:
             targets = [t for ts in pool.map(one, files) for t in ts]
     return Report(tuple(targets), errors=tuple(reg.plugin_errors))
 
 
-def check_built(path: Path, arch: str, rules: list[Rule]) -> TargetResult:
-    """The model rules on the docTR model built from the file, as it would be deployed."""
-    from .build import BuildError, build_model
+def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list[Rule]) -> TargetResult:
+    """The model rules on the docTR model built from the checkpoint already read, as it would be deployed."""
+    from .build import BuildError, build_model, require_doctr
     from .findings import Skipped
-    from .inspect.model import inspect_model
 
-    target = f"{path} as {arch}"
+    target = f"{ckpt.path} as {arch}"
     start = time.perf_counter()
     try:
-        facts = inspect_model(build_model(path, arch), name="model")
+        require_doctr("the model rules of --arch")
+        from .inspect.model import inspect_model
+
+        model_facts = inspect_model(build_model(ckpt, arch, facts), name="model")
     except BuildError as exc:
         skipped = tuple(Skipped(r.code, r.name, target, str(exc)) for r in rules)
         return TargetResult(target, "model", {}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules))
-    result = run_rules(rules, facts, target=target, kind="model", summary=facts.summary())
+    result = run_rules(rules, model_facts, target=target, kind="model", summary=model_facts.summary())
     return replace(result, seconds=time.perf_counter() - start)
 
 
 def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, device: str = "cpu",
                      half: bool = False, settings: Settings | None = None, registry: Registry | None = None) -> Report:
-    """Both checkpoints, then the predictor built from them as a deployment builds it, then the machine."""
+    """Both checkpoints (each read once, checked against its architecture), then the predictor built from
+    those same reads as a deployment builds it, then the machine."""
     from .build import BuildError, build_predictor
 
     for name in (det_arch, reco_arch):
         if name not in arch_names():
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
     settings = settings or Settings()
-    files = check_files([Path(det), Path(reco)], settings=settings, registry=registry)
-    try:
-        predictor = build_predictor(det, det_arch, reco, reco_arch, device=device, half=half)
-    except BuildError as exc:
-        raise UsageError(str(exc)) from None
-    deployed = diagnose(predictor, settings=settings, registry=registry)
-    return Report(files.targets + deployed.targets, errors=files.errors)
+    reg, rules = select_rules(settings, "checkpoint", registry)
+    with read_checkpoint(det) as det_ckpt, read_checkpoint(reco) as reco_ckpt:
+        checked = [_checked(path, ckpt, arch, rules, settings)
+                   for path, ckpt, arch in ((det, det_ckpt, det_arch), (reco, reco_ckpt, reco_arch))]
+        try:
+            predictor = build_predictor(det_ckpt, det_arch, reco_ckpt, reco_arch, device=device, half=half,
+                                        facts=tuple(f for f, _ in checked))
+        except BuildError as exc:
+            raise UsageError(str(exc)) from None
+    deployed = diagnose(predictor, settings=settings, registry=reg)
+    return Report(tuple(r for _, r in checked) + deployed.targets, errors=tuple(reg.plugin_errors))
+
+
+def _checked(path: Path, ckpt: Checkpoint, arch: str | None, rules: list[Rule], settings: Settings
+             ) -> tuple[CheckpointFacts, TargetResult]:
+    """A checkpoint already read, through the checkpoint rules not ignored for its path."""
+    start = time.perf_counter()
+    with gc_paused():
+        facts = facts_of(ckpt, arch)
+        kept = [r for r in rules if r.target == "checkpoint" and not path_ignores(path, r.code, settings)]
+        result = run_rules(kept, facts, target=str(path), kind="checkpoint", summary=facts.summary())
+    return facts, replace(result, seconds=time.perf_counter() - start)
 
 
 def path_ignores(path: Path, code: str, settings: Settings) -> bool:
@@ -182,16 +251,28 @@ def is_onnx(path: Path) -> bool:
 
 def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> TargetResult:
     """One file's facts (an ONNX export by its suffix, otherwise a checkpoint) through `rules`."""
+    return check_file_and_model(path, rules, arch)[0]
+
+
+def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
+                         model_rules: Sequence[Rule] = ()) -> list[TargetResult]:
+    """The file's rules; with `arch` and model rules, also the model built from the same read of the file."""
     start = time.perf_counter()
     if is_onnx(path):
         from .inspect.onnx import inspect_onnx
 
-        facts, kind = inspect_onnx(path), "onnx"
-    else:
-        facts, kind = inspect_checkpoint(path, arch), "checkpoint"
-    result = run_rules([r for r in rules if r.target == kind], facts, target=str(path), kind=kind,
-                       summary=facts.summary())
-    return replace(result, seconds=time.perf_counter() - start)
+        facts = inspect_onnx(path)
+        result = run_rules([r for r in rules if r.target == "onnx"], facts, target=str(path), kind="onnx",
+                           summary=facts.summary())
+        return [replace(result, seconds=time.perf_counter() - start)]
+    with read_checkpoint(path) as ckpt, gc_paused():  # 100,000 tensor facts, none of them cyclic
+        facts = facts_of(ckpt, arch)
+        result = run_rules([r for r in rules if r.target == "checkpoint"], facts, target=str(path),
+                           kind="checkpoint", summary=facts.summary())
+        results = [replace(result, seconds=time.perf_counter() - start)]
+        if arch and model_rules:
+            results.append(check_built(ckpt, facts, arch, list(model_rules)))
+    return results
 
 
 def check_environment(*, settings: Settings | None = None, registry: Registry | None = None,
@@ -212,8 +293,12 @@ def diagnose(obj, *, environment: bool = True, settings: Settings | None = None,
     """The OD2xx rules on a live docTR predictor or torch module (and OD3xx on this machine).
 
     Reads devices, dtypes and modes only: no weight is copied or moved. Raises
-    ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed.
+    ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed,
+    and ocrdoctor.build.MissingExtra (naming the extra to install) where torch is missing.
     """
+    from .build import require_doctr
+
+    require_doctr("ocrdoctor.diagnose", modules=("torch",))
     from .inspect.model import inspect_model
 
     settings = (settings or Settings()).merged(**overrides)

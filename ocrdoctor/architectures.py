@@ -79,10 +79,21 @@ def strip_wrappers(keys: list[str]) -> str:
 
 
 def identify(shapes: Mapping[str, tuple[int, ...]], requested: str | None = None) -> ArchMatch | None:
-    """Best matching signature, restricted to `requested` when given; None when nothing overlaps."""
+    """Best matching signature, restricted to `requested` when given; None when nothing overlaps.
+
+    Only signatures sharing at least one key are compared (an index from key to signatures),
+    so the cost follows the file's keys, not the number of signatures.
+    """
+    if requested is None and len(shapes) > 10 * _largest_signature():
+        return None  # even a full match of the largest architecture would cover under 10% of the keys
     prefix = strip_wrappers(list(shapes))
     saved = {k[len(prefix):]: tuple(v) for k, v in shapes.items()}
-    candidates = [s for s in signatures() if requested is None or s.arch == requested]
+    if requested is not None:
+        candidates = [s for s in signatures() if s.arch == requested]
+    else:
+        index, table = _key_index(), signatures()
+        hits = {i for k in saved for i in index.get(k, ())}
+        candidates = [table[i] for i in sorted(hits)]
     matches = [compare(s, saved, prefix, requested is not None) for s in candidates]
     matches = [m for m in matches if m.requested or m.score > 0]
     return max(matches, key=lambda m: m.score, default=None)
@@ -121,6 +132,20 @@ def _expected(sig: Signature, key: str, head_size: int | None) -> tuple[int, ...
         for dim, offset in sig.head_dims.get(key, ()):
             shape[dim] = head_size + offset
     return tuple(shape)
+
+
+@lru_cache(maxsize=1)
+def _largest_signature() -> int:
+    return max(len(s.keys) for s in signatures())
+
+
+@lru_cache(maxsize=1)
+def _key_index() -> dict[str, tuple[int, ...]]:
+    index: dict[str, list[int]] = {}
+    for i, sig in enumerate(signatures()):
+        for key in sig.keys:
+            index.setdefault(key, []).append(i)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def arch_names() -> list[str]:

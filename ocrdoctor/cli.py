@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ class Group(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D401 - click's signature
         from .api import UsageError
+        from .build import MissingExtra
         from .config import ConfigError
         from .registry import one_line
 
@@ -33,7 +35,7 @@ class Group(click.Group):
             sys.exit(EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message())
-        except (UsageError, ConfigError) as exc:
+        except (UsageError, ConfigError, MissingExtra) as exc:
             _fail(str(exc))
         except (click.Abort, KeyboardInterrupt):
             _fail("interrupted")
@@ -115,16 +117,51 @@ def check(paths, arch, det, det_arch, reco, reco_arch, device, half, fmt, fail_o
         for path in (det, reco):
             if not path.is_file():
                 raise UsageError(f"path not found: {path}")
+        from .build import require_doctr
+
+        require_doctr("a deployment check (--det/--reco)")
         report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
     else:
-        files = collect(paths, settings.include, settings.exclude)
-        with _progress(files) as update:
+        files, skipped = collect(paths, settings.include, settings.exclude)
+        # A plain check never imports torch: cap what a hostile pickle can make it allocate.
+        with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
             report = check_files(files, arch=arch, settings=settings, on_done=update)
+        report = dataclasses.replace(report, skipped=tuple(skipped))
     color = use_color() and fmt == "text"
     click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)
+
+
+@contextlib.contextmanager
+def limited_memory(files: list[Path]):
+    """Cap this process's heap (RLIMIT_DATA) while the files are read, so a pickle cannot exhaust the machine.
+
+    CPython's C unpickler sizes its memo from the largest index a pickle names: nine bytes
+    (`LONG_BINPUT 2**30`) make it allocate and clear 16 GiB. Under the cap that allocation fails
+    with MemoryError and the file gets an OD100 finding. Storage bytes are memory-mapped from the
+    file and not counted, so a legitimate check stays far below it. The previous limit is restored.
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        yield
+        return
+    largest = max((p.stat().st_size for p in files if p.is_file()), default=0)
+    cap = max(4 << 30, 2 * largest)
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    soft, hard = before
+    changed = False
+    if soft == resource.RLIM_INFINITY or soft > cap:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+            changed = True
+    try:
+        yield
+    finally:
+        if changed:
+            resource.setrlimit(resource.RLIMIT_DATA, before)
 
 
 @contextlib.contextmanager
@@ -157,6 +194,9 @@ def wants_progress(n_files: int, n_bytes: int) -> bool:
 def fix(source, output, arch, half, as_safetensors, force) -> int:
     """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state) and verify it."""
     from .api import UsageError
+    from .build import require_doctr
+
+    require_doctr("ocrdoctor fix")
     from .repair import FixError, fix_checkpoint
 
     try:
@@ -181,6 +221,9 @@ def fix(source, output, arch, half, as_safetensors, force) -> int:
 def export(source, arch, output, fp16, force, repeat, config) -> int:
     """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
     PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
+    from .build import require_doctr
+
+    require_doctr("ocrdoctor export")
     from .api import UsageError, select_rules
     from .config import load_settings
     from .export import export_onnx
@@ -216,6 +259,9 @@ def export(source, arch, output, fp16, force, repeat, config) -> int:
 def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx, fmt) -> int:
     """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
     .cuda(), .half(), ONNX Runtime), on the same synthetic pages. Without --det/--reco: random weights."""
+    from .build import require_doctr
+
+    require_doctr("ocrdoctor bench")
     from .api import UsageError
     from .architectures import arch_names
     from .bench import bench as run_bench
@@ -365,6 +411,9 @@ def explain(code) -> int:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def demo(out, fmt) -> int:
     """Write a realistic broken docTR training checkpoint, check it and show the fixes."""
+    from .build import require_doctr
+
+    require_doctr("ocrdoctor demo")
     from .demo import run_demo
 
     run_demo(out, fmt, color=use_color())

@@ -7,7 +7,10 @@ typo in a CI gate's config must not silently turn a check off.
 
 from __future__ import annotations
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping

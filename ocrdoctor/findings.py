@@ -131,6 +131,7 @@ def count_by_severity(findings: tuple[Finding, ...] | list[Finding]) -> dict[str
 class Report:
     targets: tuple[TargetResult, ...] = ()
     errors: tuple[CheckError, ...] = ()  # failures not tied to one target (plugins)
+    skipped: tuple = ()  # SkippedPath: files in the folders given that were not checked, and why
 
     @property
     def findings(self) -> list[Finding]:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from .architectures import THRESHOLD, arch_names, strip_wrappers
-from .build import empty_model
-from .inspect.checkpoint import CheckpointFacts, inspect_checkpoint
+from .build import empty_model, require_doctr
+from .inspect.checkpoint import CheckpointFacts, facts_of, inspect_checkpoint, weights_of
+from .read.checkpoint import Checkpoint, read_checkpoint
 from .registry import one_line
 from .units import human_bytes, subscript
 
@@ -51,13 +52,17 @@ class FixResult:
 
 def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None = None, half: bool = False,
                    safetensors: bool = False, force: bool = False) -> FixResult:
+    require_doctr("ocrdoctor fix")
     source, output = Path(source), Path(output)
     if arch is not None and arch not in arch_names():
         raise FixError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
-    facts = _readable(source, arch)
-    check_output(source, output, force)
+    if not source.is_file():
+        raise FixError(f"path not found: {source}")
+    with read_checkpoint(source) as ckpt:
+        facts = _readable(source, facts_of(ckpt, arch))
+        check_output(source, output, force)
+        state, removed, changes = _clean_state(ckpt, facts, half)
     match = facts.architecture if facts.architecture and (arch or facts.architecture.score >= THRESHOLD) else None
-    state, removed, changes = _clean_state(source, facts, half)
     if match is not None and match.arch.startswith("fast") and match.form == "training":
         state = _reparameterized(state, match)
         changes.append(f"reparameterized {match.arch}")
@@ -66,19 +71,16 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
     return FixResult(output, facts.size, output.stat().st_size, tuple(removed), tuple(changes), tuple(verified))
 
 
-def _readable(source: Path, arch: str | None) -> CheckpointFacts:
-    if not source.is_file():
-        raise FixError(f"path not found: {source}")
-    facts = inspect_checkpoint(source, arch)
+def _readable(source: Path, facts: CheckpointFacts) -> CheckpointFacts:
     if facts.unsafe_globals:
-        raise FixError(f"refusing {source}: its pickle calls {', '.join(facts.unsafe_globals)} (OD101); it was not loaded")
-    if facts.pickled_module:
-        raise FixError(f"refusing {source}: a pickled nn.Module (OD102) cannot be loaded weights-only; "
-                       "save model.state_dict() where the model's code lives")
+        raise FixError(f"refusing {source}: its pickle uses {', '.join(facts.unsafe_globals)} (OD101); "
+                       "nothing in it was run")
+    if facts.conflict:
+        raise FixError(f"refusing {source}: {facts.conflict} (OD101); nothing in it was run")
+    if facts.weights is None:
+        raise FixError(f"cannot read {source}: {facts.problem}" if facts.problem else f"no state_dict found in {source}")
     if facts.problem:
         raise FixError(f"cannot read {source}: {facts.problem}")
-    if facts.weights_path is None:
-        raise FixError(f"no state_dict found in {source}")
     return facts
 
 
@@ -94,18 +96,21 @@ def check_output(source: Path, output: Path, force: bool) -> None:
         raise FixError(f"output folder not writable: {output.parent}")
 
 
-def _clean_state(source: Path, facts: CheckpointFacts, half: bool) -> tuple[dict, list[str], list[str]]:
-    import torch
+def _clean_state(ckpt: Checkpoint, facts: CheckpointFacts, half: bool) -> tuple[dict, list[str], list[str]]:
+    """The weights as fresh, compact CPU tensors (cloned out of the mapped file), and what changed."""
+    from .materialize import MaterializeError, state_dict
 
-    obj = torch.load(source, map_location="cpu", weights_only=True)
-    container = obj
-    for key in facts.weights_path:
-        container = container[key]
+    try:
+        state = state_dict(ckpt, weights_of(ckpt, facts))
+    except MaterializeError as exc:
+        raise FixError(f"cannot rebuild the weights of {ckpt.path}: {exc}") from None
     removed = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in facts.entries]
     changes = []
-    if facts.weights_path:
+    if facts.weights_origin == "module":
+        changes.append(f"read the weights from the pickled model's module tree ({len(facts.module_globals)} classes, "
+                       "none imported)")
+    elif facts.weights_path:
         changes.append(f"unwrapped the weights from {subscript(facts.weights_path)}")
-    state = {k: v for k, v in container.items() if isinstance(v, torch.Tensor)}
     prefix = strip_wrappers(list(state))
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items()}

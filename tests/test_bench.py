@@ -6,7 +6,8 @@ import json
 import math
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.environment import inspect_environment

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from ocrdoctor.checks import examples as ex
 from tests.conftest import run

@@ -4,8 +4,9 @@ the object it was printed for, makes its finding go away."""
 from __future__ import annotations
 
 import pytest
-import torch
-from doctr import models
+
+torch = pytest.importorskip("torch")
+models = pytest.importorskip("doctr.models")
 
 import ocrdoctor
 from ocrdoctor.checks import examples as ex

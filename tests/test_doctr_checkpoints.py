@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from ocrdoctor.api import check_path
 from ocrdoctor.checks import examples as ex

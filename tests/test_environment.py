@@ -6,7 +6,8 @@ import json
 from dataclasses import replace
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from ocrdoctor.api import check_environment
 from ocrdoctor.checks.examples import gpu_box

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+torch = pytest.importorskip("torch")
 
 from ocrdoctor import export as export_module
 from ocrdoctor import ortrun

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")  # the examples write real torch.save files
+
 from ocrdoctor.checks import examples as ex
 from tests.conftest import run_process
 

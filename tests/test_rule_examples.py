@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("torch")  # the examples write real torch.save files
+
 from ocrdoctor.api import check_file
 from ocrdoctor.checks.examples import FactsExample
 from ocrdoctor.engine import run_rules

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from unittest import mock
 
 
 @dataclass(frozen=True)
@@ -41,34 +41,44 @@ def raw(data: bytes, label: str, suffix: str = ".pt") -> Example:
 
 
 def tiny_state_dict(dtype: str = "float32") -> dict:
-    """A conv + BatchNorm state_dict whose BatchNorm statistics look trained."""
+    """A conv + BatchNorm state_dict that looks trained (every value moved off its initialization)."""
     import torch
 
-    gen = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
-    set_trained_statistics(net, gen)
+    make_trained(net, seed=0)
     return {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in net.state_dict().items()}
 
 
-def set_trained_statistics(model: Any, gen: Any = None) -> Any:
-    """Give every BatchNorm layer running statistics a trained model would have."""
+def make_trained(model: Any, seed: int = 0) -> Any:
+    """Make a freshly built model look trained: the one helper every "trained" fixture goes through.
+
+    Every parameter moves off its initial value (norm weights off 1, biases off 0, conv and
+    linear weights by a few percent), and every BatchNorm layer gets running statistics a
+    trained model would have (mean off 0, per-channel variances, a batch count). A fresh model
+    is an untrained one (OD110, OD116): fixtures that stand for a trained model use this.
+    """
     import torch
 
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-            m.num_batches_tracked.fill_(1000)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.is_floating_point():
+                noise = torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype)
+                p.mul_(1 + 0.05 * noise).add_(0.01 * torch.randn(p.shape, generator=gen).to(p.dtype))
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+                m.num_batches_tracked.fill_(1000)
     return model
 
 
 def doctr_model(arch: str, trained: bool = True, **kwargs) -> Any:
-    """A docTR model built offline (no pretrained weights can be downloaded)."""
-    import torch
+    """A docTR model built offline (no pretrained weights can be downloaded); trained-looking unless asked."""
     from doctr import models
 
     model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
-    return set_trained_statistics(model, torch.Generator().manual_seed(0)) if trained else model
+    return make_trained(model) if trained else model
 
 
 def doctr_state_dict(arch: str, **kwargs) -> dict:
@@ -90,6 +100,8 @@ def optimizer_state(state_dict: dict) -> dict:
 @contextlib.contextmanager
 def storages_tagged(location: str) -> Iterator[None]:
     """torch.save as if every storage lived on `location` (e.g. "cuda:0"), on any machine."""
+    from unittest import mock
+
     import torch.serialization
 
     with mock.patch.object(torch.serialization, "location_tag", lambda storage: location):
@@ -126,6 +138,32 @@ def truncated(make: Callable[[], Any], label: str, keep: float = 0.5) -> Example
         path.write_bytes(data[: int(len(data) * keep)])
 
     return Example(write, label)
+
+
+def with_harmless_extras() -> dict:
+    """Weights beside what training scripts save: numpy metrics, the argparse Namespace, a Path."""
+    import argparse
+    import pathlib
+
+    import numpy as np
+
+    return {"model": tiny_state_dict(), "args": argparse.Namespace(lr=1e-3, arch="tiny"),
+            "best_loss": np.float64(0.25), "history": np.arange(3, dtype=np.float32),
+            "out_dir": pathlib.Path("runs/tiny")}
+
+
+def torchscript_file(path: Path) -> None:
+    import torch
+
+    with warnings.catch_warnings():  # torch.jit.script is deprecated, and still what teams ship
+        warnings.simplefilter("ignore")
+        torch.jit.script(torch.nn.Linear(2, 2)).save(str(path))
+
+
+def exported_program_file(path: Path) -> None:
+    import torch
+
+    torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.rand(1, 2),)), str(path))
 
 
 def whole_module() -> Any:

@@ -1,48 +1,60 @@
-"""Read a checkpoint file once into plain facts. No judgement here: that is the checks' job.
+"""Turn what the reader found in a checkpoint into plain facts. No judgement here: that is the checks' job.
 
-Safety order: the pickle is walked for the globals it names first; only a file whose every
-global is on torch's weights-only allowlist is then loaded, and only with
-`torch.load(weights_only=True)`. Zip checkpoints are memory-mapped, and a `map_location`
-callable records the device each storage was saved from without moving anything.
+The reader (`ocrdoctor.read`) never imports torch and never runs the file: it walks every pickle
+a loader would reach with stubs, and reads values from the storage bytes with numpy. Here the
+object it rebuilt is searched for the weights (a state_dict under any key, or the module tree
+of a pickled model), what sits beside them, and the architecture they fit.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
-import struct
-import warnings
-import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, NamedTuple
 
 from ..architectures import THRESHOLD, ArchMatch, identify
 from ..findings import Skip
-from ..registry import one_line
-from . import pickles
+from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
+from ..read.records import Tensor, is_floating
+from ..read.safety import Verdict, judge
+from ..read.unpickler import StubObject
+from ..read.values import Stats
+from ..versions import Installed
 
 # Where the weights usually sit inside a training checkpoint, most likely first.
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")
-_SMALL = 4096  # tensors up to this many elements get their constant value recorded
 _MAX_DEPTH = 8
+PROGRAMS = ("torchscript", "torch-export")  # deployable programs, not state_dicts (OD121)
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(NamedTuple):
+    """One tensor's facts (a named tuple: a file can hold 100,000 of them)."""
+
     name: str
     shape: tuple[int, ...]
     dtype: str
     device: str  # the device tag it was saved with, e.g. "cpu" or "cuda:0"
     nbytes: int
-    storage: int  # identifies the storage, to tell views and shared tensors apart
+    storage: str  # the storage key, to tell views and shared tensors apart
     storage_nbytes: int
+    kind: str = "dense"  # dense | quantized | meta | sparse | nested | subclass
+    has_data: bool = True  # False: saved without data (meta) or its storage is missing
     nonfinite: int = 0  # NaN and Inf values
-    constant: float | None = None  # the one value of a small tensor whose elements are all equal
+    minimum: float | None = None  # of the finite values (None without statistics)
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None
 
     @property
     def floating(self) -> bool:
-        return self.dtype.startswith(("float", "bfloat", "complex"))
+        return is_floating(self.dtype)
+
+    @property
+    def constant(self) -> float | None:
+        """The one value of a tensor whose elements are all equal."""
+        if self.nonfinite == 0 and self.minimum is not None and self.minimum == self.maximum:
+            return self.minimum
+        return None
 
 
 @dataclass(frozen=True)
@@ -59,26 +71,34 @@ class Entry:
 class CheckpointFacts:
     path: str
     size: int
-    format: str  # zip | legacy | pickle | safetensors | torchscript | unknown
-    problem: str | None = None  # why the file could not be read at all
-    unsafe_globals: tuple[str, ...] = ()
+    format: str  # zip | legacy | tar | pickle | safetensors | torchscript | torch-export | unknown
+    problem: str | None = None  # why the file could not be read (whole or in part)
+    unsafe_globals: tuple[str, ...] = ()  # "posix.system (called)": what a loader would run
+    conflict: str | None = None  # loaders would read different pickles
     module_globals: tuple[str, ...] = ()  # the classes a pickled nn.Module needs imported
+    user_modules: tuple[str, ...] = ()  # of those, the ones not from torch, torchvision or docTR
+    outside_weights_only: tuple[str, ...] = ()  # names torch's default weights-only load refuses
     pickled_module: bool = False
     weights_path: tuple | None = None  # keys leading to the state_dict; () when the file is one
+    weights_origin: str = "state_dict"  # or "module": read from a pickled model's module tree
     weights: tuple[TensorInfo, ...] | None = None
     entries: tuple[Entry, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()  # every tensor in the file, weights included
     architecture: ArchMatch | None = None
     requested_arch: str | None = None
+    metadata: dict[str, str] | None = None  # safetensors __metadata__
+    versions: Mapping[str, str] = field(default_factory=dict)  # installed torch, docTR, numpy: fixes fit them
+
+    @property
+    def unsafe(self) -> bool:
+        return bool(self.unsafe_globals or self.conflict)
 
     def require_weights(self) -> tuple[TensorInfo, ...]:
         """The state_dict's tensors, or Skip with the reason they were not read."""
-        if self.problem:
-            raise Skip("the file could not be read")
-        if self.unsafe_globals or self.pickled_module:
-            raise Skip("not loaded: loading it would run code from the pickle")
+        if self.unsafe:
+            raise Skip("not checked: the file is unsafe to load (OD101)")
         if self.weights is None:
-            raise Skip("no state_dict found in the file")
+            raise Skip("the file could not be read" if self.problem else "no state_dict found in the file")
         return self.weights
 
     @property
@@ -90,7 +110,7 @@ class CheckpointFacts:
         out: dict[str, object] = {"format": self.format, "bytes": self.size}
         if self.weights is not None:
             out["tensors"] = len(self.weights)
-            out["weights_key"] = self.weights_key
+            out["weights_key"] = self.weights_key if self.weights_origin == "state_dict" else "(module tree)"
         match = self.architecture
         if match is not None and match.score >= THRESHOLD:
             out["architecture"] = match.describe()
@@ -101,175 +121,53 @@ class CheckpointFacts:
 
 def inspect_checkpoint(path: str | Path, arch: str | None = None) -> CheckpointFacts:
     """Facts about one checkpoint; never raises for bad content (that becomes `problem`)."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(64)
-    except OSError as exc:
-        return CheckpointFacts(str(path), 0, "unknown", problem=f"cannot open: {exc.strerror or exc}")
-    if size == 0:
-        return CheckpointFacts(str(path), 0, "unknown", problem="empty file (0 bytes)")
-    base = dict(path=str(path), size=size, requested_arch=arch)
-    fmt = sniff(head, size, path.suffix)
-    try:
-        if fmt == "safetensors":
-            return _with_arch(_read_safetensors(path, base), arch)
-        scan, fmt = _scan(path, fmt)
-    except _Unreadable as exc:
-        return CheckpointFacts(format=exc.format or fmt, problem=str(exc), **base)
-    except Exception as exc:  # malformed content in any form is a fact, not a crash
-        return CheckpointFacts(format=fmt, problem=f"corrupt or truncated: {one_line(exc)}", **base)
-
-    allowed = pickles.torch_allowlist()
-    outside = sorted(g for g in scan.globals if g not in allowed)
-    unsafe = tuple(g for g in outside if pickles.is_dangerous(g) or not scan.pickled_module)
-    module_globals = tuple(g for g in outside if g not in unsafe)
-    if unsafe or scan.pickled_module:
-        return CheckpointFacts(
-            format=fmt, unsafe_globals=unsafe, module_globals=module_globals,
-            pickled_module=scan.pickled_module, **base,
-        )
-    if fmt == "pickle":
-        return CheckpointFacts(
-            format=fmt, problem="a plain pickle, not a torch.save file: torch.load cannot read it", **base
-        )
-    try:
-        obj, devices = _load(path, mmap=fmt == "zip")
-    except Exception as exc:
-        return CheckpointFacts(format=fmt, problem=_load_problem(exc), **base)
-    try:
-        return _with_arch(_facts_from_object(obj, devices, fmt, base), arch)
-    except Exception as exc:  # a loadable but bizarre object is still a fact, not a crash
-        return CheckpointFacts(format=fmt, problem=f"unexpected contents: {one_line(exc)}", **base)
+    with read_checkpoint(path) as ckpt, gc_paused():
+        return facts_of(ckpt, arch)
 
 
-def sniff(head: bytes, size: int, suffix: str) -> str:
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "zip"
-    if suffix == ".safetensors" or _looks_like_safetensors(head, size):
-        return "safetensors"
-    if head[:1] == b"\x80":
-        return "pickle"
-    return "unknown"
-
-
-def _looks_like_safetensors(head: bytes, size: int) -> bool:
-    if len(head) < 10:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return 0 < n <= size - 8 and head[8:10] in (b'{"', b"{ ")
-
-
-class _Unreadable(Exception):
-    def __init__(self, message: str, format: str | None = None):
-        super().__init__(message)
-        self.format = format
-
-
-def _scan(path: Path, fmt: str) -> tuple[pickles.PickleScan, str]:
-    """Walk the file's pickle(s); returns the scan and the refined format."""
-    if fmt == "zip":
-        return _scan_zip(path), "zip"
-    if fmt == "pickle":
-        with path.open("rb") as f:
-            first = pickles.scan_pickle(f)
-            if first.magic != pickles.LEGACY_MAGIC:
-                return first, "pickle"
-            # legacy layout: magic, protocol version, sys info, the object, storage keys
-            scans = [pickles.scan_pickle(f) for _ in range(4)]
-        found = frozenset().union(*(s.globals for s in scans))
-        return pickles.PickleScan(found, any(s.pickled_module for s in scans), None), "legacy"
-    raise _Unreadable(_describe_unknown(path))
-
-
-def _scan_zip(path: Path) -> pickles.PickleScan:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if any(n.endswith("/constants.pkl") for n in names):
-                raise _Unreadable(
-                    "a TorchScript archive (torch.jit.save): load it with torch.jit.load, "
-                    "or save model.state_dict() for a checkpoint ocrdoctor can read",
-                    format="torchscript",
-                )
-            data = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
-            if len(data) != 1:
-                raise _Unreadable("a zip archive without torch's data.pkl: not a torch.save file")
-            with archive.open(data[0]) as raw:
-                return pickles.scan_pickle(io.BytesIO(raw.read()))
-    except zipfile.BadZipFile as exc:
-        raise _Unreadable(f"truncated or corrupt zip archive ({exc})") from None
-
-
-def _describe_unknown(path: Path) -> str:
-    with path.open("rb") as f:
-        head = f.read(256)
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and all(c.isprintable() or c.isspace() for c in text):
-        first = text.strip().splitlines()[0][:40] if text.strip() else ""
-        return f"a text file, not a checkpoint (starts with {first!r})"
-    return f"not a checkpoint: unrecognised content (starts with 0x{head[:8].hex()})"
-
-
-def _load(path: Path, mmap: bool) -> tuple[Any, dict[int, str]]:
-    import torch
-
-    devices: dict[int, str] = {}
-
-    def record(storage, location):  # keep every storage where it is (the CPU), note its tag
-        devices[storage.data_ptr()] = location
-        return storage
-
-    with warnings.catch_warnings():  # torch's warnings about odd files would reach the user's terminal
-        warnings.simplefilter("ignore")
-        obj = torch.load(path, weights_only=True, mmap=mmap, map_location=record)
-    return obj, devices
-
-
-def _load_problem(exc: Exception) -> str:
-    text = one_line(exc)
-    if "central directory" in text or "zip archive" in text:
-        return f"truncated or corrupt zip archive: {text}"
-    if "Weights only load failed" in text or "UnpicklingError" in text:
-        return f"torch's weights-only loader refused it: {text}"
-    return f"corrupt or truncated: {text}"
-
-
-def _read_safetensors(path: Path, base: dict) -> CheckpointFacts:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            named = [(k, f.get_tensor(k)) for k in f.keys()]
-    except Exception as exc:
-        raise _Unreadable(f"corrupt safetensors file: {one_line(exc)}", format="safetensors") from None
-    tensors = tuple(_tensor_info(name, t, {}) for name, t in named)
-    return CheckpointFacts(format="safetensors", weights_path=(), weights=tensors, tensors=tensors, **base)
-
-
-def _facts_from_object(obj: Any, devices: dict[int, str], fmt: str, base: dict) -> CheckpointFacts:
-    import torch
-
-    named = list(_walk(obj, "", 0, torch.Tensor))
-    tensors = tuple(_tensor_info(name, t, devices) for name, t in named)
-    by_id = {id(t): info for (_, t), info in zip(named, tensors)}
-    path = _find_weights(obj, torch.Tensor)
-    if path is None:
-        return CheckpointFacts(format=fmt, tensors=tensors, **base)
-    container = obj
-    for key in path:
-        container = container[key]
-    weights = tuple(
-        replace(by_id[id(v)], name=str(k)) for k, v in container.items() if isinstance(v, torch.Tensor)
+def facts_of(ckpt: Checkpoint, arch: str | None = None) -> CheckpointFacts:
+    """The facts of a checkpoint already read (`check --arch` builds the model from the same read)."""
+    verdict = judge(ckpt.uses, ckpt.format)
+    base = CheckpointFacts(
+        path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem,
+        unsafe_globals=verdict.unsafe, conflict=ckpt.layout.conflict, module_globals=verdict.modules,
+        user_modules=verdict.user_modules, outside_weights_only=verdict.outside_weights_only,
+        pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
+        versions=Installed(),
     )
-    return CheckpointFacts(
-        format=fmt, weights_path=path, weights=weights, tensors=tensors,
-        entries=tuple(_entries(obj, path, tensors, torch.Tensor)), **base,
-    )
+    if ckpt.root is None or base.unsafe or ckpt.problem or ckpt.format in PROGRAMS:
+        return base
+    return _with_arch(_weights_facts(ckpt, base, verdict), arch)
+
+
+def _weights_facts(ckpt: Checkpoint, base: CheckpointFacts, verdict: Verdict) -> CheckpointFacts:
+    found = find_weights(ckpt.root, verdict.pickled_module)
+    if found is None:
+        return replace(base, tensors=tuple(_info(ckpt, name, t) for name, t in walk(ckpt.root)))
+    path, origin, weights = found
+    stats = ckpt.statistics([t for _, t in weights])
+    infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(weights, stats))
+    if path == () and origin == "state_dict" and len(ckpt.root) == len(infos):
+        tensors = infos  # a bare state_dict: the file's tensors are the weights
+    else:
+        named = list(walk(ckpt.root))
+        known = {id(t): info for (_, t), info in zip(weights, infos)}
+        tensors = tuple(TensorInfo(name, *known[id(t)][1:]) if id(t) in known else _info(ckpt, name, t)
+                        for name, t in named)
+    entries = tuple(_entries(ckpt.root, path, tensors)) if origin == "state_dict" else ()
+    return replace(base, weights_path=path if origin == "state_dict" else None, weights_origin=origin,
+                   weights=infos, tensors=tensors, entries=entries)
+
+
+def _info(ckpt: Checkpoint, name: str, t: Tensor, stats: Stats | None = None) -> TensorInfo:
+    s = t.storage
+    if s is None:
+        return TensorInfo(name, t.shape, t.dtype, t.device, t.nbytes, f"<no storage: {name}>", 0, t.kind, False)
+    has_data = ckpt.layout.data.has(s.key)
+    if stats is None:
+        return TensorInfo(name, t.shape, t.dtype, s.device, t.nbytes, s.key, s.nbytes, t.kind, has_data)
+    return TensorInfo(name, t.shape, t.dtype, s.device, t.nbytes, s.key, s.nbytes, t.kind, has_data,
+                      stats.nonfinite, stats.minimum, stats.maximum, stats.mean, stats.std)
 
 
 def _with_arch(facts: CheckpointFacts, arch: str | None) -> CheckpointFacts:
@@ -279,19 +177,37 @@ def _with_arch(facts: CheckpointFacts, arch: str | None) -> CheckpointFacts:
     return replace(facts, architecture=identify(shapes, arch))
 
 
-def _walk(obj: Any, prefix: str, depth: int, tensor_type: type) -> Iterator[tuple[str, Any]]:
-    """Every tensor in nested dicts, lists and tuples, with its dotted path."""
-    if isinstance(obj, tensor_type):
-        yield prefix, obj
-    elif depth < _MAX_DEPTH and isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k), depth + 1, tensor_type)
-    elif depth < _MAX_DEPTH and isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _walk(v, f"{prefix}.{i}" if prefix else str(i), depth + 1, tensor_type)
+# --- where the weights are ----------------------------------------------------------------------
+
+def weights_of(ckpt: Checkpoint, facts: CheckpointFacts) -> list[tuple[str, Tensor]]:
+    """The weight records the facts describe, from the same read (for building the model)."""
+    found = find_weights(ckpt.root, facts.pickled_module)
+    return [] if found is None else found[2]
 
 
-def _find_weights(obj: Any, tensor_type: type) -> tuple | None:
+def stored_value(ckpt: Checkpoint, key: str) -> Any:
+    """A plain value stored beside the weights (`vocab`), or None."""
+    root = ckpt.root
+    value = root.get(key) if isinstance(root, dict) else None
+    return value if isinstance(value, (str, int, float, list, tuple, dict)) else None
+
+
+def find_weights(root: Any, pickled_module: bool) -> tuple[tuple, str, list[tuple[str, Tensor]]] | None:
+    """(path, origin, [(name, tensor)]): a pickled model's module tree, else the mapping with the most tensors."""
+    if pickled_module:
+        tree = _module_root(root)
+        if tree is not None:
+            return (), "module", list(module_state_dict(tree))
+    path = _find_state_dict(root)
+    if path is None:
+        return None
+    container = root
+    for key in path:
+        container = container[key]
+    return path, "state_dict", [(str(k), v) for k, v in container.items() if isinstance(v, Tensor)]
+
+
+def _find_state_dict(obj: Any) -> tuple | None:
     """The keys leading to the mapping holding the most tensors: the state_dict."""
     best: tuple[tuple, tuple] | None = None
     stack: list[tuple[Any, tuple]] = [(obj, ())]
@@ -299,13 +215,13 @@ def _find_weights(obj: Any, tensor_type: type) -> tuple | None:
         node, path = stack.pop()
         if not isinstance(node, dict):
             continue
-        count = sum(isinstance(v, tensor_type) for v in node.values())
+        count = sum(isinstance(v, Tensor) for v in node.values())
         if count:
             rank = (count, _key_preference(str(path[-1]) if path else ""), -len(path))
             if best is None or rank > best[0]:
                 best = (rank, path)
         if len(path) < 3:
-            stack += [(v, (*path, k)) for k, v in node.items()]
+            stack += [(v, (*path, k)) for k, v in node.items() if isinstance(v, dict)]
     return best[1] if best else None
 
 
@@ -315,58 +231,70 @@ def _key_preference(key: str) -> int:
     return 0 if "ema" in key.lower() or "optim" in key.lower() else 1
 
 
-def _entries(obj: Any, path: tuple, tensors: tuple[TensorInfo, ...], tensor_type: type) -> Iterator[Entry]:
+def _module_root(obj: Any) -> StubObject | None:
+    """The outermost pickled nn.Module: the file's object itself, or a value under one of its keys."""
+    if _is_module(obj):
+        return obj
+    if isinstance(obj, dict):
+        for value in obj.values():
+            if _is_module(value):
+                return value
+    return None
+
+
+def _is_module(obj: Any) -> bool:
+    state = obj.__dict__.get("state") if isinstance(obj, StubObject) else None
+    return isinstance(state, dict) and "_modules" in state
+
+
+def module_state_dict(module: StubObject, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    """What `module.state_dict()` would return, read from the pickled tree without running it."""
+    stack = [(module, prefix, 0)]
+    seen: set[int] = set()
+    while stack:
+        node, path, depth = stack.pop()
+        if id(node) in seen or depth > 64:
+            continue
+        seen.add(id(node))
+        state = node.__dict__.get("state")
+        if not isinstance(state, dict):
+            continue
+        skip = state.get("_non_persistent_buffers_set") or set()
+        for group in ("_parameters", "_buffers"):
+            for name, value in (state.get(group) or {}).items():
+                if isinstance(value, Tensor) and name not in skip:
+                    yield f"{path}{name}", value
+        children = [(c, f"{path}{n}.", depth + 1) for n, c in (state.get("_modules") or {}).items() if _is_module(c)]
+        stack.extend(reversed(children))
+
+
+def _entries(obj: Any, path: tuple, tensors: tuple[TensorInfo, ...]) -> Iterator[Entry]:
     """What sits next to the weights: top-level siblings, or non-tensors inside a flat state_dict."""
     if not isinstance(obj, dict):
         return
     for raw_key, value in obj.items():
         key = str(raw_key)
-        if (path and raw_key == path[0]) or (not path and isinstance(value, tensor_type)):
+        if (path and raw_key == path[0]) or (not path and isinstance(value, Tensor)):
             continue
         inside = [t for t in tensors if t.name == key or t.name.startswith(f"{key}.")]
         storage_bytes = sum({t.storage: t.storage_nbytes for t in inside}.values())
-        yield Entry(key, type(value).__name__, storage_bytes + _plain_bytes(value, tensor_type), len(inside))
+        yield Entry(key, kind_of(value), storage_bytes + plain_bytes(value), len(inside))
 
 
-def _plain_bytes(value: Any, tensor_type: type, depth: int = 0) -> int:
-    """Approximate pickled size of the non-tensor parts of a value."""
-    if isinstance(value, tensor_type):
+def kind_of(value: Any) -> str:
+    return value.global_name.rsplit(".", 1)[-1] if isinstance(value, StubObject) else type(value).__name__
+
+
+def plain_bytes(value: Any, depth: int = 0) -> int:
+    """About what the non-tensor parts of a value take in the pickle."""
+    if isinstance(value, Tensor) or depth > _MAX_DEPTH:
         return 0
-    if depth < _MAX_DEPTH and isinstance(value, dict):
-        return sum(_plain_bytes(k, tensor_type, depth + 1) + _plain_bytes(v, tensor_type, depth + 1) for k, v in value.items())
-    if depth < _MAX_DEPTH and isinstance(value, (list, tuple)):
-        return sum(_plain_bytes(v, tensor_type, depth + 1) for v in value)
-    try:
-        return len(pickle.dumps(value, protocol=2))
-    except Exception:
-        return 0
-
-
-def _tensor_info(name: str, t: Any, devices: dict[int, str]) -> TensorInfo:
-    import torch
-
-    storage = t.untyped_storage()
-    ptr = storage.data_ptr()
-    nonfinite, constant = 0, None
-    try:
-        if t.is_floating_point() or t.is_complex():
-            finite = torch.isfinite(t)
-            if not bool(finite.all()):
-                nonfinite = int(t.numel() - finite.sum())
-        if 0 < t.numel() <= _SMALL and not t.is_complex():
-            low, high = t.min(), t.max()
-            if bool(low == high):
-                constant = float(low)
-    except Exception:  # exotic tensors (quantized, sparse): shapes and bytes still count
-        pass
-    return TensorInfo(
-        name=name,
-        shape=tuple(t.shape),
-        dtype=str(t.dtype).removeprefix("torch."),
-        device=devices.get(ptr, "cpu") if ptr else "cpu",
-        nbytes=t.numel() * t.element_size(),
-        storage=ptr or id(storage),
-        storage_nbytes=storage.nbytes(),
-        nonfinite=nonfinite,
-        constant=constant,
-    )
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value) + 5
+    if isinstance(value, StubObject):
+        return 32 + plain_bytes(value.__dict__.get("state"), depth + 1) + plain_bytes(dict(value), depth + 1)
+    if isinstance(value, dict):
+        return 2 + sum(plain_bytes(k, depth + 1) + plain_bytes(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 2 + sum(plain_bytes(v, depth + 1) for v in value)
+    return 9

@@ -31,6 +31,7 @@ def report_dict(report: Report) -> dict:
             for t in report.targets
         ],
         "errors": [_error(e) for e in report.check_errors],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
 
 

@@ -28,6 +28,8 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
         lines.append("")
     for error in report.errors:
         lines.append(f"{_paint('plugin error', 'magenta', color)}: {error.name}: {error.error}")
+    if verbose and report.skipped:
+        lines += [f"not checked: {s.path}: {s.reason}" for s in report.skipped] + [""]
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,439 @@
+"""The layouts torch.load reads, each walked the way torch walks it, every reachable pickle included.
+
+- zip (torch >= 1.6): the archive's folder is its first member's; the pickle is `<folder>/data.pkl`,
+  found as miniz finds it; storages are `<folder>/data/<key>`. TorchScript archives
+  (`constants.pkl`) and torch.export programs (`archive_format`) are zips too.
+- tar (torch < 0.4): `storages`, `tensors` and `pickle` members, each holding pickles.
+- legacy (torch < 1.6): five pickles in a row (magic number, protocol, system info, the object,
+  the storage keys), then each storage's element count and bytes.
+- pickle: anything else torch.load would hand to the unpickler; it runs the first pickle.
+- safetensors: a JSON header and raw bytes, no pickle at all.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..registry import one_line
+from .archive import Archive
+from .records import ITEMSIZE, Storage, Tensor
+from .stream import BufferStream
+from .unpickler import StorageRef, StorageType, Uses, read_pickle
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_MAX_HEADER = 100_000_000  # safetensors refuses larger headers
+SAFETENSORS_DTYPES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+    "I16": "int16", "I8": "int8", "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu", "C64": "complex64",
+}
+
+
+class FormatError(ValueError):
+    """The file has the layout's shape but cannot be read as it; the message says why."""
+
+
+class StorageData:
+    """Where each storage's bytes are: `where(key)` -> (buffer or None for the file, offset, length)."""
+
+    def has(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def where(self, key: str) -> tuple[Any, int, int] | None:
+        raise NotImplementedError
+
+
+class Spans(StorageData, dict):
+    """Storage key -> (offset, length) in the file: legacy, tar and safetensors layouts."""
+
+    def has(self, key: str) -> bool:
+        return key in self
+
+    def where(self, key: str) -> tuple[Any, int, int] | None:
+        span = self.get(key)
+        return None if span is None else (None, *span)
+
+
+class ZipData(StorageData):
+    """`<folder>/data/<key>` members, found as miniz finds them; offsets are read only when asked."""
+
+    def __init__(self, archive: Archive, prefix: str, storages: dict[str, Storage]):
+        self.archive, self.storages = archive, storages
+        self.folder = f"{prefix}/data/".lower().encode("utf-8")
+        self._cache: dict[str, tuple[Any, int, int]] | None = None
+
+    def _members(self, key: str) -> list:
+        return self.archive.by_name.get(self.folder + key.encode("utf-8").lower(), [])
+
+    def has(self, key: str) -> bool:
+        if self._cache is None:
+            self._cache = self._stored_spans()
+        return key in self._cache or bool(self._members(key))
+
+    def where(self, key: str) -> tuple[Any, int, int] | None:
+        if self._cache is None:
+            self._cache = self._stored_spans()
+        found = self._cache.get(key)
+        if found is None:
+            members = self._members(key)
+            if not members:
+                return None
+            member, need = members[0], self.storages[key].nbytes
+            if member.size < need:
+                raise FormatError(f"storage {key} holds {member.size} bytes where the pickle needs {need}: "
+                                  "the archive is truncated or corrupt")
+            if member.method == 0:
+                found = (None, *self.archive.span(member))
+            else:
+                blob = self.archive.read(member, limit=need)
+                found = (blob, 0, len(blob))
+            self._cache[key] = found
+        return found
+
+    def _stored_spans(self) -> dict[str, tuple[Any, int, int]]:
+        """Every plainly stored, large-enough storage member's span, from its local header, in one pass."""
+        keys, members = [], []
+        for key, storage in self.storages.items():
+            found = self._members(key)
+            if found and found[0].method == 0 and found[0].size >= storage.nbytes:
+                keys.append(key)
+                members.append(found[0])
+        starts = self.archive.spans(members)
+        return {k: (None, start, m.size) for k, m, start in zip(keys, members, starts) if start >= 0}
+
+    def conflicts(self) -> str | None:
+        for name, members in self.archive.by_name.items():
+            if len(members) > 1 and name.startswith(self.folder) and len({self.archive.read(m) for m in members}) > 1:
+                return f"the archive holds {len(members)} different members for storage {name[len(self.folder):]!r}"
+        return None
+
+
+@dataclass
+class Layout:
+    format: str  # zip | torchscript | torch-export | tar | legacy | pickle | safetensors | unknown
+    root: Any = None  # the unpickled object (stubs and records), or {name: Tensor} for safetensors
+    data: "StorageData" = field(default_factory=lambda: Spans())  # where each storage's bytes are
+    problem: str | None = None  # why the file cannot be read (whole or in part)
+    conflict: str | None = None  # loaders would read different pickles: unsafe whatever they hold
+    metadata: dict[str, str] | None = None  # safetensors __metadata__
+    byteorder: str = "little"
+    pickles: int = 0
+
+
+# --- zip ---------------------------------------------------------------------------------------
+
+def read_zip(buf, uses: Uses) -> Layout:
+    archive = Archive(buf)
+    prefix = archive.prefix
+    names = [m.c_name for m in archive.members]
+    folder = prefix + "/"
+    records = {n[len(folder):] for n in names if n.startswith(folder)}
+    kind = "torchscript" if "constants.pkl" in records else "torch-export" if "archive_format" in records else "zip"
+    candidates = archive.find(f"{prefix}/data.pkl")
+    layout = Layout(kind)
+    if not candidates and kind == "zip":
+        raise FormatError("a zip archive without torch's data.pkl: not a torch.save file")
+    storages: dict[str, Storage] = {}
+    contents = [archive.read(m) for m in candidates]
+    if len(set(contents)) > 1:
+        names = ", ".join(repr(m.text) for m in candidates)
+        layout.conflict = (f"the archive holds {len(candidates)} different data.pkl members ({names}): "
+                           "loaders do not agree on which one they read")
+    others = [m for m in archive.members if m.name.lower().endswith(b".pkl") and m not in candidates]
+    persistent = _zip_storages(storages)
+    for i, data in enumerate(contents + [archive.read(m) for m in others]):
+        layout.pickles += 1
+        try:
+            value = read_pickle(BufferStream(data), uses, persistent)
+        except Exception:
+            if i == 0 and kind == "zip":
+                raise
+            continue  # a pickle torch.load never reads: its globals still count, its errors do not
+        if i == 0:
+            layout.root = value
+    outside = [n for n in names if not n.startswith(folder)]
+    if outside and kind == "zip":
+        layout.problem = (f"{outside[0]!r} lies outside the archive's folder {prefix!r}: "
+                          "torch.load refuses the archive")
+    layout.data = ZipData(archive, prefix, storages)
+    layout.conflict = layout.conflict or layout.data.conflicts()
+    order = archive.find(f"{prefix}/byteorder")
+    if order:
+        layout.byteorder = archive.read(order[0], limit=16).decode("ascii", "replace").strip() or "little"
+    return layout
+
+
+def _zip_storages(storages: dict[str, Storage]):
+    refs: dict[object, StorageRef] = {}
+
+    def persistent_load(pid):
+        try:
+            kind, storage_type, key, location, numel = pid
+        except (TypeError, ValueError):
+            kind = storage_type = None
+        if kind != "storage" or storage_type.__class__ is not StorageType:
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a torch zip file: {_short(pid)}")
+        ref = refs.get(key) if key.__class__ is str else None
+        if ref is None:
+            if numel.__class__ is not int or numel < 0:
+                raise pickle.UnpicklingError("a storage with a negative or missing size")
+            text, dtype = str(key), storage_type.dtype
+            storage = storages[text] = Storage(text, dtype, str(location), numel, numel * ITEMSIZE.get(dtype, 1))
+            ref = refs[text] = StorageRef(storage, 0)
+        return ref
+
+    return persistent_load
+
+
+# --- legacy: five pickles, then the storages ----------------------------------------------------
+
+def read_pickles(buf, uses: Uses) -> Layout:
+    """The first pickle, as torch.load reads any file that is neither a zip nor a tar; raises if it is no pickle."""
+    stream = BufferStream(buf)
+    first = read_pickle(stream, uses, None)
+    if not (type(first) is int and first == LEGACY_MAGIC):
+        return Layout("pickle", root=first, pickles=1,
+                      problem="a plain pickle, not a torch.save file: torch.load runs it, then fails (no magic number)")
+    layout = Layout("legacy", pickles=5)
+    try:
+        for _ in range(2):  # protocol version, system info
+            read_pickle(stream, uses, None)
+        storages: dict[str, Storage] = {}
+        layout.root = read_pickle(stream, uses, _legacy_storages(storages))
+        keys = read_pickle(stream, uses, None)
+        if not isinstance(keys, list):
+            raise FormatError("the storage key list of a legacy file is not a list")
+        _legacy_data(buf, stream.tell(), [str(k) for k in keys], storages, layout)
+    except FormatError as exc:
+        layout.problem = str(exc)
+    except MemoryError:
+        raise
+    except Exception as exc:  # what the unpickler raises on a damaged pickle
+        layout.problem = f"corrupt or truncated: {one_line(exc)}"
+    return layout
+
+
+def _legacy_storages(storages: dict[str, Storage]):
+    def persistent_load(pid):
+        if not isinstance(pid, tuple) or not pid:
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {_short(pid)}")
+        kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
+        if kind == "module" and len(pid) > 1:  # torch.save(model) with source: the class itself
+            return pid[1]
+        if kind != "storage" or len(pid) != 6 or not isinstance(pid[1], StorageType):
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {_short(pid)}")
+        _, storage_type, key, location, numel, view = pid
+        key = str(key)
+        if key not in storages:
+            storages[key] = Storage.of(key, storage_type.dtype, _text(location), _count(numel))
+        if view is None:
+            return StorageRef(storages[key])
+        _view_key, offset, size = view
+        if _count(offset) + _count(size) > storages[key].numel:
+            raise pickle.UnpicklingError(f"a view runs past the end of storage {key}")
+        return StorageRef(storages[key], offset)
+
+    return persistent_load
+
+
+def _legacy_data(buf, pos: int, keys: list[str], storages: dict[str, Storage], layout: Layout) -> None:
+    for key in keys:
+        storage = storages.get(key)
+        if storage is None:
+            raise FormatError(f"storage {key} is listed but never used by the pickle")
+        numel = _int64(buf, pos, "storage size")
+        if numel != storage.numel:
+            raise FormatError(f"storage {key} holds {numel} elements where the pickle declares {storage.numel}")
+        if pos + 8 + storage.nbytes > len(buf):
+            raise FormatError(f"storage {key} runs past the end of the file: truncated")
+        layout.data[key] = (pos + 8, storage.nbytes)
+        pos += 8 + storage.nbytes
+
+
+# --- tar (torch < 0.4) -------------------------------------------------------------------------
+
+def open_tar(buf) -> tarfile.TarFile | None:
+    """The tar torch.load would try first; None when the bytes are not one."""
+    try:
+        return tarfile.open(fileobj=BufferStream(buf), mode="r:", format=tarfile.PAX_FORMAT)
+    except (tarfile.TarError, ValueError, OSError, EOFError, UnicodeDecodeError, struct.error):
+        return None
+
+
+def read_tar(buf, tar: tarfile.TarFile, uses: Uses) -> Layout:
+    members = {m.name: m for m in tar.getmembers()}
+    for name in ("storages", "tensors", "pickle"):
+        if name not in members or not members[name].isfile():
+            raise FormatError(f"a tar archive without the '{name}' member of torch's pre-0.4 format")
+    layout = Layout("tar", pickles=0)
+    objects: dict[int, Any] = {}
+    _tar_storages(buf, members["storages"], uses, objects, layout)
+    _tar_tensors(buf, members["tensors"], uses, objects, layout)
+    part = members["pickle"]
+    stream = BufferStream(buf, part.offset_data, part.offset_data + part.size)
+
+    def persistent_load(saved_id):
+        if isinstance(saved_id, tuple):
+            return saved_id[0]
+        try:
+            return objects[int(saved_id)]
+        except (KeyError, ValueError, TypeError):
+            raise pickle.UnpicklingError(f"unknown object {_short(saved_id)} in a tar checkpoint") from None
+
+    layout.root = read_pickle(stream, uses, persistent_load)
+    layout.pickles += 1
+    return layout
+
+
+def _tar_storages(buf, member, uses: Uses, objects: dict, layout: Layout) -> None:
+    end = member.offset_data + member.size
+    stream = BufferStream(buf, member.offset_data, end)
+    count = _bounded(read_pickle(stream, uses, None), member.size)
+    layout.pickles += 1
+    for _ in range(count):
+        key, location, storage_type = _triple(read_pickle(stream, uses, None))
+        layout.pickles += 1
+        if not isinstance(storage_type, StorageType):
+            raise FormatError("a storage of a tar checkpoint names no storage type")
+        numel = _int64(buf, stream.pos, "storage size")
+        storage = Storage.of(str(key), storage_type.dtype, _text(location), numel)
+        layout.data[storage.key] = (stream.pos + 8, storage.nbytes)
+        stream.seek(stream.pos + 8 + storage.nbytes)
+        if stream.pos > end:
+            raise FormatError(f"storage {key} runs past the end of its tar member: truncated")
+        objects[_key(key)] = StorageRef(storage)
+    views = read_pickle(stream, uses, None)
+    layout.pickles += 1
+    for target, root, offset, numel in views if isinstance(views, list) else ():
+        base = objects.get(_key(root))
+        if not isinstance(base, StorageRef):
+            raise FormatError(f"a storage view of a tar checkpoint names an unknown storage {root}")
+        objects[_key(target)] = StorageRef(base.storage, base.offset + _count(offset))
+
+
+def _tar_tensors(buf, member, uses: Uses, objects: dict, layout: Layout) -> None:
+    stream = BufferStream(buf, member.offset_data, member.offset_data + member.size)
+    count = _bounded(read_pickle(stream, uses, None), member.size)
+    layout.pickles += 1
+    for _ in range(count):
+        key, storage_id, _kind = _triple(read_pickle(stream, uses, None))
+        layout.pickles += 1
+        ref = objects.get(_key(storage_id))
+        if not isinstance(ref, StorageRef):
+            raise FormatError(f"a tensor of a tar checkpoint names an unknown storage {storage_id}")
+        head = stream.read(8)
+        if len(head) < 8:
+            raise FormatError("a tensor record of a tar checkpoint is cut short")
+        (ndim,) = struct.unpack("<i", head[:4])
+        if not 0 <= ndim <= 64:
+            raise FormatError("a tensor record of a tar checkpoint has an impossible rank")
+        body = stream.read(16 * ndim + 8)
+        if len(body) < 16 * ndim + 8:
+            raise FormatError("a tensor record of a tar checkpoint is cut short")
+        values = struct.unpack(f"<{2 * ndim + 1}q", body)
+        shape, stride, offset = values[:ndim], values[ndim:2 * ndim], values[-1]
+        s = ref.storage
+        objects[_key(key)] = Tensor(s, ref.offset + offset, tuple(shape), tuple(stride), s.dtype)
+
+
+# --- safetensors ---------------------------------------------------------------------------------
+
+def read_safetensors(buf) -> Layout | None:
+    """The layout of a safetensors file; None when the bytes are not one."""
+    size = len(buf)
+    if size < 10:
+        return None
+    (n,) = struct.unpack_from("<Q", buf, 0)
+    if not 2 <= n <= min(size - 8, _MAX_HEADER) or bytes(buf[8:9]) != b"{":
+        return None
+    try:
+        header = json.loads(bytes(buf[8:8 + n]).decode("utf-8").rstrip(" "))
+    except (UnicodeDecodeError, ValueError):
+        raise FormatError("its JSON header is damaged") from None
+    if not isinstance(header, dict):
+        raise FormatError("its header is not a JSON object")
+    layout = Layout("safetensors", root={})
+    meta = header.pop("__metadata__", None)
+    layout.metadata = {str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else None
+    data_start, data_size = 8 + n, size - 8 - n
+    for name, entry in header.items():
+        dtype, shape, begin, end = _safetensors_entry(name, entry)
+        if end > data_size:
+            raise FormatError(f"tensor {name} runs past the end of the file: truncated")
+        storage = Storage.of(name, dtype, "cpu", (end - begin) // ITEMSIZE[dtype])
+        layout.root[name] = Tensor(storage, 0, shape, _contiguous_strides(shape), dtype)
+        layout.data[name] = (data_start + begin, end - begin)
+    return layout
+
+
+def _safetensors_entry(name: str, entry: Any) -> tuple[str, tuple[int, ...], int, int]:
+    try:
+        dtype = SAFETENSORS_DTYPES[entry["dtype"]]
+        shape = tuple(int(d) for d in entry["shape"])
+        begin, end = (int(o) for o in entry["data_offsets"])
+    except (KeyError, TypeError, ValueError):
+        raise FormatError(f"the header entry of tensor {name} is malformed") from None
+    count = 1
+    for d in shape:
+        count *= d
+    if min(shape, default=0) < 0 or not 0 <= begin <= end or end - begin != count * ITEMSIZE[dtype]:
+        raise FormatError(f"tensor {name}: {end - begin} bytes do not hold shape {list(shape)} of {dtype}")
+    return dtype, shape, begin, end
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return tuple(reversed(strides))
+
+
+# --- small validators ----------------------------------------------------------------------------
+
+def _int64(buf, pos: int, what: str) -> int:
+    if pos + 8 > len(buf):
+        raise FormatError(f"the file ends inside a {what}: truncated")
+    (value,) = struct.unpack_from("<q", buf, pos)
+    if value < 0:
+        raise FormatError(f"a negative {what}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or value < 0:
+        raise pickle.UnpicklingError("a storage size or offset is not a count")
+    return value
+
+
+def _bounded(value: Any, limit: int) -> int:
+    if not isinstance(value, int) or not 0 <= value <= limit:
+        raise FormatError("a record count of a tar checkpoint is not a plausible number")
+    return value
+
+
+def _triple(value: Any) -> tuple:
+    if not isinstance(value, tuple) or len(value) != 3:
+        raise FormatError("a record of a tar checkpoint is not a (key, ..., ...) triple")
+    return value
+
+
+def _key(value: Any) -> Any:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,124 @@
+"""Is a file safe to load? An allowlist and the way each global is used, never a deny-list.
+
+Every global the file's pickles name is one of:
+- on torch's weights-only allowlist: fine;
+- harmless data training scripts save (numpy values, Namespace, paths, Lightning and omegaconf
+  containers): no code of consequence runs, but torch's default `torch.load` refuses it (OD120);
+- a module class rebuilt as torch.save(model) rebuilds one (NEWOBJ or copyreg._reconstructor):
+  a shipped torch / torchvision / docTR class, or the user's own class whose rebuilt state is an
+  nn.Module's (`_modules`, `_parameters`): the file is a pickled model (OD102);
+- anything else, called (REDUCE, INST, OBJ), instantiated or merely referenced: unsafe (OD101).
+  That covers every function outside the allowlist (`torch.*` ones too), dotted names that reach
+  through a module (`torch` + `os.system`), attribute-chain helpers (getattr, attrgetter,
+  pkgutil.resolve_name, ...), Python 2 names mapped as CPython maps them, and a name the pickle
+  computes itself (any call that computes it is already outside the allowlist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import allowlist
+from .unpickler import CALL, INST, NEW, StubObject, Uses
+
+_MACHINERY = {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "builtins.object"}
+_TORCHSCRIPT = ("__torch__.", "torch.jit._pickle.", "torch.jit._script", "torch.classes.")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    unsafe: tuple[str, ...] = ()  # "posix.system (called)", ...
+    modules: tuple[str, ...] = ()  # module classes the file rebuilds (torch.save(model))
+    user_modules: tuple[str, ...] = ()  # of those, the ones not shipped by torch, torchvision or docTR
+    outside_weights_only: tuple[str, ...] = ()  # every name torch's weights-only loader refuses
+
+    @property
+    def pickled_module(self) -> bool:
+        return bool(self.modules)
+
+
+def judge(uses: Uses, fmt: str) -> Verdict:
+    weights_only = allowlist.torch_weights_only()
+    names = sorted(n for n in uses.globals if n not in weights_only)
+    if fmt == "torchscript":
+        names = [n for n in names if not n.startswith(_TORCHSCRIPT)]
+    modules = {n for n in names if _is_module_class(uses, n)}
+    user_modules = {n for n in modules if n not in allowlist.module_classes()}
+    user_packages = {n.split(".", 1)[0] for n in user_modules}
+    unsafe = []
+    for name in names:
+        if name in modules or name in _MACHINERY or allowlist.is_harmless(name):
+            continue
+        label = _unsafe_use(uses, name, bool(modules), user_packages)
+        if label:
+            unsafe.append(f"{name} ({label})")
+    unsafe += _bad_reconstructions(uses, modules)
+    refused = sorted(set(names) | _numpy_dtype_classes(uses))
+    return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(refused))
+
+
+# numpy dtype codes -> the class torch's weights-only loader must also allow to BUILD the dtype
+_DTYPE_CLASSES = {
+    "b1": "BoolDType", "i1": "Int8DType", "u1": "UInt8DType", "i2": "Int16DType", "u2": "UInt16DType",
+    "i4": "Int32DType", "u4": "UInt32DType", "i8": "Int64DType", "u8": "UInt64DType", "f2": "Float16DType",
+    "f4": "Float32DType", "f8": "Float64DType", "c8": "Complex64DType", "c16": "Complex128DType",
+    "O8": "ObjectDType", "O4": "ObjectDType", "M8": "DateTime64DType", "m8": "TimeDelta64DType",
+}
+
+
+def _numpy_dtype_classes(uses: Uses) -> set[str]:
+    use = uses.globals.get("numpy.dtype")
+    found = set()
+    for obj in use.instances if use else ():
+        code = obj.__dict__.get("args", ())[:1]
+        if code and isinstance(code[0], str):
+            kind = code[0][:1] + code[0][1:].lstrip("<>=|")
+            name = _DTYPE_CLASSES.get(kind) or _DTYPE_CLASSES.get(kind[:1] + kind[1:].split("[")[0])
+            if name is None and kind[:1] in "USV":
+                name = {"U": "StrDType", "S": "BytesDType", "V": "VoidDType"}[kind[:1]]
+            if name:
+                found.add(f"numpy.dtypes.{name}")
+    return found
+
+
+def _is_module_class(uses: Uses, name: str) -> bool:
+    use = uses.globals[name]
+    if not use.uses or not use.uses <= {NEW}:
+        return False
+    if name in allowlist.module_classes():
+        return True
+    return bool(use.instances) and all(_module_state(obj) for obj in use.instances)
+
+
+def _module_state(obj) -> bool:
+    """The state torch.save(model) gives an nn.Module: its __dict__ with the module tree."""
+    state = obj.__dict__.get("state") if isinstance(obj, StubObject) else None
+    return isinstance(state, dict) and "_modules" in state and ("_parameters" in state or "_buffers" in state)
+
+
+def _unsafe_use(uses: Uses, name: str, has_modules: bool, user_packages: set[str]) -> str | None:
+    used = uses.globals[name].uses
+    if name in uses.dotted:
+        return "reached through attributes"
+    if used & {CALL, INST}:
+        if name in allowlist.enum_classes() and used == {CALL}:
+            return None  # an enum member looked up by value (torchvision's InterpolationMode)
+        return "called"
+    if NEW in used:
+        return "instantiated"
+    top = name.split(".", 1)[0]
+    if has_modules and (top in allowlist.SHIPPED_PACKAGES or top in user_packages):
+        return None  # a function a pickled model keeps as an attribute (F.relu): part of its code
+    if top in allowlist.SHIPPED_PACKAGES and not name.startswith("torch._"):
+        return None  # referenced, never called: importing torch or numpy runs nothing new
+    return "referenced"
+
+
+def _bad_reconstructions(uses: Uses, modules: set[str]) -> list[str]:
+    """copyreg._reconstructor(cls, base, state) runs base.__new__ and base.__init__: both must be safe."""
+    bad = []
+    plain = ("collections.OrderedDict", "builtins.set")
+    for cls, base in uses.reconstructed:
+        if cls not in (*modules, *plain) or base not in ("builtins.object", *modules):
+            bad.append(f"copyreg._reconstructor({cls}, {base}) (called)")
+    return bad

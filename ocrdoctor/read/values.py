@@ -1,0 +1,248 @@
+"""The values rules need, read straight from the storage bytes with numpy (memory-mapped, never torch).
+
+Per tensor: how many values are NaN or infinite, and the minimum, maximum, mean and standard
+deviation of the finite ones (a constant tensor has minimum == maximum). bfloat16 and float8
+are widened exactly; quantized and data-less tensors have no statistics.
+
+Small contiguous tensors are gathered from the file in one vectorized step per dtype and
+reduced together (a file of 100,000 biases costs a few numpy calls, not 100,000); large ones
+are reduced in chunks so memory stays flat whatever the file's size.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from .records import Tensor
+
+
+_NUMPY = {
+    "float64": "f8", "float32": "f4", "float16": "f2", "int64": "i8", "int32": "i4", "int16": "i2", "int8": "i1",
+    "uint64": "u8", "uint32": "u4", "uint16": "u2", "uint8": "u1", "bool": "u1", "complex64": "c8", "complex128": "c16",
+    "bfloat16": "u2", "float8_e5m2": "u1", "float8_e4m3fn": "u1",
+}
+_SMALL = 1 << 15  # elements: contiguous tensors up to this size are gathered and reduced in batches
+_BATCH = 1 << 22  # elements gathered at once
+_CHUNK = 1 << 20
+_TINY = 64  # elements: below this average size a gather beats joining slices
+
+
+class Stats(NamedTuple):
+    nonfinite: int
+    minimum: float | None  # of the finite values; None when there are none
+    maximum: float | None
+    mean: float | None
+    std: float | None  # population standard deviation
+
+    @property
+    def constant(self) -> float | None:
+        """The one value of a tensor whose elements are all equal (and finite)."""
+        if self.nonfinite == 0 and self.minimum is not None and self.minimum == self.maximum:
+            return self.minimum
+        return None
+
+
+_EMPTY = Stats(0, None, None, None, None)
+
+
+class Located(NamedTuple):
+    """Where a tensor's values are: a buffer (the mapped file, or a decompressed member) and a byte offset."""
+
+    buffer: object
+    start: int  # byte offset of the tensor's first element in `buffer`
+    limit: int  # bytes of its storage available from `start`
+    tensor: Tensor
+
+
+def numpy_dtype(tensor: Tensor, byteorder: str = "little") -> np.dtype | None:
+    if tensor.kind != "dense" and tensor.kind != "nested":
+        return None
+    return _dtype(tensor.dtype, byteorder)
+
+
+@lru_cache(maxsize=None)
+def _dtype(name: str, byteorder: str) -> np.dtype | None:
+    code = _NUMPY.get(name)
+    return None if code is None else np.dtype(code).newbyteorder("<" if byteorder == "little" else ">")
+
+
+def array(where: Located, byteorder: str = "little") -> np.ndarray | None:
+    """The tensor's values as a numpy array viewing the buffer, widened where numpy lacks the dtype."""
+    t = where.tensor
+    dtype = numpy_dtype(t, byteorder)
+    if dtype is None or t.span * dtype.itemsize > where.limit:
+        return None  # no numeric dtype, or the view reaches past its storage (torch refuses it too)
+    count = max(t.span, 0)
+    flat = np.frombuffer(where.buffer, dtype=dtype, count=count, offset=where.start)
+    if t.contiguous:
+        values = flat[:t.numel].reshape(t.shape)
+    else:
+        values = np.lib.stride_tricks.as_strided(flat, t.shape, [s * dtype.itemsize for s in t.stride],
+                                                 writeable=False)
+    return _widen(values, t.dtype)
+
+
+def _widen(values: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        return (values.astype(np.uint32) << 16).view(np.float32)
+    if dtype == "float8_e5m2":
+        return (values.astype(np.uint16) << 8).view(np.float16)
+    if dtype == "float8_e4m3fn":
+        return _E4M3[values]
+    if dtype == "bool":
+        return values != 0
+    return values
+
+
+def _e4m3_table() -> np.ndarray:
+    table = np.empty(256, dtype=np.float32)
+    for byte in range(256):
+        sign = -1.0 if byte & 0x80 else 1.0
+        exponent, mantissa = (byte >> 3) & 0xF, byte & 0x7
+        if exponent == 0xF and mantissa == 0x7:
+            table[byte] = np.nan
+        elif exponent == 0:
+            table[byte] = sign * mantissa / 8 * 2.0 ** -6
+        else:
+            table[byte] = sign * (1 + mantissa / 8) * 2.0 ** (exponent - 7)
+    return table
+
+
+_E4M3 = _e4m3_table()
+
+
+def statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None], file_buffer,
+               byteorder: str = "little") -> list[Stats | None]:
+    """Stats for each tensor; `resolve(key)` gives (buffer or None for `file_buffer`, offset, length) of a storage.
+
+    The loop does per tensor only what must be: where its bytes are. Small contiguous tensors are
+    then gathered by numpy, per buffer and dtype, in batches.
+    """
+    out: list[Stats | None] = [None] * len(tensors)
+    groups: dict[tuple[int, str], tuple[list[int], list[int], list[int], object]] = {}
+    for i, t in enumerate(tensors):
+        s = t.storage
+        if s is None or (t.kind != "dense" and t.kind != "nested"):
+            continue
+        dtype = _dtype(t.dtype, byteorder)
+        found = resolve(s.key) if dtype is not None else None
+        if found is None:
+            continue
+        buffer, base, length = found
+        buffer = file_buffer if buffer is None else buffer
+        size = dtype.itemsize
+        start = base + t.offset * size
+        limit = min(min(length, s.nbytes) - t.offset * size, len(buffer) - start)
+        numel = t.numel
+        if numel == 0:
+            out[i] = _EMPTY
+        elif numel <= _SMALL and dtype.kind != "c" and numel * size <= limit and t.contiguous:
+            key = (id(buffer), t.dtype)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ([], [], [], buffer)
+            group[0].append(i)
+            group[1].append(start)
+            group[2].append(numel)
+        elif t.span * size <= limit:
+            out[i] = _one(array(Located(buffer, start, limit, t), byteorder))
+    for (_, name), (indices, starts, counts, buffer) in groups.items():
+        for lo, hi in _batches(counts):
+            stats = _gathered(buffer, starts[lo:hi], counts[lo:hi], name, byteorder)
+            for i, value in zip(indices[lo:hi], stats):
+                out[i] = value
+    return out
+
+
+def _batches(counts: list[int]) -> list[tuple[int, int]]:
+    """Index ranges of about _BATCH elements each."""
+    bounds, lo, size = [], 0, 0
+    for i, n in enumerate(counts):
+        size += n
+        if size >= _BATCH:
+            bounds.append((lo, i + 1))
+            lo, size = i + 1, 0
+    return bounds + ([(lo, len(counts))] if lo < len(counts) else [])
+
+
+def _gathered(buffer, start_list: list[int], count_list: list[int], name: str, byteorder: str) -> list[Stats]:
+    """Many small tensors of one dtype from one buffer: their bytes joined in one copy, then one reduction."""
+    dtype = _dtype(name, byteorder)
+    size = dtype.itemsize
+    counts = np.array(count_list, dtype=np.int64)
+    firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    if len(count_list) * _TINY < int(counts[-1] + firsts[-1]):  # few, larger tensors: join their slices
+        raw = np.frombuffer(buffer, dtype=np.uint8)
+        joined = np.concatenate([raw[start:start + count * size] for start, count in zip(start_list, count_list)])
+        values = joined.view(dtype)
+    else:  # many tiny tensors: one vectorized gather, element by element where aligned, else byte by byte
+        starts = np.array(start_list, dtype=np.int64)
+        position = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(firsts, counts)
+        if not (starts % size).any():
+            values = np.frombuffer(buffer, dtype=dtype, count=len(buffer) // size)[np.repeat(starts // size, counts)
+                                                                                   + position]
+        else:
+            raw = np.frombuffer(buffer, dtype=np.uint8)
+            values = raw[(np.repeat(starts, counts) + position * size)[:, None] + np.arange(size)].reshape(-1).view(dtype)
+    return _reduced(_widen(values, name).astype(np.float64), firsts, counts)
+
+
+def _reduced(x: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> list[Stats]:
+    total = np.add.reduceat(x, firsts)
+    if np.isfinite(total).all():  # no NaN or Inf anywhere: no masks needed
+        bad = np.zeros(len(counts), dtype=np.int64)
+        squares = np.add.reduceat(x * x, firsts)
+        low, high = np.minimum.reduceat(x, firsts), np.maximum.reduceat(x, firsts)
+    else:
+        finite = np.isfinite(x)
+        bad = np.add.reduceat((~finite).astype(np.int64), firsts)
+        clean = np.where(finite, x, 0.0)
+        total, squares = np.add.reduceat(clean, firsts), np.add.reduceat(clean * clean, firsts)
+        low = np.minimum.reduceat(np.where(finite, x, np.inf), firsts)
+        high = np.maximum.reduceat(np.where(finite, x, -np.inf), firsts)
+    kept = counts - bad
+    safe = np.maximum(kept, 1)
+    mean = total / safe
+    std = np.sqrt(np.maximum(squares / safe - mean * mean, 0.0))
+    return [Stats(b, lo, hi, m, sd) if n else Stats(b, None, None, None, None) for b, n, lo, hi, m, sd
+            in zip(bad.tolist(), kept.tolist(), low.tolist(), high.tolist(), mean.tolist(), std.tolist())]
+
+
+def _one(values: np.ndarray | None) -> Stats | None:
+    if values is None:
+        return None
+    if np.iscomplexobj(values):
+        finite = np.isfinite(values.real) & np.isfinite(values.imag)
+        return Stats(int(values.size - finite.sum()), None, None, None, None)
+    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
+    total = float(np.add.reduce(flat, dtype=np.float64))
+    if flat.dtype.kind in "iub" or np.isfinite(total):  # a NaN or Inf anywhere would make the float64 sum one
+        squares = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+        return _stats(0, flat.size, float(flat.min()), float(flat.max()), total, squares)
+    return _masked(flat)
+
+
+def _masked(flat: np.ndarray) -> Stats:
+    """Stats of the finite values of an array holding NaN or Inf, in chunks."""
+    bad, count, low, high, total, squares = 0, 0, np.inf, -np.inf, 0.0, 0.0
+    for start in range(0, flat.size, _CHUNK):
+        x = flat[start:start + _CHUNK].astype(np.float64)
+        kept = x[np.isfinite(x)]
+        bad += x.size - kept.size
+        count += kept.size
+        if kept.size:
+            low, high = min(low, float(kept.min())), max(high, float(kept.max()))
+            total += float(kept.sum())
+            squares += float(np.dot(kept, kept))
+    return _stats(bad, count, low, high, total, squares)
+
+
+def _stats(bad: int, count: int, low: float, high: float, total: float, squares: float) -> Stats:
+    if count <= 0:
+        return Stats(bad, None, None, None, None)
+    mean = total / count
+    variance = max(squares / count - mean * mean, 0.0)
+    return Stats(bad, float(low), float(high), mean, variance ** 0.5)
