@@ -14,8 +14,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 from . import registry as registry_module
 from .architectures import arch_names
 from .config import Settings
-from .engine import run_rules
-from .findings import Report, TargetResult
+from .engine import merge_results, run_rules
+from .findings import Report, Severity, TargetResult
 from .inspect.checkpoint import CheckpointFacts, facts_of
 from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
 from .read.sniff import sniff
@@ -137,12 +137,25 @@ def select_rules(settings: Settings, target: str = "checkpoint", registry: Regis
 
 
 def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
-                registry: Registry | None = None, **overrides) -> Report:
-    """Inspect and check every checkpoint under `paths` (overrides: any Settings field)."""
+                registry: Registry | None = None, key: str | None = None, **overrides) -> Report:
+    """Inspect and check every checkpoint under `paths` (overrides: any Settings field); `key` picks the
+    weights inside each file (`model.reco`)."""
     settings = (settings or Settings()).merged(**overrides)
     files, skipped = collect(paths, settings.include, settings.exclude)
-    report = check_files(files, arch=arch, settings=settings, registry=registry)
+    report = check_files(files, arch=arch, settings=settings, registry=registry, key=key_path(key))
     return replace(report, skipped=tuple(skipped))
+
+
+def key_path(key: str | None) -> tuple | None:
+    """`--key model.reco` as a key path; a malformed one is a usage error."""
+    from .inspect.weights import WeightsKeyError, parse_key
+
+    if key is None:
+        return None
+    try:
+        return parse_key(key)
+    except WeightsKeyError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_path(path: str | Path, **options) -> Report:
@@ -151,7 +164,8 @@ def check_path(path: str | Path, **options) -> Report:
 
 
 def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Settings | None = None,
-                registry: Registry | None = None, on_done: Callable[[Path], None] | None = None) -> Report:
+                registry: Registry | None = None, on_done: Callable[[Path], None] | None = None,
+                key: tuple | None = None) -> Report:
     """Check files (in parallel with settings.jobs); results keep the order of `files`."""
     settings = settings or Settings()
     if arch is not None and arch not in arch_names():
@@ -163,7 +177,7 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     def one(path: Path) -> list[TargetResult]:
         kept = [r for r in rules if not path_ignores(path, r.code, settings)]
         built = [r for r in model_rules if not path_ignores(path, r.code, settings)]
-        results = check_file_and_model(path, kept, arch, built)
+        results = check_file_and_model(path, kept, arch, built, key)
         if on_done:
             on_done(path)
         return results
@@ -191,10 +205,18 @@ def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list
 
         model_facts = inspect_model(build_model(ckpt, arch, facts), name="model")
     except BuildError as exc:
-        skipped = tuple(Skipped(r.code, r.name, target, str(exc)) for r in rules)
-        return TargetResult(target, "model", {}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules))
+        return not_built(target, str(exc), rules)
     result = run_rules(rules, model_facts, target=target, kind="model", summary=model_facts.summary())
     return replace(result, seconds=time.perf_counter() - start)
+
+
+def not_built(target: str, reason: str, rules: list[Rule]) -> TargetResult:
+    """A model that could not be built: every model rule skipped with the reason, and no "no problems found"."""
+    from .findings import Skipped
+
+    skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
+    return TargetResult(target, "model", {"not_built": reason}, skipped=skipped,
+                        rules=tuple((r.code, r.name) for r in rules))
 
 
 def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, device: str = "cpu",
@@ -215,7 +237,14 @@ def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, de
             predictor = build_predictor(det_ckpt, det_arch, reco_ckpt, reco_arch, device=device, half=half,
                                         facts=tuple(f for f, _ in checked))
         except BuildError as exc:
-            raise UsageError(str(exc)) from None
+            if not any(f.severity is Severity.ERROR for _, r in checked for f in r.findings):
+                raise UsageError(str(exc)) from None  # nothing in the files explains it: the run itself failed
+            # the files' error findings say why (OD113, OD118, ...): exit 1, not a failed run
+            model_rules = select_rules(settings, "model", reg)[1]
+            target = not_built("the deployment's predictor", f"not built: {exc}", model_rules)
+            environment = check_environment(settings=settings, registry=reg)
+            return Report(tuple(r for _, r in checked) + (target,) + environment.targets,
+                          errors=tuple(reg.plugin_errors))
     deployed = diagnose(predictor, settings=settings, registry=reg)
     return Report(tuple(r for _, r in checked) + deployed.targets, errors=tuple(reg.plugin_errors))
 
@@ -227,7 +256,7 @@ def _checked(path: Path, ckpt: Checkpoint, arch: str | None, rules: list[Rule], 
     with gc_paused():
         facts = facts_of(ckpt, arch)
         kept = [r for r in rules if r.target == "checkpoint" and not path_ignores(path, r.code, settings)]
-        result = run_rules(kept, facts, target=str(path), kind="checkpoint", summary=facts.summary())
+        result = run_checkpoint_rules(kept, facts, str(path))
     return facts, replace(result, seconds=time.perf_counter() - start)
 
 
@@ -255,7 +284,7 @@ def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> Target
 
 
 def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
-                         model_rules: Sequence[Rule] = ()) -> list[TargetResult]:
+                         model_rules: Sequence[Rule] = (), key: tuple | None = None) -> list[TargetResult]:
     """The file's rules; with `arch` and model rules, also the model built from the same read of the file."""
     start = time.perf_counter()
     if is_onnx(path):
@@ -266,13 +295,21 @@ def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
                            summary=facts.summary())
         return [replace(result, seconds=time.perf_counter() - start)]
     with read_checkpoint(path) as ckpt, gc_paused():  # 100,000 tensor facts, none of them cyclic
-        facts = facts_of(ckpt, arch)
-        result = run_rules([r for r in rules if r.target == "checkpoint"], facts, target=str(path),
-                           kind="checkpoint", summary=facts.summary())
+        facts = facts_of(ckpt, arch, key)
+        result = run_checkpoint_rules([r for r in rules if r.target == "checkpoint"], facts, str(path))
         results = [replace(result, seconds=time.perf_counter() - start)]
         if arch and model_rules:
             results.append(check_built(ckpt, facts, arch, list(model_rules)))
     return results
+
+
+def run_checkpoint_rules(rules: list[Rule], facts: CheckpointFacts, target: str) -> TargetResult:
+    """File rules once, model rules once per model the file holds (findings name the model: `member`)."""
+    parts = [run_rules([r for r in rules if r.scope == "file"], facts, target=target, kind="checkpoint")]
+    for model in facts.models:
+        parts.append(run_rules([r for r in rules if r.scope != "file"], model, target=target, kind="checkpoint",
+                               member=model.member))
+    return merge_results(parts, facts.summary())
 
 
 def check_environment(*, settings: Settings | None = None, registry: Registry | None = None,

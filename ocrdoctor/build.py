@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from .inspect.checkpoint import CheckpointFacts, facts_of, stored_value, weights_of
+from .inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from .read.checkpoint import Checkpoint, read_checkpoint
 from .registry import one_line
 
@@ -51,8 +51,10 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
                 any_vocab: bool = False) -> Any:
     """The docTR model with the file's weights, strictly loaded, in eval mode.
 
-    A recognition head sized for a custom vocabulary takes the file's `vocab` entry; with
-    `any_vocab` (an export, where only the head's size matters) a stand-in of that size.
+    The stored config is used: its vocab builds the recognition head, its mean, std and input
+    shape go to the model's cfg (the predictor's pre-processor reads them). A head sized for a
+    custom vocabulary with none stored cannot be built, but with `any_vocab` (an export or a
+    benchmark, where only the head's size matters) a stand-in of that size is used.
     """
     require_doctr("building a docTR model")
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -61,12 +63,17 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
 
     with opened(source) as ckpt:
         facts = facts or facts_of(ckpt, arch)
-        if facts.unsafe or facts.weights is None or (facts.problem and not facts.weights):
+        if facts.members:
+            raise BuildError(f"{ckpt.path} holds {len(facts.members)} models "
+                             f"({', '.join(m.member for m in facts.members)}): pick one with --key")
+        if facts.unsafe or facts.weights is None:
             raise BuildError(f"{ckpt.path}: not loaded (see the checkpoint findings)")
         match = facts.architecture
-        vocab = _vocab(ckpt, match, any_vocab, arch)
+        config = facts.config
+        vocab = _vocab(ckpt.path, match, config.vocab if config else None, any_vocab, arch)
         model = empty_model(arch, match, vocab=vocab,
                             reparameterized=match is not None and match.form == "reparameterized")
+        _apply_config(model, config)
         try:
             state = state_dict(ckpt, weights_of(ckpt, facts))
         except MaterializeError as exc:
@@ -80,16 +87,27 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
     return model.eval()
 
 
-def _vocab(ckpt: Checkpoint, match: Any, any_vocab: bool, arch: str) -> str | None:
-    if match is None or not match.custom_head:
+def _vocab(path: str, match: Any, stored: str | None, any_vocab: bool, arch: str) -> str | None:
+    """The vocabulary to build a recognizer with: the stored one when it fits the head."""
+    if match is None or match.head != "vocab":
         return None
-    vocab = stored_value(ckpt, "vocab")
-    if any_vocab and match.head == "vocab" and not (isinstance(vocab, str) and len(vocab) == match.head_size):
-        vocab = stand_in_vocab(match.head_size)
-    if match.head != "vocab" or not isinstance(vocab, str) or len(vocab) != match.head_size:
-        raise BuildError(f"{ckpt.path}: the head is sized for {match.head_size} {match.head}; "
-                         f"cannot build {arch} without it (see OD113)")
-    return vocab
+    if stored is not None and len(stored) == match.head_size:
+        return stored
+    if not match.custom_head:
+        return None
+    if any_vocab:
+        return stand_in_vocab(match.head_size)
+    raise BuildError(f"{path}: the head is sized for a vocab of {match.head_size} and no vocab of that size is "
+                     f"stored: cannot build {arch} (see OD117)")
+
+
+def _apply_config(model: Any, config: Any) -> None:
+    """The stored mean, std and input shape become the model's cfg, as docTR's hub loader does."""
+    if config is None or not isinstance(getattr(model, "cfg", None), dict):
+        return
+    for key in ("mean", "std", "input_shape"):
+        if getattr(config, key) is not None:
+            model.cfg = {**model.cfg, key: getattr(config, key)}
 
 
 def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, reparameterized: bool = False) -> Any:
@@ -101,8 +119,10 @@ def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, repar
     from doctr import models
 
     kwargs: dict[str, Any] = {}
-    if match is not None and match.custom_head and match.head == "vocab":
-        kwargs["vocab"] = vocab or stand_in_vocab(match.head_size)
+    if vocab is not None:
+        kwargs["vocab"] = vocab
+    elif match is not None and match.custom_head and match.head == "vocab":
+        kwargs["vocab"] = stand_in_vocab(match.head_size)
     elif match is not None and match.custom_head:
         kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
     model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)

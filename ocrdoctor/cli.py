@@ -79,6 +79,7 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.argument("paths", nargs=-1)
 @click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`), "
                              "then load them into it and check the model.")
+@click.option("--key", "key", help='Which weights in each file: a dotted key path (model.reco, ema, model["a.b"]).')
 @click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint of a deployment.")
 @click.option("--det-arch", help="Its docTR architecture.")
 @click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint of a deployment.")
@@ -97,11 +98,11 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
-def check(paths, arch, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include, exclude,
-          jobs, config, verbose) -> int:
+def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include,
+          exclude, jobs, config, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
     or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
-    from .api import UsageError, check_deployment, check_files, collect
+    from .api import UsageError, check_deployment, check_files, collect, key_path
     from .config import load_settings
     from .render import render
 
@@ -127,7 +128,7 @@ def check(paths, arch, det, det_arch, reco, reco_arch, device, half, fmt, fail_o
         files, skipped = collect(paths, settings.include, settings.exclude)
         # A plain check never imports torch: cap what a hostile pickle can make it allocate.
         with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
-            report = check_files(files, arch=arch, settings=settings, on_done=update)
+            report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key))
         report = dataclasses.replace(report, skipped=tuple(skipped))
     color = use_color() and fmt == "text"
     click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
@@ -185,25 +186,29 @@ def wants_progress(n_files: int, n_bytes: int) -> bool:
 
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the clean checkpoint (never the input).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Where to write the clean checkpoint (never the input); a folder for a file holding several models.")
 @click.option("--arch", help="The docTR architecture (default: identified from the keys); FAST is reparameterized.")
-@click.option("--half", is_flag=True, help="Cast floating tensors to float16 (changes numerics).")
-@click.option("--safetensors", "as_safetensors", is_flag=True, help="Write safetensors instead of torch.save.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def fix(source, output, arch, half, as_safetensors, force) -> int:
-    """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state) and verify it."""
-    from .api import UsageError
+@click.option("--key", "key", help='Which weights: a dotted key path (model.reco, ema, model["a.b"]).')
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]),
+              help="Cast floating tensors (float16 / bfloat16 change numerics; float32 ends a half-done cast).")
+@click.option("--half", is_flag=True, help="Same as --dtype float16.")
+@click.option("--safetensors", "as_safetensors", is_flag=True, help="Write safetensors (the config in its metadata).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file and its config sidecar.")
+def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
+    """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state, its config kept) and verify it."""
     from .build import require_doctr
 
     require_doctr("ocrdoctor fix")
+    from .api import UsageError, key_path
     from .repair import FixError, fix_checkpoint
 
     try:
-        result = fix_checkpoint(source, output, arch=arch, half=half, safetensors=as_safetensors, force=force)
+        results = fix_checkpoint(source, output, arch=arch, dtype="float16" if half else dtype,
+                                 safetensors=as_safetensors, force=force, key=key_path(key))
     except FixError as exc:
         raise UsageError(str(exc)) from None
-    click.echo(result.describe())
+    click.echo("\n".join(r.describe() for r in results))
     return EXIT_OK
 
 
@@ -214,25 +219,29 @@ def fix(source, output, arch, half, as_safetensors, force) -> int:
               help="Where to write the ONNX file.")
 @click.option("--fp16", is_flag=True, help="Convert weights and activations to float16 (changes numerics).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--key", "key", help='Which weights in the file: a dotted key path (model.reco, ema).')
 @click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Timed runs for each latency (after one warm-up).")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings (select, ignore, severity) from this TOML file.")
-def export(source, arch, output, fp16, force, repeat, config) -> int:
+def export(source, arch, output, fp16, force, key, repeat, config) -> int:
     """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
     PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
     from .build import require_doctr
 
     require_doctr("ocrdoctor export")
-    from .api import UsageError, select_rules
+    from .api import UsageError, key_path, select_rules
     from .config import load_settings
     from .export import export_onnx
     from .render import render
     from .repair import FixError
 
-    _, rules = select_rules(load_settings(config), "onnx")
+    settings = load_settings(config)
+    _, rules = select_rules(settings, "onnx")
+    _, checkpoint_rules = select_rules(settings, "checkpoint")
     try:
-        result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules)
+        result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules,
+                             checkpoint_rules=checkpoint_rules, key=key_path(key))
     except FixError as exc:  # ExportError, or the output checks shared with `fix`
         raise UsageError(str(exc)) from None
     click.echo(result.describe())

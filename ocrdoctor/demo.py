@@ -74,6 +74,6 @@ def _repair(path: Path, clean: Path, color: bool) -> None:
     from .repair import fix_checkpoint
 
     click.echo(f"\n$ ocrdoctor fix {path} -o {clean}", err=True)
-    click.echo(fix_checkpoint(path, clean, force=True).describe())
+    click.echo("\n".join(r.describe() for r in fix_checkpoint(path, clean, force=True)))
     click.echo(f"\n$ ocrdoctor check {clean}\n", err=True)
     click.echo(render(check_path(clean), "text", color=color), nl=False, color=color)

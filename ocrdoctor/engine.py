@@ -16,6 +16,7 @@ def run_rules(
     target: str,
     kind: str,
     summary: Mapping[str, object] | None = None,
+    member: str | None = None,
 ) -> TargetResult:
     """Apply each rule to `facts`; one crashing rule never hides the others' findings."""
     start = time.perf_counter()
@@ -25,12 +26,12 @@ def run_rules(
     errors: list[CheckError] = []
     for rule in rules:
         try:
-            new = [_finding(rule, p, target) for p in rule.func(facts) or ()]
+            new = [_finding(rule, p, target, member) for p in rule.func(facts) or ()]
         except Skip as skip:
-            skipped.append(Skipped(rule.code, rule.name, target, skip.reason))
+            skipped.append(Skipped(rule.code, rule.name, target, skip.reason, member))
             continue
         except Exception as exc:
-            errors.append(CheckError(rule.code, rule.name, target, one_line(exc)))
+            errors.append(CheckError(rule.code, rule.name, target, (f"{member}: " if member else "") + one_line(exc)))
             continue
         findings.extend(new)
     return TargetResult(
@@ -45,7 +46,20 @@ def run_rules(
     )
 
 
-def _finding(rule: Rule, problem: Problem, target: str) -> Finding:
+def merge_results(results: list[TargetResult], summary: Mapping[str, object]) -> TargetResult:
+    """Several runs over one target (its file rules, then each model's) as one result."""
+    first = results[0]
+    rules = tuple(dict.fromkeys(r for result in results for r in result.rules))
+    return TargetResult(
+        target=first.target, kind=first.kind, summary=dict(summary),
+        findings=tuple(f for r in results for f in r.findings),
+        skipped=tuple(s for r in results for s in r.skipped),
+        errors=tuple(e for r in results for e in r.errors),
+        seconds=sum(r.seconds for r in results), rules=rules,
+    )
+
+
+def _finding(rule: Rule, problem: Problem, target: str, member: str | None = None) -> Finding:
     if not isinstance(problem, Problem):
         raise TypeError(f"{rule.code} yielded {type(problem).__name__}, not Problem")
     fix = problem.fix if problem.fix is not None else rule.fix
@@ -59,4 +73,6 @@ def _finding(rule: Rule, problem: Problem, target: str) -> Finding:
         location=problem.location,
         fix=fix,
         applicability=applicability,
+        member=member,
+        command=problem.command,
     )

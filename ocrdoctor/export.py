@@ -21,8 +21,10 @@ from .architectures import arch_names
 from .build import BuildError, build_model
 from .engine import run_rules
 from .findings import Report, Severity
+from .inspect.checkpoint import facts_of
 from .inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
 from .ortrun import OrtFailure, run_isolated
+from .read.checkpoint import read_checkpoint
 from .registry import one_line
 from .repair import FixError, check_output, temp_path
 from .timing import median_seconds
@@ -46,13 +48,15 @@ class ExportResult:
     task: str
     float16: bool
     written: bool
-    facts: OnnxFacts
+    facts: OnnxFacts | None  # None: the checkpoint was refused before any export
     onnx_seconds: float
     torch_seconds: float
     repeat: int
     report: Report
 
     def describe(self) -> str:
+        if self.facts is None:
+            return f"not exported: the checkpoint cannot be built as {self.arch} (the findings say why); nothing written"
         f, p = self.facts, self.facts.parity
         dtype = "float16" if self.float16 else "float32"
         batch = "dynamic batch" if not any(x.static_batch for x in f.inputs) else "static batch"
@@ -80,8 +84,13 @@ def onnxtr_snippet(arch: str, task: str, path: Path) -> str:
 
 
 def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool = False, force: bool = False,
-                repeat: int = 5, rules: list | None = None) -> ExportResult:
-    """Export, verify, time and check; raises ExportError for a refused or failed export."""
+                repeat: int = 5, rules: list | None = None, checkpoint_rules: list | None = None,
+                key: tuple | None = None) -> ExportResult:
+    """Export, verify, time and check; raises ExportError for a refused or failed export.
+
+    A checkpoint that cannot become `arch` (OD113: its keys, OD118: its vocab, ...) is not an
+    error of the run: the result carries those findings, nothing is written, and the exit is 1.
+    """
     source, output = Path(source), Path(output)
     if arch not in arch_names():
         raise ExportError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
@@ -89,10 +98,15 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
         raise ExportError(f"path not found: {source}")
     check_output(source, output, force)
     _require_onnx()
-    try:
-        model = exportable_model(build_model(source, arch, any_vocab=True))
-    except BuildError as exc:
-        raise ExportError(str(exc)) from None
+    with read_checkpoint(source) as ckpt:
+        facts = facts_of(ckpt, arch, key)
+        refused = _refusal(facts, source, checkpoint_rules)
+        if refused is not None:
+            return ExportResult(output, arch, "", fp16, False, None, 0.0, 0.0, repeat, refused)
+        try:
+            model = exportable_model(build_model(ckpt, arch, facts, any_vocab=True))
+        except BuildError as exc:
+            raise ExportError(str(exc)) from None
     task = "detection" if ".detection." in type(model).__module__ else "recognition"
     batch, what = sample_batch(model, task)
     tmp = temp_path(output)
@@ -112,6 +126,21 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(output, arch, task, fp16, written, facts, onnx_s, torch_s, repeat, Report((result,)))
+
+
+def _refusal(facts, source: Path, rules: list | None) -> Report | None:
+    """The checkpoint's error findings, when it cannot be built as the architecture asked for."""
+    from .api import run_checkpoint_rules, select_rules
+    from .config import Settings
+
+    rules = rules if rules is not None else select_rules(Settings(), "checkpoint")[1]
+    if facts.members:
+        names = ", ".join(m.member for m in facts.members)
+        raise ExportError(f"{source} holds {len(facts.members)} models ({names}): pick one with --key")
+    result = run_checkpoint_rules(rules, facts, str(source))
+    if any(f.severity is Severity.ERROR for f in result.findings):
+        return Report((result,))
+    return None
 
 
 def _require_onnx() -> None:

@@ -52,6 +52,7 @@ class Problem:
     location: str | None = None
     fix: str | None = None
     applicability: Applicability | None = None
+    command: str | None = None  # an ocrdoctor command that repairs it ("ocrdoctor fix det.pt -o det-clean.pt")
 
 
 class Skip(Exception):
@@ -72,6 +73,8 @@ class Finding:
     location: str | None = None
     fix: str | None = None
     applicability: Applicability | None = None
+    member: str | None = None  # the model inside a file holding several ("model.reco"); target stays the file
+    command: str | None = None  # an ocrdoctor command that repairs it, shown first
 
     def to_dict(self) -> dict:
         return {
@@ -83,17 +86,20 @@ class Finding:
             "location": self.location,
             "fix": self.fix,
             "applicability": self.applicability.value if self.applicability else None,
+            "member": self.member,
+            "command": self.command,
         }
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A rule that did not run on a target, and why."""
+    """A rule that did not run on a target (or one model of it), and why."""
 
     rule: str
     name: str
     target: str
     reason: str
+    member: str | None = None
 
 
 @dataclass(frozen=True)

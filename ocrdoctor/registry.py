@@ -20,8 +20,8 @@ from .findings import Applicability, CheckError, Severity
 
 ENTRY_POINT_GROUP = "ocrdoctor.checks"
 DISABLE_PLUGINS_ENV = "OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"  # like PYTEST_DISABLE_PLUGIN_AUTOLOAD
-BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.model", "ocrdoctor.checks.environment",
-                   "ocrdoctor.checks.onnx")
+BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.weights", "ocrdoctor.checks.architecture",
+                   "ocrdoctor.checks.model", "ocrdoctor.checks.environment", "ocrdoctor.checks.onnx")
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 
@@ -48,6 +48,7 @@ class Rule:
     good: tuple[Callable, ...] = ()
     bad: tuple[Callable, ...] = ()
     origin: str = "ocrdoctor"
+    scope: str = "model"  # checkpoint rules: "file" runs once per file, "model" once per model the file holds
 
     def explain(self) -> str:
         """The rule's page, in the sections of ruff's rule pages."""
@@ -91,6 +92,7 @@ class Registry:
         applicability: Applicability | None = None,
         good: Iterable[Callable] = (),
         bad: Iterable[Callable] = (),
+        scope: str = "model",
     ) -> Callable[[Callable], Callable]:
         """Decorator that registers a check function as a rule."""
 
@@ -99,7 +101,7 @@ class Registry:
             rule = Rule(
                 code=code, name=name, severity=Severity(severity), target=target, func=func,
                 summary=summary, docs=docs, fix=fix, applicability=applicability,
-                good=tuple(good), bad=tuple(bad), origin=_origin(func),
+                good=tuple(good), bad=tuple(bad), origin=_origin(func), scope=scope,
             )
             self.add(rule)
             return func
@@ -173,6 +175,8 @@ def validate(rule: Rule) -> list[str]:
         problems.append("name must be kebab-case")
     if rule.target not in TARGET_KINDS:
         problems.append(f"target must be one of {', '.join(TARGET_KINDS)}")
+    if rule.scope not in ("file", "model"):
+        problems.append("scope must be 'file' or 'model'")
     if not rule.summary:
         problems.append("docstring has no summary line")
     missing = [s for s in DOC_SECTIONS if not rule.docs.get(s)]

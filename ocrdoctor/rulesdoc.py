@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .architectures import signatures, table_info
+from .architectures import (all_releases, arch_names, default_head, reference_release, release_range,
+                            releases_of, signatures, table_info)
 from .registry import DOC_SECTIONS, default
 
 
@@ -43,11 +44,19 @@ def _markdown(rules) -> str:
 
 
 def render_archs(fmt: str = "text") -> str:
-    rows = [(s.arch, s.task, s.form, s.head or "", s.head_default or "") for s in signatures()]
+    """Every architecture the table knows, with its forms and the docTR releases it exists in."""
+    ref, installed = reference_release()
+    rows = []
+    for arch in arch_names():
+        sigs = [sig for sig in signatures() if sig.arch == arch]
+        forms = sorted({sig.form for sig in sigs})
+        rows.append((arch, sigs[0].task, ", ".join(forms), release_range(releases_of(arch)),
+                     default_head(arch, sigs[0].form, ref) if sigs[0].head else None))
     if fmt == "json":
         return json.dumps({**table_info(), "architectures": [
-            {"arch": a, "task": t, "form": f, "head": h or None, "head_default": d or None} for a, t, f, h, d in rows
+            {"arch": a, "task": t, "forms": f.split(", "), "releases": r, "head_default": d} for a, t, f, r, d in rows
         ]}, indent=2) + "\n"
-    lines = [f"docTR {table_info().get('doctr_version', '?')} architectures ocrdoctor identifies:"]
-    lines += [f"  {a:<24} {t:<12} {f:<16} {h} {d}".rstrip() for a, t, f, h, d in rows]
+    which = f"the installed docTR {ref}" if installed else f"docTR {ref} (docTR is not installed)"
+    lines = [f"docTR architectures ocrdoctor identifies (releases {release_range(all_releases())}; defaults of {which}):"]
+    lines += [f"  {a:<24} {t:<12} {f:<26} {r:<14} {'' if d is None else d}".rstrip() for a, t, f, r, d in rows]
     return "\n".join(lines) + "\n"

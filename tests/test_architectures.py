@@ -1,4 +1,5 @@
-"""The signature table matches the installed docTR, and every architecture is identified."""
+"""The release tables: they match the installed docTR, every architecture identifies itself, and the
+release a checkpoint fits is named. The table tests run without torch; the rest need docTR."""
 
 from __future__ import annotations
 
@@ -6,56 +7,117 @@ import json
 
 import pytest
 
-pytest.importorskip("torch")  # the examples write real torch.save files
-
-from ocrdoctor import architectures
-from ocrdoctor.checks import examples as ex
-
-ARCHS = architectures.arch_names()
+from ocrdoctor import architectures, heads
+from ocrdoctor.architectures import identify, reference_release, release_range, releases_of
 
 
-def test_table_is_current_with_installed_doctr():
-    """Regenerates the table from docTR; on failure run `python -m ocrdoctor.architectures`."""
-    from importlib import resources
-
-    stored = resources.files("ocrdoctor").joinpath("data/architectures.json").read_text()
-    assert architectures.dumps(architectures.generate()) == stored
+def _shapes(arch: str, release: str) -> dict:
+    sig = next(s for s in architectures.signatures() if s.arch == arch and release in s.releases and s.form != "reparameterized")
+    return dict(sig.keys)
 
 
-def test_table_covers_every_docTR_architecture():
-    from doctr.models import detection, recognition
-
-    assert set(ARCHS) == set(detection.zoo.ARCHS) | set(recognition.zoo.ARCHS)
-    forms = {(s.arch, s.form) for s in architectures.signatures()}
-    assert ("fast_base", "training") in forms and ("fast_base", "reparameterized") in forms
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_each_architecture_identifies_itself(arch):
-    shapes = {k: tuple(v.shape) for k, v in ex.doctr_model(arch, trained=False).state_dict().items()}
-    match = architectures.identify(shapes)
-    assert (match.arch, match.score, match.identified) == (arch, 1.0, True)
-    assert not (match.missing or match.unexpected or match.mismatched)
+def test_the_table_covers_every_release_from_0_7_without_duplicates():
+    releases = architectures.all_releases()
+    assert releases[0] == "0.7.0" and releases[-1] == "1.1.0" and len(releases) == 10
+    keys = [(s.arch, s.form, s.head_default, json.dumps(dict(s.keys))) for s in architectures.signatures()]
+    assert len(keys) == len(set(keys))
+    assert releases_of("fast_tiny")[0] == "0.8.1" and releases_of("viptr_tiny")[0] == "0.12.0"
+    assert "legacy_french" in architectures.release_vocabs("0.12.0")
+    assert "legacy_french" not in architectures.release_vocabs("1.0.0")
+    assert len(architectures.release_vocabs("0.11.0")["multilingual"]) == 195
+    assert len(architectures.release_vocabs("0.12.0")["multilingual"]) == 726
 
 
-def test_wrapper_prefixes_are_seen_through():
-    shapes = {f"_orig_mod.module.{k}": tuple(v.shape) for k, v in ex.doctr_model("crnn_mobilenet_v3_small").state_dict().items()}
-    match = architectures.identify(shapes)
-    assert match.arch == "crnn_mobilenet_v3_small" and match.prefix == "_orig_mod.module."
+def test_merge_stores_identical_signatures_and_vocabularies_once():
+    entry = {"arch": "a", "task": "recognition", "form": "standard", "head": "vocab", "default": "xyz",
+             "head_dims": {"w": [[0, 1]]}, "keys": {"w": [4, 2]}}
+    raw = [{"doctr_version": v, "vocabs": {"small": "xyz"}, "architectures": [dict(entry)]} for v in ("0.9.0", "0.10.0")]
+    table = architectures.merge(raw)
+    assert table["releases"] == ["0.9.0", "0.10.0"]
+    [sig] = table["signatures"]
+    assert sig["releases"] == ["0.9.0", "0.10.0"] and sig["head_default"] == 3
+    assert [v["names"] for v in table["vocabs"]] == [{"small": ["0.9.0", "0.10.0"]}]
+
+
+def test_the_release_range_a_checkpoint_fits_is_named():
+    match = identify(_shapes("parseq", "0.11.0"))
+    assert match.arch == "parseq" and match.fits
+    assert release_range(match.releases) == "0.7.0-0.11.0"
+    assert "docTR 0.7.0-0.11.0" in match.describe()
+
+
+def test_a_layout_only_older_releases_have_is_drift(monkeypatch):
+    drift = heads.layout_drift(identify(_shapes("parseq", "0.11.0")))
+    assert drift.startswith("the weights fit docTR 0.7.0-0.11.0's layout of parseq, not the installed docTR")
+    monkeypatch.setattr(architectures, "reference_release", lambda: ("0.7.0", True))
+    monkeypatch.setattr(heads, "reference_release", lambda: ("0.7.0", True))
+    fast = heads.layout_drift(identify(_shapes("fast_tiny", "1.1.0")))
+    assert "which arrived in docTR 0.8.1: the installed docTR 0.7.0 cannot build it" in fast
+
+
+def test_without_docTR_the_newest_release_stands_in(monkeypatch):
+    from ocrdoctor import versions
+
+    reference_release.cache_clear()
+    monkeypatch.setattr(versions, "installed", lambda name: None)
+    try:
+        assert reference_release() == ("1.1.0", False)
+        assert "docTR is not installed: compared with 1.1.0" in heads.reference_note()
+    finally:
+        reference_release.cache_clear()
 
 
 def test_unrelated_weights_are_not_identified():
-    match = architectures.identify({"fc.weight": (10, 4), "fc.bias": (10,)})
+    match = identify({"fc.weight": (10, 4), "fc.bias": (10,)})
     assert match is None or not match.identified
 
 
-def test_vitstr_small_and_base_share_keys_but_not_shapes():
-    shapes = {k: tuple(v.shape) for k, v in ex.doctr_model("vitstr_small").state_dict().items()}
-    assert architectures.identify(shapes).arch == "vitstr_small"
-    assert architectures.identify(shapes, "vitstr_base").mismatched
+def test_a_shared_prefix_is_seen_through():
+    shapes = {f"model.{k}": v for k, v in _shapes("crnn_mobilenet_v3_small", "1.1.0").items()}
+    match = identify(shapes)
+    assert (match.arch, match.prefix, match.fits) == ("crnn_mobilenet_v3_small", "model.", True)
 
 
 def test_dumps_is_stable_json():
-    table = {"doctr_version": "x", "architectures": [{"keys": {"a.weight": [3, 4]}}]}
+    table = {"releases": ["1.0.0"], "signatures": [{"keys": {"a.weight": [3, 4]}}]}
     text = architectures.dumps(table)
     assert json.loads(text) == table and '"a.weight": [3, 4]' in text
+
+
+# --- with docTR ------------------------------------------------------------------------------------
+
+def test_the_installed_release_matches_its_entries():
+    """Extracts the installed docTR's signatures; on failure run `python tools/doctr_tables.py`."""
+    pytest.importorskip("doctr")
+    fresh = architectures.extract()
+    release = fresh["doctr_version"]
+    assert release in architectures.all_releases(), f"docTR {release} is not in the table"
+    assert fresh["vocabs"] == architectures.release_vocabs(release)
+    for entry in fresh["architectures"]:
+        sig = next((s for s in architectures.signatures() if s.arch == entry["arch"] and s.form == entry["form"]
+                    and release in s.releases), None)
+        assert sig is not None, entry["arch"]
+        assert {k: tuple(v) for k, v in entry["keys"].items()} == dict(sig.keys), entry["arch"]
+        assert sig.head_default == (len(entry["default"]) if entry["default"] is not None else None)
+        if entry["task"] == "recognition":
+            assert sig.default_vocabs[release] == entry["default"]
+
+
+@pytest.mark.parametrize("arch", sorted(set(architectures.arch_names())))
+def test_each_architecture_identifies_itself(arch):
+    pytest.importorskip("doctr")
+    from ocrdoctor.checks import examples as ex
+
+    shapes = {k: tuple(v.shape) for k, v in ex.doctr_model(arch, trained=False).state_dict().items()}
+    match = identify(shapes)
+    assert (match.arch, match.score, match.identified, match.fits) == (arch, 1.0, True, True)
+    assert reference_release()[0] in match.releases
+
+
+def test_vitstr_small_and_base_share_keys_but_not_shapes():
+    pytest.importorskip("doctr")
+    from ocrdoctor.checks import examples as ex
+
+    shapes = {k: tuple(v.shape) for k, v in ex.doctr_model("vitstr_small").state_dict().items()}
+    assert identify(shapes).arch == "vitstr_small"
+    assert identify(shapes, "vitstr_base").mismatched

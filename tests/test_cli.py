@@ -153,15 +153,3 @@ def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     assert text.returncode == 0 and "OD105 warning wrapper-prefix" in text.stdout
     assert "verified: reloads weights-only; 384 tensors bit-identical" in text.stdout
     assert text.stdout.rstrip().endswith("No problems found in 1 file.")
-
-
-def test_a_plain_check_imports_neither_docTR_nor_onnx(save, db_state_dict):
-    """The hot path pays for torch only: docTR (~4 s), torchvision and onnxruntime stay unimported."""
-    path = save({"model": db_state_dict, "epoch": 1}, "det.pt")
-    code = ("import sys; from ocrdoctor.cli import main; sys.argv = ['ocrdoctor', 'check', sys.argv[1]]\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('doctr', 'torchvision', 'onnx', 'onnxruntime', 'onnxtr') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "db_mobilenet_v3_large (detection)" in proc.stdout
-    assert proc.stdout.splitlines()[-1] == "[]"

@@ -67,7 +67,21 @@ def test_reco_with_custom_vocab_but_no_vocab_entry_cannot_be_built(save, deploym
     reco = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "bare_reco.pt")
     result = run("check", *_args(det, reco))
     assert result.exit_code == 2
-    assert "head is sized for 10 vocab; cannot build crnn_mobilenet_v3_small without it" in result.stderr
+    assert ("the head is sized for a vocab of 10 and no vocab of that size is stored: cannot build "
+            "crnn_mobilenet_v3_small (see OD117)") in result.stderr
+
+
+def test_a_detector_given_as_the_recognizer_is_an_od113_finding(deployment):
+    det, _ = deployment
+    result = run("check", *_args(det, det), "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    od113 = [f for f in data["findings"] if f["rule"] == "OD113"]
+    assert len(od113) == 1 and od113[0]["target"] == str(det) and "does not fit crnn_mobilenet_v3_small" in od113[0]["message"]
+    model = next(t for t in data["targets"] if t["kind"] == "model")
+    assert model["facts"]["not_built"].startswith("not built: ")
+    text = run("check", *_args(det, det)).stdout
+    assert "not built: " in text and text.count("no problems found") <= 1  # only the environment, if clean
 
 
 def test_arch_also_checks_the_built_model(save):

@@ -21,7 +21,7 @@ def test_clean_docTR_checkpoint_is_quiet(save, db_state_dict, dtype):
     result = run("check", path, "--fail-on", "info")
     assert result.exit_code == 0, result.stdout
     assert "No problems found in 1 file." in result.stdout
-    assert "db_mobilenet_v3_large (detection)" in result.stdout
+    assert "db_mobilenet_v3_large (detection, docTR 0.7.0-1.1.0)" in result.stdout
 
 
 def test_clean_safetensors_docTR_checkpoint_is_quiet(tmp_path, db_state_dict):
@@ -31,7 +31,7 @@ def test_clean_safetensors_docTR_checkpoint_is_quiet(tmp_path, db_state_dict):
     save_file(db_state_dict, path)
     report = check_path(path)
     assert codes(report) == []
-    assert report.targets[0].summary["architecture"] == "db_mobilenet_v3_large (detection)"
+    assert report.targets[0].summary["architecture"] == "db_mobilenet_v3_large (detection, docTR 0.7.0-1.1.0)"
 
 
 def test_fresh_untrained_docTR_model_flags_batchnorm(save):
@@ -53,30 +53,59 @@ def test_training_checkpoint_gets_every_finding_with_numbers(save, db_state_dict
     assert sorted(found) == ["OD103", "OD104", "OD105", "OD106"]
     assert found["OD103"]["location"] == "optimizer, epoch"
     assert "% of the" in found["OD103"]["message"] and found["OD103"]["applicability"] == "safe"
-    assert found["OD104"]["fix"].endswith('["model"])')
+    assert 'sd = ckpt["model"]' in found["OD104"]["fix"] and '(sd, "module.")' in found["OD104"]["fix"]
+    assert all(f["command"] == f"ocrdoctor fix {path} -o {path.with_name('model-clean.pt')}"
+               for f in found.values())
     assert found["OD105"]["location"] == "module."
     assert "cuda:0" in found["OD106"]["message"]
     assert data["summary"] == {"error": 0, "warning": 4, "info": 0}
     assert run("check", path, "--fail-on", "warning").exit_code == 1
 
 
-def test_custom_vocab_recognizer_is_identified_and_checked_against_arch(save):
+def test_custom_vocab_without_a_stored_vocab_is_one_od117_everywhere(save):
+    """One head, one verdict: the same OD117 with and without --arch, never an OD113."""
     path = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"))
     facts = inspect_checkpoint(path)
-    assert facts.architecture.arch == "crnn_mobilenet_v3_small"
-    assert facts.architecture.head_size == 10
-    assert codes(check_path(path)) == []
-    [finding] = check_path(path, arch="crnn_mobilenet_v3_small").findings
-    assert finding.rule == "OD113"
-    assert "vocabulary of 10 characters" in finding.message and "default has 126" in finding.message
-    assert "vocab=VOCAB" in finding.fix
+    assert (facts.architecture.arch, facts.architecture.head_size) == ("crnn_mobilenet_v3_small", 10)
+    plain = check_path(path)
+    requested = check_path(path, arch="crnn_mobilenet_v3_small")
+    assert codes(plain) == ["OD117"] and [f.rule for f in requested.targets[0].findings] == ["OD117"]
+    assert plain.findings[0].message == requested.findings[0].message
+    assert "it fits docTR 1.1.0's digits" in plain.findings[0].message
+    assert requested.targets[1].summary["not_built"].endswith("(see OD117)")
 
 
-def test_multi_class_detector_reports_class_count(save):
+def test_a_stored_vocab_that_fits_is_used_and_quiet(save):
+    path = save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "vocab": "0123456789"})
+    report = check_path(path, arch="crnn_mobilenet_v3_small")
+    assert codes(report) == ["OD104"]  # wrapped under "model", nothing about the head
+    assert report.targets[1].summary["components"] == "recognition: CRNN"
+
+
+def test_a_stored_vocab_of_the_wrong_length_is_od118(save):
+    path = save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "vocab": "0123"})
+    od118 = next(f for f in check_path(path).findings if f.rule == "OD118")
+    assert od118.severity.value == "error" and "has 4 characters but the head has 11 outputs" in od118.message
+
+
+def test_a_vocab_in_a_docTR_config_beside_the_file_is_used(save, tmp_path):
+    import json
+
+    path = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "reco.pt")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "crnn_mobilenet_v3_small", "task": "recognition",
+                                                      "vocab": "0123456789", "mean": [0.5, 0.5, 0.5],
+                                                      "std": [0.25, 0.25, 0.25], "input_shape": [3, 32, 128]}))
+    facts = inspect_checkpoint(path)
+    assert facts.config.vocab == "0123456789" and facts.config.source == "config.json"
+    report = check_path(path, arch="crnn_mobilenet_v3_small")
+    assert codes(report) == [] and "not_built" not in report.targets[1].summary
+
+
+def test_multi_class_detector_is_identified_not_a_mismatch(save):
     path = save(ex.doctr_state_dict("db_mobilenet_v3_large", class_names=["words", "stamps"]))
-    [finding] = check_path(path, arch="db_mobilenet_v3_large").findings
-    assert finding.rule == "OD113" and "class list of 2 classes" in finding.message
-    assert "class_names=CLASS_NAMES" in finding.fix
+    report = check_path(path, arch="db_mobilenet_v3_large")
+    assert codes(report) == []
+    assert "classes of 2" in report.targets[0].summary["architecture"]
 
 
 def test_wrong_arch_is_an_error_with_a_hint(save, db_state_dict):

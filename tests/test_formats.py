@@ -54,7 +54,36 @@ def sample_report() -> Report:
         rules=(("OD109", "non-finite-weights"), ("OD112", "unknown-architecture"), ("OD113", "architecture-mismatch")),
         seconds=0.5,
     )
-    return Report((det, reco))
+    bundle = TargetResult(
+        target="models/ocr.pt", kind="checkpoint",
+        summary={"format": "zip", "bytes": 70_000_000,
+                 "models": "model.det: db_mobilenet_v3_large (detection); model.reco: crnn_vgg16_bn (recognition)"},
+        findings=(
+            Finding("OD117", "vocab-not-stored", Severity.WARNING, "models/ocr.pt",
+                    "no vocab stored with a head of 11 outputs: it fits docTR 1.1.0's digits (10 characters)",
+                    "head of 11 outputs", member="model.reco",
+                    command="ocrdoctor fix models/ocr.pt -o models/ocr-clean"),
+        ),
+        rules=(("OD117", "vocab-not-stored"),),
+        seconds=0.75,
+    )
+    return Report((det, reco, bundle))
+
+
+def test_a_model_inside_a_file_is_named_in_every_format():
+    report = sample_report()
+    data = json.loads(render(report, "json"))
+    [od117] = [f for f in data["findings"] if f["rule"] == "OD117"]
+    assert (od117["target"], od117["member"]) == ("models/ocr.pt", "model.reco")
+    assert od117["command"] == "ocrdoctor fix models/ocr.pt -o models/ocr-clean"
+    sarif = json.loads(render(report, "sarif"))
+    [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "OD117"]
+    [location] = result["locations"]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "models/ocr.pt"
+    assert location["logicalLocations"][0] == {"name": "model.reco", "kind": "module", "fullyQualifiedName": "model.reco"}
+    text = render(report, "text")
+    assert "OD117 warning vocab-not-stored [model.reco]: no vocab" in text
+    assert text.index("run: ocrdoctor fix models/ocr.pt") < text.index("at: head of 11 outputs")
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -73,7 +102,7 @@ def test_sarif_is_valid_sarif_2_1_0():
     run_ = log["runs"][0]
     rules = run_["tool"]["driver"]["rules"]
     levels = [(r["ruleId"], r["level"]) for r in run_["results"]]
-    assert levels == [("OD103", "warning"), ("OD105", "warning"), ("OD109", "error"), ("OD112", "note")]
+    assert levels == [("OD103", "warning"), ("OD105", "warning"), ("OD109", "error"), ("OD112", "note"), ("OD117", "warning")]
     for result in run_["results"]:
         rule = rules[result["ruleIndex"]]
         assert rule["id"] == result["ruleId"]
@@ -97,7 +126,7 @@ def test_junit_is_read_by_junitparser(tmp_path):
 
 def test_junit_failures_follow_fail_on():
     root = ET.fromstring(render(sample_report(), "junit", fail_on=Severity.ERROR))
-    assert root.get("failures") == "1" and root.get("tests") == "7"
+    assert root.get("failures") == "1" and root.get("tests") == "8"
 
 
 def test_github_annotations_escape_and_map_levels():

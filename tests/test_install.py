@@ -47,7 +47,7 @@ def test_a_plain_check_imports_nothing_heavy(det):
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code, str(det)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "db_mobilenet_v3_large (detection)" in proc.stdout
+    assert "db_mobilenet_v3_large (detection, docTR 0.7.0-1.1.0)" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "[]"
 
 

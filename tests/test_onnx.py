@@ -170,14 +170,22 @@ def test_an_export_docTR_cannot_trace(save, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"] and _sha(src) == before
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--arch", "nope"], "unknown architecture 'nope'"),
-    (["--arch", "db_resnet50"], "does not load into db_resnet50"),
-])
-def test_bad_architecture(save, tmp_path, args, message):
+def test_unknown_architecture_is_a_usage_error(save, tmp_path):
     src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
-    result = run("export", src, *args, "-o", tmp_path / "x.onnx")
-    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+    result = run("export", src, "--arch", "nope", "-o", tmp_path / "x.onnx")
+    assert result.exit_code == 2 and "unknown architecture 'nope'" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "x.onnx").exists()
+
+
+def test_a_wrong_file_is_an_od113_finding_and_nothing_is_written(save, tmp_path):
+    """The same verdict as `check --arch`: the missing and unexpected keys, exit 1."""
+    src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
+    result = run("export", src, "--arch", "db_resnet50", "-o", tmp_path / "x.onnx")
+    assert result.exit_code == 1, result.stderr
+    assert result.stdout.startswith("not exported: the checkpoint cannot be built as db_resnet50")
+    assert "OD113 error   architecture-mismatch: does not fit db_resnet50:" in result.stdout
+    assert "keys missing" in result.stdout and "unexpected" in result.stdout
+    assert "it looks like crnn_mobilenet_v3_small" in result.stdout
     assert not (tmp_path / "x.onnx").exists()
 
 
@@ -194,8 +202,8 @@ def test_output_and_input_rules(save, tmp_path):
     evil = tmp_path / "evil.pt"
     torch.save({"model": ex.tiny_state_dict(), "x": ex.SystemCall(f"touch {marker}")}, evil)
     refused = run("export", evil, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "e.onnx")
-    assert refused.exit_code == 2 and not marker.exists() and not (tmp_path / "e.onnx").exists()
-    assert refused.stderr.startswith("ocrdoctor: error: ") and "internal error" not in refused.stderr
+    assert refused.exit_code == 1 and not marker.exists() and not (tmp_path / "e.onnx").exists()
+    assert "OD101 error" in refused.stdout and "posix.system (called)" in refused.stdout
 
 
 def test_provider_fallback_is_seen_for_real(exported_det):

@@ -140,6 +140,100 @@ def truncated(make: Callable[[], Any], label: str, keep: float = 0.5) -> Example
     return Example(write, label)
 
 
+LFS_POINTER = (b"version https://git-lfs.github.com/spec/v1\n"
+               b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 16959335\n")
+
+
+def lightning_checkpoint() -> dict:
+    """What Lightning's ModelCheckpoint saves: the weights under state_dict, each key prefixed `model.`."""
+    sd = tiny_state_dict()
+    return {"epoch": 4, "global_step": 800, "pytorch-lightning_version": "2.4.0",
+            "state_dict": {f"model.{k}": v for k, v in sd.items()},
+            "optimizer_states": [optimizer_state(sd)], "lr_schedulers": [{"last_epoch": 4}],
+            "hyper_parameters": {"lr": 1e-3}, "loops": {"fit_loop": {"epoch_progress": {"total": 5}}}}
+
+
+def lightning_doctr_checkpoint() -> dict:
+    """A Lightning checkpoint of a docTR recognizer (the LightningModule keeps it as `self.model`)."""
+    sd = doctr_state_dict("crnn_mobilenet_v3_small")
+    return {"epoch": 2, "state_dict": {f"model.{k}": v for k, v in sd.items()}, "hyper_parameters": {"lr": 1e-3}}
+
+
+def ddp_training_checkpoint() -> dict:
+    """A DistributedDataParallel training script's save: `module.` keys under `model`, and the optimizer."""
+    sd = tiny_state_dict()
+    return {"epoch": 12, "model": {f"module.{k}": v for k, v in sd.items()}, "optimizer": optimizer_state(sd)}
+
+
+def list_of_tensors() -> list:
+    return [v for v in tiny_state_dict().values()]
+
+
+def meta_state_dict() -> dict:
+    """Shapes and dtypes only: a model built on the meta device (init_empty_weights)."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+    return {k: v.to("meta") for k, v in net.state_dict().items()}
+
+
+def zip_missing_storage(path: Path) -> None:
+    """A torch.save zip with one storage member deleted."""
+    import io
+    import zipfile
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(tiny_state_dict(), buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            if not info.filename.endswith("/data/1"):
+                out.writestr(info, src.read(info))
+
+
+def quantized_state_dict() -> dict:
+    """A statically quantized conv net's state_dict: qint8 weights, quint8 activation scales."""
+    import torch
+
+    with warnings.catch_warnings():  # torch deprecates torch.ao.quantization for torchao; teams still ship it
+        warnings.simplefilter("ignore")
+        net = torch.nn.Sequential(torch.ao.quantization.QuantStub(), torch.nn.Conv2d(3, 4, 3),
+                                  torch.ao.quantization.DeQuantStub()).eval()
+        net.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+        prepared = torch.ao.quantization.prepare(net)
+        prepared(torch.rand(2, 3, 8, 8))
+        return torch.ao.quantization.convert(prepared).state_dict()
+
+
+def db_with_untrained_thresh_head() -> dict:
+    """A trained DBNet whose thresh_head still has fresh BatchNorm statistics: docTR never runs it at inference."""
+    import torch
+
+    model = doctr_model("db_mobilenet_v3_large")
+    for m in model.thresh_head.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+    return model.state_dict()
+
+
+def vocab_of_size(size: int) -> str:
+    """Any vocabulary of `size` distinct characters (a custom one)."""
+    return "".join(chr(0x3041 + i) for i in range(size))
+
+
+def legacy_french() -> str:
+    """docTR's `legacy_french` vocab, removed in 1.0 (from the committed release table)."""
+    from ..architectures import all_releases, release_vocabs
+
+    return next(release_vocabs(r)["legacy_french"] for r in all_releases() if "legacy_french" in release_vocabs(r))
+
+
+def legacy_french_crnn() -> dict:
+    """A crnn_vgg16_bn trained with docTR < 1.0's default vocab (legacy_french: 124 outputs)."""
+    return doctr_state_dict("crnn_vgg16_bn", vocab=legacy_french())
+
+
 def with_harmless_extras() -> dict:
     """Weights beside what training scripts save: numpy metrics, the argparse Namespace, a Path."""
     import argparse

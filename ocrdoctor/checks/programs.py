@@ -1,15 +1,37 @@
-"""The Python programs fixes print: complete, runnable as pasted, fitted to the installed versions."""
+"""The Python programs fixes print: complete, runnable as pasted (given `path`), fitted to the installed versions.
+
+A checkpoint rule's fix loads the file the way a deployment can (weights-only; with exactly the
+harmless names allowed where torch refuses them), takes the weights from where they sit, strips
+the prefixes a plain model will not load, and writes `weights.pt`. tests/test_fix_programs.py runs
+each printed program against every bad example of its rule and checks the finding is gone.
+"""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
 
+from ..architectures import strip_wrappers
+from ..units import subscript
 from ..versions import parse
+
+if TYPE_CHECKING:
+    from ..inspect.checkpoint import CheckpointFacts
+
+OUTPUT = "weights.pt"
 
 
 def safe_globals_load(names: Sequence[str], versions: Mapping[str, str]) -> str | None:
     """torch.load(path) with exactly `names` allowed; None where the installed torch lacks safe_globals (< 2.5)."""
+    lines = _load(names, versions)
+    return None if lines is None else "\n".join(lines)
+
+
+def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None:
     torch = parse(versions.get("torch"))
+    if not names:
+        return ["import torch", "", 'ckpt = torch.load(path, map_location="cpu", weights_only=True)']
     if not torch or torch < (2, 5):
         return None
     numpy2 = parse(versions.get("numpy")) >= (2,)
@@ -22,8 +44,8 @@ def safe_globals_load(names: Sequence[str], versions: Mapping[str, str]) -> str 
         items.append(expr if here == module or torch < (2, 6) else f'({expr}, "{name}")')
     lines = [f"import {m}" for m in sorted(imports) if m != "torch"] + ["import torch", ""]
     lines += ["with torch.serialization.safe_globals(["] + [f"    {item}," for item in items]
-    lines += ["]):", "    ckpt = torch.load(path, map_location=\"cpu\", weights_only=True)"]
-    return "\n".join(lines)
+    lines += ["]):", '    ckpt = torch.load(path, map_location="cpu", weights_only=True)']
+    return lines
 
 
 def _numpy_module(module: str, numpy2: bool) -> str:
@@ -33,3 +55,60 @@ def _numpy_module(module: str, numpy2: bool) -> str:
     if not numpy2 and (module == "numpy._core" or module.startswith("numpy._core.")):
         return "numpy.core" + module[len("numpy._core"):]
     return module
+
+
+def weights_program(facts: CheckpointFacts, *, cast: str | None = None, reparameterize: str | None = None,
+                    whole_file: bool = False) -> str | None:
+    """Load the file, keep the bare weights (or the whole file, mapped to the CPU), optionally cast
+    or reparameterize FAST, and save `weights.pt`. None when the file cannot be loaded weights-only."""
+    if facts.pickled_module or facts.weights is None:
+        return None
+    lines = _load(facts.outside_weights_only, facts.versions)
+    if lines is None:
+        return None
+    if whole_file:
+        return "\n".join(lines + [f'torch.save(ckpt, "{OUTPUT}")'])
+    path = facts.weights_path or ()
+    lines.append(f"sd = ckpt{subscript(path)}" if path else "sd = ckpt")
+    lines.append("sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}")
+    prefix = _prefix(facts)
+    if prefix:
+        lines.insert(0, "from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present")
+        lines += [f'consume_prefix_in_state_dict_if_present(sd, "{part}.")' for part in prefix.rstrip(".").split(".")]
+    if cast == "float32":
+        lines.append("sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}")
+    if reparameterize:
+        lines = _reparameterized(lines, reparameterize)
+    lines.append(f'torch.save(sd, "{OUTPUT}")')
+    return "\n".join(lines)
+
+
+def _reparameterized(lines: list[str], arch: str) -> list[str]:
+    head = [f"from doctr.models import {arch}", "from doctr.models.detection.fast import reparameterize"]
+    body = [f"model = {arch}(pretrained=False, pretrained_backbone=False)",
+            "model.load_state_dict(sd, strict=True)",
+            "sd = reparameterize(model).state_dict()"]
+    return head + lines + body
+
+
+def _prefix(facts: CheckpointFacts) -> str:
+    match = facts.architecture
+    if match is not None and match.identified:
+        return match.prefix
+    return strip_wrappers([t.name for t in facts.weights or ()])
+
+
+def fix_command(facts: CheckpointFacts, *, dtype: str | None = None) -> str | None:
+    """`ocrdoctor fix PATH -o NAME-clean.pt`, where ocrdoctor fix repairs the finding."""
+    if facts.unsafe or facts.weights is None or facts.problem:
+        return None
+    source = Path(facts.path)
+    stem = source.name.split(".")[0] or "weights"
+    if facts.member:
+        out = f"{stem}-clean"  # a folder: every model of the bundle, each in its own file
+    else:
+        out = f"{stem}-clean{'.safetensors' if facts.format == 'safetensors' else '.pt'}"
+    parts = ["ocrdoctor", "fix", str(source), "-o", str(source.with_name(out))]
+    if dtype:
+        parts += ["--dtype", dtype]
+    return " ".join(shlex.quote(p) for p in parts)

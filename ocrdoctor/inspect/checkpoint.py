@@ -2,8 +2,9 @@
 
 The reader (`ocrdoctor.read`) never imports torch and never runs the file: it walks every pickle
 a loader would reach with stubs, and reads values from the storage bytes with numpy. Here the
-object it rebuilt is searched for the weights (a state_dict under any key, or the module tree
-of a pickled model), what sits beside them, and the architecture they fit.
+object it rebuilt is searched for the models it holds (`inspect.weights`: a state_dict under
+any key, Lightning's prefix, EMA copies, bundles, a pickled model's module tree), the config
+stored with each (`inspect.config`), what sits beside them, and the architecture each fits.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from ..architectures import THRESHOLD, ArchMatch, identify
 from ..findings import Skip
 from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
 from ..read.records import Tensor, is_floating
-from ..read.safety import Verdict, judge
+from ..read.safety import judge
 from ..read.unpickler import StubObject
 from ..read.values import Stats
 from ..versions import Installed
+from .config import ModelConfig, stored_config
+from .weights import EMA, WeightSet, WeightsKeyError, ema_paths, find_models, format_key
 
-# Where the weights usually sit inside a training checkpoint, most likely first.
-WEIGHT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")
 _MAX_DEPTH = 8
 PROGRAMS = ("torchscript", "torch-export")  # deployable programs, not state_dicts (OD121)
 
@@ -69,6 +70,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class CheckpointFacts:
+    """One file's facts; for a file holding several models, one of these per model in `members`."""
+
     path: str
     size: int
     format: str  # zip | legacy | tar | pickle | safetensors | torchscript | torch-export | unknown
@@ -79,19 +82,28 @@ class CheckpointFacts:
     user_modules: tuple[str, ...] = ()  # of those, the ones not from torch, torchvision or docTR
     outside_weights_only: tuple[str, ...] = ()  # names torch's default weights-only load refuses
     pickled_module: bool = False
+    member: str | None = None  # the model's name inside a file holding several ("model.reco")
+    members: tuple["CheckpointFacts", ...] = ()  # every model of a bundle (each with `member` set)
     weights_path: tuple | None = None  # keys leading to the state_dict; () when the file is one
-    weights_origin: str = "state_dict"  # or "module": read from a pickled model's module tree
+    weights_origin: str = "state_dict"  # state_dict | ema | module (read from a pickled model's tree)
     weights: tuple[TensorInfo, ...] | None = None
     entries: tuple[Entry, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()  # every tensor in the file, weights included
     architecture: ArchMatch | None = None
     requested_arch: str | None = None
+    config: ModelConfig | None = None  # vocab, mean/std, input shape stored with the weights or beside them
+    ema: tuple[str, ...] = ()  # keys of EMA copies (a second set of weights, not training state)
     metadata: dict[str, str] | None = None  # safetensors __metadata__
     versions: Mapping[str, str] = field(default_factory=dict)  # installed torch, docTR, numpy: fixes fit them
 
     @property
     def unsafe(self) -> bool:
         return bool(self.unsafe_globals or self.conflict)
+
+    @property
+    def models(self) -> tuple["CheckpointFacts", ...]:
+        """The facts per model: the members of a bundle, else these facts themselves."""
+        return self.members or (self,)
 
     def require_weights(self) -> tuple[TensorInfo, ...]:
         """The state_dict's tensors, or Skip with the reason they were not read."""
@@ -108,25 +120,36 @@ class CheckpointFacts:
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {"format": self.format, "bytes": self.size}
+        if self.members:
+            out["models"] = "; ".join(f"{m.member}: {m.architecture.describe()}" if _known(m) else
+                                      f"{m.member}: {len(m.weights or ())} tensors" for m in self.members)
         if self.weights is not None:
             out["tensors"] = len(self.weights)
-            out["weights_key"] = self.weights_key if self.weights_origin == "state_dict" else "(module tree)"
-        match = self.architecture
-        if match is not None and match.score >= THRESHOLD:
-            out["architecture"] = match.describe()
+            out["weights_key"] = self.weights_key if self.weights_origin != "module" else "(module tree)"
+        if _known(self):
+            out["architecture"] = self.architecture.describe()
         if self.requested_arch:
             out["checked_against"] = self.requested_arch
+        if self.config is not None:
+            out["config"] = self.config.source
         return out
 
 
-def inspect_checkpoint(path: str | Path, arch: str | None = None) -> CheckpointFacts:
+def _known(facts: CheckpointFacts) -> bool:
+    return facts.architecture is not None and facts.architecture.score >= THRESHOLD
+
+
+def inspect_checkpoint(path: str | Path, arch: str | None = None, key: tuple | None = None) -> CheckpointFacts:
     """Facts about one checkpoint; never raises for bad content (that becomes `problem`)."""
     with read_checkpoint(path) as ckpt, gc_paused():
-        return facts_of(ckpt, arch)
+        return facts_of(ckpt, arch, key)
 
 
-def facts_of(ckpt: Checkpoint, arch: str | None = None) -> CheckpointFacts:
-    """The facts of a checkpoint already read (`check --arch` builds the model from the same read)."""
+def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None) -> CheckpointFacts:
+    """The facts of a checkpoint already read (`check --arch` builds the model from the same read).
+
+    `key` picks the weights (`--key model.reco`); raises WeightsKeyError when it names nothing.
+    """
     verdict = judge(ckpt.uses, ckpt.format)
     base = CheckpointFacts(
         path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem,
@@ -137,26 +160,50 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None) -> CheckpointFacts:
     )
     if ckpt.root is None or base.unsafe or ckpt.problem or ckpt.format in PROGRAMS:
         return base
-    return _with_arch(_weights_facts(ckpt, base, verdict), arch)
-
-
-def _weights_facts(ckpt: Checkpoint, base: CheckpointFacts, verdict: Verdict) -> CheckpointFacts:
-    found = find_weights(ckpt.root, verdict.pickled_module)
-    if found is None:
+    try:
+        sets = find_models(ckpt.root, verdict.pickled_module, key)
+    except WeightsKeyError as exc:
+        return replace(base, problem=str(exc))
+    if not sets:
         return replace(base, tensors=tuple(_info(ckpt, name, t) for name, t in walk(ckpt.root)))
-    path, origin, weights = found
-    stats = ckpt.statistics([t for _, t in weights])
-    infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(weights, stats))
-    if path == () and origin == "state_dict" and len(ckpt.root) == len(infos):
-        tensors = infos  # a bare state_dict: the file's tensors are the weights
-    else:
-        named = list(walk(ckpt.root))
-        known = {id(t): info for (_, t), info in zip(weights, infos)}
-        tensors = tuple(TensorInfo(name, *known[id(t)][1:]) if id(t) in known else _info(ckpt, name, t)
-                        for name, t in named)
-    entries = tuple(_entries(ckpt.root, path, tensors)) if origin == "state_dict" else ()
-    return replace(base, weights_path=path if origin == "state_dict" else None, weights_origin=origin,
-                   weights=infos, tensors=tensors, entries=entries)
+    models = [_model_facts(ckpt, base, ws, arch if len(sets) == 1 else None) for ws in sets]
+    tensors = _all_tensors(ckpt, models)
+    entries = tuple(_entries(ckpt.root, [ws.path for ws in sets], tensors)) if sets[0].origin != "module" else ()
+    ema = tuple(format_key(p) for p in ema_paths(ckpt.root) if p not in [ws.path for ws in sets])
+    if len(models) == 1:
+        return replace(models[0], tensors=tensors, entries=entries, ema=ema)
+    members = tuple(replace(m, member=ws.member, tensors=tensors, entries=entries, ema=ema)
+                    for m, ws in zip(models, sets))
+    return replace(base, members=members, tensors=tensors, entries=entries, ema=ema)
+
+
+def _model_facts(ckpt: Checkpoint, base: CheckpointFacts, ws: WeightSet, arch: str | None) -> CheckpointFacts:
+    records = [t for _, t in ws.tensors]
+    stats = ckpt.statistics(records)
+    infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(ws.tensors, stats))
+    match = identify({t.name: t.shape for t in infos}, arch)
+    config = stored_config(ckpt.root, ws.path, ckpt.layout.metadata, Path(ckpt.path),
+                           match.task if match is not None and match.identified else None)
+    return replace(base, weights_path=ws.path if ws.origin != "module" else None, weights_origin=ws.origin,
+                   weights=infos, architecture=match, config=config)
+
+
+def _all_tensors(ckpt: Checkpoint, models: list[CheckpointFacts]) -> tuple[TensorInfo, ...]:
+    """Every tensor in the file, the weights' facts reused (with their full dotted names)."""
+    root = ckpt.root
+    if len(models) == 1 and models[0].weights_path == () and isinstance(root, dict) \
+            and len(root) == len(models[0].weights):
+        return models[0].weights  # a bare state_dict: the file's tensors are the weights
+    known = {}
+    for m in models:
+        for info in m.weights or ():
+            known.setdefault((info.storage, info.shape, info.nbytes), info)
+    out = []
+    for name, t in walk(root):
+        info = _info(ckpt, name, t)
+        found = known.get((info.storage, info.shape, info.nbytes))
+        out.append(TensorInfo(name, *found[1:]) if found is not None else info)
+    return tuple(out)
 
 
 def _info(ckpt: Checkpoint, name: str, t: Tensor, stats: Stats | None = None) -> TensorInfo:
@@ -170,115 +217,29 @@ def _info(ckpt: Checkpoint, name: str, t: Tensor, stats: Stats | None = None) ->
                       stats.nonfinite, stats.minimum, stats.maximum, stats.mean, stats.std)
 
 
-def _with_arch(facts: CheckpointFacts, arch: str | None) -> CheckpointFacts:
-    if facts.weights is None:
-        return facts
-    shapes = {t.name: t.shape for t in facts.weights}
-    return replace(facts, architecture=identify(shapes, arch))
-
-
-# --- where the weights are ----------------------------------------------------------------------
-
 def weights_of(ckpt: Checkpoint, facts: CheckpointFacts) -> list[tuple[str, Tensor]]:
-    """The weight records the facts describe, from the same read (for building the model)."""
-    found = find_weights(ckpt.root, facts.pickled_module)
-    return [] if found is None else found[2]
+    """The weight records the facts describe (one model's), from the same read, for building the model."""
+    key = facts.weights_path if facts.weights_path and facts.member is None else None
+    for ws in find_models(ckpt.root, facts.pickled_module, key):
+        if facts.member is None or ws.member == facts.member:
+            return list(ws.tensors)
+    return []
 
 
-def stored_value(ckpt: Checkpoint, key: str) -> Any:
-    """A plain value stored beside the weights (`vocab`), or None."""
-    root = ckpt.root
-    value = root.get(key) if isinstance(root, dict) else None
-    return value if isinstance(value, (str, int, float, list, tuple, dict)) else None
-
-
-def find_weights(root: Any, pickled_module: bool) -> tuple[tuple, str, list[tuple[str, Tensor]]] | None:
-    """(path, origin, [(name, tensor)]): a pickled model's module tree, else the mapping with the most tensors."""
-    if pickled_module:
-        tree = _module_root(root)
-        if tree is not None:
-            return (), "module", list(module_state_dict(tree))
-    path = _find_state_dict(root)
-    if path is None:
-        return None
-    container = root
-    for key in path:
-        container = container[key]
-    return path, "state_dict", [(str(k), v) for k, v in container.items() if isinstance(v, Tensor)]
-
-
-def _find_state_dict(obj: Any) -> tuple | None:
-    """The keys leading to the mapping holding the most tensors: the state_dict."""
-    best: tuple[tuple, tuple] | None = None
-    stack: list[tuple[Any, tuple]] = [(obj, ())]
-    while stack:
-        node, path = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        count = sum(isinstance(v, Tensor) for v in node.values())
-        if count:
-            rank = (count, _key_preference(str(path[-1]) if path else ""), -len(path))
-            if best is None or rank > best[0]:
-                best = (rank, path)
-        if len(path) < 3:
-            stack += [(v, (*path, k)) for k, v in node.items() if isinstance(v, dict)]
-    return best[1] if best else None
-
-
-def _key_preference(key: str) -> int:
-    if key in WEIGHT_KEYS or key == "":
-        return 2
-    return 0 if "ema" in key.lower() or "optim" in key.lower() else 1
-
-
-def _module_root(obj: Any) -> StubObject | None:
-    """The outermost pickled nn.Module: the file's object itself, or a value under one of its keys."""
-    if _is_module(obj):
-        return obj
-    if isinstance(obj, dict):
-        for value in obj.values():
-            if _is_module(value):
-                return value
-    return None
-
-
-def _is_module(obj: Any) -> bool:
-    state = obj.__dict__.get("state") if isinstance(obj, StubObject) else None
-    return isinstance(state, dict) and "_modules" in state
-
-
-def module_state_dict(module: StubObject, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-    """What `module.state_dict()` would return, read from the pickled tree without running it."""
-    stack = [(module, prefix, 0)]
-    seen: set[int] = set()
-    while stack:
-        node, path, depth = stack.pop()
-        if id(node) in seen or depth > 64:
-            continue
-        seen.add(id(node))
-        state = node.__dict__.get("state")
-        if not isinstance(state, dict):
-            continue
-        skip = state.get("_non_persistent_buffers_set") or set()
-        for group in ("_parameters", "_buffers"):
-            for name, value in (state.get(group) or {}).items():
-                if isinstance(value, Tensor) and name not in skip:
-                    yield f"{path}{name}", value
-        children = [(c, f"{path}{n}.", depth + 1) for n, c in (state.get("_modules") or {}).items() if _is_module(c)]
-        stack.extend(reversed(children))
-
-
-def _entries(obj: Any, path: tuple, tensors: tuple[TensorInfo, ...]) -> Iterator[Entry]:
+def _entries(obj: Any, paths: list[tuple], tensors: tuple[TensorInfo, ...]) -> Iterator[Entry]:
     """What sits next to the weights: top-level siblings, or non-tensors inside a flat state_dict."""
     if not isinstance(obj, dict):
         return
+    tops = {p[0] for p in paths if p}
+    flat = any(p == () for p in paths)
     for raw_key, value in obj.items():
         key = str(raw_key)
-        if (path and raw_key == path[0]) or (not path and isinstance(value, Tensor)):
+        if raw_key in tops or (flat and isinstance(value, Tensor)):
             continue
         inside = [t for t in tensors if t.name == key or t.name.startswith(f"{key}.")]
         storage_bytes = sum({t.storage: t.storage_nbytes for t in inside}.values())
-        yield Entry(key, kind_of(value), storage_bytes + plain_bytes(value), len(inside))
+        kind = "ema weights" if EMA.search(key) and inside else kind_of(value)
+        yield Entry(key, kind, storage_bytes + plain_bytes(value), len(inside))
 
 
 def kind_of(value: Any) -> str:

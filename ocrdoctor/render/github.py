@@ -19,7 +19,7 @@ def render_github(report: Report) -> str:
     lines = []
     for f in report.findings:
         body = f.message + (f"\nat: {f.location}" if f.location else "") + (f"\nfix: {f.fix}" if f.fix else "")
-        title = f"{f.rule} {f.name}"
+        title = f"{f.rule} {f.name}" + (f" [{f.member}]" if f.member else "")
         lines.append(f"::{COMMANDS[f.severity]} file={_property(f.target)},title={_property(title)}::{_data(body)}")
     for e in report.check_errors:
         lines.append(f"::error title={_property(e.rule + ' check error')}::{_data(e.target + ': ' + e.error)}")

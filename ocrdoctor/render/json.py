@@ -25,7 +25,8 @@ def report_dict(report: Report) -> dict:
                 "kind": t.kind,
                 "facts": dict(t.summary),
                 "seconds": round(t.seconds, 4),
-                "skipped": [{"rule": s.rule, "name": s.name, "reason": s.reason} for s in t.skipped],
+                "skipped": [{"rule": s.rule, "name": s.name, "reason": s.reason, "member": s.member}
+                            for s in t.skipped],
                 "errors": [_error(e) for e in t.errors],
             }
             for t in report.targets

@@ -31,7 +31,7 @@ def _case(target: TargetResult, code: str, name: str, fail_on: Severity) -> ET.E
 
 
 def _describe(f) -> str:
-    lines = [f"{f.rule} {f.severity.value} {f.name}: {f.message}"]
+    lines = [f"{f.rule} {f.severity.value} {f.name}{f' [{f.member}]' if f.member else ''}: {f.message}"]
     if f.location:
         lines.append(f"at: {f.location}")
     if f.fix:

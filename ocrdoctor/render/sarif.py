@@ -46,16 +46,25 @@ def _result(f: Finding, index: dict[str, int]) -> dict:
         "message": {"text": text},
         "locations": [{
             "physicalLocation": {"artifactLocation": {"uri": artifact_uri(f.target)}, "region": {"startLine": 1}},
-            **({"logicalLocations": [{"name": f.location}]} if f.location else {}),
+            **({"logicalLocations": _logical(f)} if f.location or f.member else {}),
         }],
         "partialFingerprints": {
-            "ocrdoctor/v1": hashlib.sha256(f"{f.rule}|{f.target}|{f.location}".encode()).hexdigest()
+            "ocrdoctor/v1": hashlib.sha256(f"{f.rule}|{f.target}|{f.member}|{f.location}".encode()).hexdigest()
         },
-        "properties": {"severity": f.severity.value, "fix": f.fix, "applicability": f.applicability.value if f.applicability else None},
+        "properties": {"severity": f.severity.value, "fix": f.fix, "command": f.command, "member": f.member,
+                       "applicability": f.applicability.value if f.applicability else None},
     }
     if f.rule in index:
         result["ruleIndex"] = index[f.rule]
     return result
+
+
+def _logical(f: Finding) -> list[dict]:
+    """The model inside the file (a module), then the place inside it the finding names."""
+    locations = [{"name": f.member, "kind": "module", "fullyQualifiedName": f.member}] if f.member else []
+    if f.location:
+        locations.append({"name": f.location, **({"fullyQualifiedName": f"{f.member}/{f.location}"} if f.member else {})})
+    return locations
 
 
 def render_sarif(report: Report) -> str:

@@ -22,8 +22,11 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
         for error in target.errors:
             lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
         if verbose:
-            lines += [f"  {s.rule} skipped: {s.reason}" for s in target.skipped]
-        if not target.findings and not target.errors:
+            lines += [f"  {s.rule} skipped{f' [{s.member}]' if s.member else ''}: {s.reason}" for s in target.skipped]
+        if target.summary.get("not_built"):
+            lines.append("  " + _paint(f"not built: {target.summary['not_built'].removeprefix('not built: ')}",
+                                       "magenta", color))
+        elif not target.findings and not target.errors:
             lines.append("  " + _paint("no problems found", "green", color))
         lines.append("")
     for error in report.errors:
@@ -48,7 +51,10 @@ def _header(target: TargetResult, color: bool) -> str:
 
 def _finding(f: Finding, color: bool) -> list[str]:
     sev = _paint(f"{f.severity.value:<7}", _COLORS[f.severity], color)
-    lines = [f"  {f.rule} {sev} {f.name}: {f.message}"]
+    member = f" [{f.member}]" if f.member else ""
+    lines = [f"  {f.rule} {sev} {f.name}{member}: {f.message}"]
+    if f.command:
+        lines.append(f"      run: {f.command}")
     if f.location:
         lines.append(f"      at: {f.location}")
     if f.fix:
