@@ -42,12 +42,14 @@ class BenchResult:
     repeat: int
     rows: tuple[Row, ...]
     skipped: tuple[str, ...]   # fixes that did not apply, and why
+    pipeline: tuple[Row, ...] = ()  # the whole predictor on the pages, then with each costly page option off
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["version"] = 1
-        for row, raw in zip(self.rows, data["rows"]):
-            raw["pages_per_second"] = row.pages_per_second
+        for rows, raws in ((self.rows, data["rows"]), (self.pipeline, data["pipeline"])):
+            for row, raw in zip(rows, raws):
+                raw["pages_per_second"] = row.pages_per_second
         return data
 
     def table(self) -> str:
@@ -58,6 +60,10 @@ class BenchResult:
             lines.append(f"{r.variant:<34} {r.pages_per_second:>8.2f} {r.seconds_per_page * 1e3:>9.0f} "
                          f"{r.step:>6.2f}x {r.speedup:>6.2f}x")
         lines += [f"not applicable: {s}" for s in self.skipped]
+        if self.pipeline:
+            lines += ["", f"page options (OD212): the whole predictor on the same {self.pages} page(s), median of {self.repeat}"]
+            lines += [f"{r.variant:<34} {r.pages_per_second:>8.2f} {r.seconds_per_page * 1e3:>9.0f} "
+                      f"{r.step:>6.2f}x {r.speedup:>6.2f}x" for r in self.pipeline]
         return "\n".join(lines)
 
 
@@ -90,6 +96,7 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     work = Workload.build(predictor, pages, words)
     rows: list[Row] = []
     threads = torch.get_num_threads()
+    pipeline = _page_option_rows(predictor, facts, pages, repeat, torch)  # before any fix changes it
     try:
         steps = list(_steps(predictor, facts, torch, onnx))  # applicability is judged on the predictor as given
         skipped = [f"{name} ({reason})" for name, _, reason in steps if reason]
@@ -106,18 +113,57 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     finally:
         torch.set_num_threads(threads)  # a process-wide setting: leave it as found
     device = ", ".join(sorted({d for c in facts.components for d in c.devices}))
-    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped))
+    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline)
 
 
-def demo_predictor(det_arch: str = "fast_tiny", reco_arch: str = "crnn_mobilenet_v3_small") -> Any:
+def _ladder(variants: list[tuple[str, Callable[[], Any]]], timed: Callable[[], float]) -> tuple[Row, ...]:
+    """Apply each change in turn and time after each: one row per variant, against the first and the previous."""
+    rows: list[Row] = []
+    for name, change in variants:
+        change()
+        seconds = timed()
+        first = rows[0].seconds_per_page if rows else seconds
+        previous = rows[-1].seconds_per_page if rows else seconds
+        rows.append(Row(name, seconds, first / seconds, previous / seconds))
+    return tuple(rows)
+
+
+PAGE_OPTION_STATE = ("straighten_pages", "detect_orientation", "crop_orientation_predictor")
+
+
+def _page_option_rows(predictor: Any, facts: Any, pages: int, repeat: int, torch: Any) -> tuple[Row, ...]:
+    """The whole predictor on synthetic pages, then with each costly page option turned off by the
+    very statement OD212 prints; the options are restored afterwards."""
+    if not facts.page_options:
+        return ()
+    from .samples import text_page
+
+    images = [text_page(i) for i in range(pages)]
+    saved = {name: getattr(predictor, name, None) for name in PAGE_OPTION_STATE}
+    variants = [("as given", lambda: None)]
+    variants += [(f"- {o.name}", (lambda o=o: o.apply(predictor))) for o in facts.page_options if o.fix]
+
+    def timed() -> float:
+        with torch.inference_mode():
+            return median_seconds(lambda: predictor(images), repeat, sync=_sync(torch)) / pages
+
+    try:
+        return _ladder(variants, timed)
+    finally:
+        for name, value in saved.items():
+            setattr(predictor, name, value)
+
+
+def demo_predictor(det_arch: str = "fast_tiny", reco_arch: str = "crnn_mobilenet_v3_small", **options) -> Any:
     """docTR models with random weights (none can be downloaded here), BatchNorm calibrated on a sample page."""
     from doctr import models
 
+    from .build import offline_ocr_predictor
     from .checks.examples import calibrate_batchnorm
     from .samples import text_page
 
     build = lambda arch: getattr(models, arch)(pretrained=False, pretrained_backbone=False)  # noqa: E731
-    predictor = models.ocr_predictor(det_arch=build(det_arch), reco_arch=build(reco_arch), pretrained=False)
+    predictor = offline_ocr_predictor(build(det_arch), build(reco_arch), **options)
     calibrate_batchnorm(predictor.det_predictor.model, predictor.det_predictor.pre_processor([text_page(1)])[0])
     return predictor
 

@@ -140,16 +140,37 @@ def stand_in_vocab(size: int) -> str:
 
 def build_predictor(det: str | Path | Checkpoint, det_arch: str, reco: str | Path | Checkpoint, reco_arch: str,
                     device: str = "cpu", half: bool = False, any_vocab: bool = False,
-                    facts: tuple[CheckpointFacts | None, CheckpointFacts | None] = (None, None)) -> Any:
-    """`ocr_predictor(det_arch=model, reco_arch=model)`, moved and cast as requested."""
+                    facts: tuple[CheckpointFacts | None, CheckpointFacts | None] = (None, None), **options) -> Any:
+    """`ocr_predictor(det_arch=model, reco_arch=model, **options)`, moved and cast as requested."""
     require_doctr("building a docTR predictor")
-    from doctr import models
-
-    predictor = models.ocr_predictor(det_arch=build_model(det, det_arch, facts[0]),
-                                     reco_arch=build_model(reco, reco_arch, facts[1], any_vocab=any_vocab),
-                                     pretrained=False)
+    predictor = offline_ocr_predictor(build_model(det, det_arch, facts[0]),
+                                      build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), **options)
     try:
         predictor = predictor.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
     return predictor.half() if half else predictor
+
+
+def offline_ocr_predictor(det_model: Any, reco_model: Any, **options) -> Any:
+    """docTR's `ocr_predictor` over two model objects, with page options, without a download.
+
+    docTR builds its orientation classifiers with `pretrained=True` whenever `straighten_pages`,
+    `detect_orientation` or `assume_straight_pages=False` ask for them, even under
+    `pretrained=False` (mindee/doctr#1427). Here docTR's own constructor runs with those builders
+    asking for `pretrained=False`: the predictor is what docTR builds, with random orientation
+    weights (right for timing and checks, not for reading rotated pages).
+    """
+    from unittest import mock
+
+    from doctr import models
+    from doctr.models.predictor import base
+
+    offline = {name: _without_download(getattr(base, name))
+               for name in ("crop_orientation_predictor", "page_orientation_predictor") if hasattr(base, name)}
+    with mock.patch.multiple(base, **offline):
+        return models.ocr_predictor(det_arch=det_model, reco_arch=reco_model, pretrained=False, **options)
+
+
+def _without_download(build: Any) -> Any:
+    return lambda *args, pretrained=False, **kwargs: build(*args, pretrained=False, **kwargs)

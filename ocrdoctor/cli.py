@@ -264,10 +264,15 @@ def export(source, arch, output, fp16, force, key, repeat, config) -> int:
 @click.option("--words", type=click.IntRange(1, 2000), default=150, show_default=True, help="Word crops per page.")
 @click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True, help="Timed runs per variant.")
 @click.option("--no-onnx", is_flag=True, help="Leave out the ONNX Runtime variant.")
+@click.option("--straighten-pages", is_flag=True, help="As given: ocr_predictor(straighten_pages=True).")
+@click.option("--detect-orientation", is_flag=True, help="As given: ocr_predictor(detect_orientation=True).")
+@click.option("--rotated", is_flag=True, help="As given: ocr_predictor(assume_straight_pages=False).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx, fmt) -> int:
+def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx,
+          straighten_pages, detect_orientation, rotated, fmt) -> int:
     """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
-    .cuda(), .half(), ONNX Runtime), on the same synthetic pages. Without --det/--reco: random weights."""
+    .cuda(), .half(), ONNX Runtime), on the same synthetic pages; with page options, also the whole
+    predictor with each option off (OD212). Without --det/--reco: random weights."""
     from .build import require_doctr
 
     require_doctr("ocrdoctor bench")
@@ -282,9 +287,11 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     for name in (det_arch, reco_arch):
         if name not in arch_names():
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
+    options = {"straighten_pages": straighten_pages, "detect_orientation": detect_orientation,
+               "assume_straight_pages": not rotated}
     try:
-        predictor = (build_predictor(det, det_arch, reco, reco_arch, any_vocab=True) if det  # timing only
-                     else demo_predictor(det_arch, reco_arch))
+        predictor = (build_predictor(det, det_arch, reco, reco_arch, any_vocab=True, **options) if det  # timing only
+                     else demo_predictor(det_arch, reco_arch, **options))
         predictor = _as_given(predictor, device, dtype, threads, train)
     except BuildError as exc:
         raise UsageError(str(exc)) from None

@@ -57,6 +57,32 @@ def run_isolated(model: str | Path, providers: Sequence[str], inputs: Any = None
     return OrtRun(tuple(answer["providers"]), output, answer["seconds"])
 
 
+CUDA = "CUDAExecutionProvider"
+
+
+def cuda_probe() -> str | None:
+    """Why a session asked for the CUDA provider does not run on it (in a child process), or None when it does."""
+    try:
+        import numpy as np
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None  # nothing to build a probe model with: no verdict
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory(prefix="ocrdoctor-probe-") as tmp:
+        path = Path(tmp) / "probe.onnx"
+        path.write_bytes(model.SerializeToString())
+        try:
+            run = run_isolated(path, [CUDA], np.ones((1, 4), dtype=np.float32))
+        except OrtFailure as exc:
+            return str(exc)
+    if run.providers[:1] != (CUDA,):
+        return f"a session asked for {CUDA} runs on {run.providers[0] if run.providers else 'nothing'}"
+    return None
+
+
 def session_options() -> Any:
     """onnxruntime session options as OnnxTR's EngineConfig builds them (all graph optimizations on)."""
     import onnxruntime as ort

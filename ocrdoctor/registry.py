@@ -24,6 +24,7 @@ BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.weights", "o
                    "ocrdoctor.checks.model", "ocrdoctor.checks.environment", "ocrdoctor.checks.onnx")
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
+FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
 
 _CODE = re.compile(r"^[A-Z]{1,5}[0-9]{3}$")
 _PREFIX = re.compile(r"^[A-Z]{1,5}[0-9]{0,3}$")
@@ -54,8 +55,9 @@ class Rule:
         """The rule's page, in the sections of ruff's rule pages."""
         head = f"{self.code} {self.name} ({self.severity.value}, {self.target})"
         parts = [head, "", self.summary]
-        for section in DOC_SECTIONS:
-            parts += ["", f"## {section}", self.docs[section]]
+        for section in (*DOC_SECTIONS, FIELD_SECTION):
+            if self.docs.get(section):
+                parts += ["", f"## {section}", self.docs[section]]
         return "\n".join(parts)
 
 
@@ -67,7 +69,7 @@ def parse_docs(doc: str | None) -> tuple[str, dict[str, str]]:
     current: list[str] | None = None
     for line in body.splitlines():
         title = line.rstrip(":").strip()
-        if line.endswith(":") and title in DOC_SECTIONS:
+        if line.endswith(":") and (title in DOC_SECTIONS or title == FIELD_SECTION):
             current = sections.setdefault(title, [])
         elif current is not None:
             current.append(line)

@@ -6,7 +6,7 @@ import json
 
 from .architectures import (all_releases, arch_names, default_head, reference_release, release_range,
                             releases_of, signatures, table_info)
-from .registry import DOC_SECTIONS, default
+from .registry import DOC_SECTIONS, FIELD_SECTION, default
 
 
 def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
@@ -38,8 +38,9 @@ def _markdown(rules) -> str:
     out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {r.target} | {r.summary} |" for r in rules]
     for r in rules:
         out += ["", f"## {r.code}", "", f"**{r.name}** ({r.severity.value}, {r.target}): {r.summary}"]
-        for section in DOC_SECTIONS:
-            out += ["", f"### {section}", "", r.docs[section]]
+        for section in (*DOC_SECTIONS, FIELD_SECTION):
+            if r.docs.get(section):
+                out += ["", f"### {section}", "", r.docs[section]]
     return "\n".join(out) + "\n"
 
 

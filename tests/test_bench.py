@@ -72,3 +72,58 @@ def test_a_checkpoint_that_does_not_fit_is_refused(checkpoints):
     assert result.exit_code == 2
     assert result.stderr.startswith("ocrdoctor: error: ") and "db_mobilenet_v3_large" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def _blank_detector() -> dict:
+    """A DBNet whose probability map is 0 everywhere: no words, so a page costs its detection passes alone."""
+    state = ex.doctr_state_dict("db_mobilenet_v3_large")
+    state["prob_head.6.weight"].zero_()
+    state["prob_head.6.bias"].fill_(-30.0)
+    return state
+
+
+def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
+    """Each costly option gets a row, turned off by the statement OD212 prints."""
+    det, reco = save(_blank_detector(), "blank-det.pt"), checkpoints[1]
+    result = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco,
+                 "--reco-arch", "crnn_mobilenet_v3_small", "--straighten-pages", "--rotated", "--repeat", "1",
+                 "--words", "4", "--no-onnx", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["pipeline"]
+    assert [r["variant"] for r in rows] == ["as given", "- straighten_pages=True", "- assume_straight_pages=False"]
+    assert rows[1]["step"] > 1.3  # detection runs once instead of twice, on any machine
+
+
+def test_bench_restores_the_page_options():
+    from ocrdoctor.bench import bench
+
+    predictor = ex.ocr_predictor(straighten_pages=True, assume_straight_pages=False)
+    predictor.det_predictor.model.load_state_dict(_blank_detector())
+    crop = predictor.crop_orientation_predictor
+    result = bench(predictor, words=2, repeat=1, onnx=False)
+    assert len(result.pipeline) == 3 and "page options (OD212)" in result.table()
+    assert predictor.straighten_pages and predictor.crop_orientation_predictor is crop
+
+
+def test_gpu_script_cpu_path():
+    """bench/gpu.sh, the script for a lent GPU machine, runs end to end on this CPU machine (--quick)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(["bash", str(root / "bench" / "gpu.sh"), "--quick"], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHON": sys.executable}, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for header in ("== versions", "== environment facts", "== seed comparison", "== OD204 / OD211", "== GPU-only tests"):
+        assert header in out
+    assert "failed with" not in out
+    [line] = [line for line in out.splitlines() if line.startswith('{"arch"')]
+    measured = json.loads(line)
+    assert measured["crash"] is None and measured["nonfinite"] == 0 and measured["max_abs_diff"] < 0.1
+    from ocrdoctor.inspect.model import native_cpu_bf16
+
+    [verdict] = [line for line in out.splitlines() if line.startswith("crnn_mobilenet_v3_small bfloat16 on cpu:")]
+    assert "OD210" in verdict.split()  # random weights: untrained
+    assert ("OD205" in verdict.split()) == (native_cpu_bf16() is False)

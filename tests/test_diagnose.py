@@ -23,19 +23,37 @@ def _codes(report) -> list[str]:
     return sorted({f.rule for f in report.findings})
 
 
-def test_fresh_ocr_predictor_is_clean_although_its_wrapper_says_training():
+def test_fresh_ocr_predictor_is_untrained_but_not_in_training_mode():
     predictor = models.ocr_predictor("db_mobilenet_v3_large", "crnn_mobilenet_v3_small", pretrained=False,
                                      pretrained_backbone=False)
     assert predictor.training  # the wrapper's flag, which OD207 must not count
     report = ocrdoctor.diagnose(predictor, environment=False)
-    assert report.ok and _codes(report) == []
+    assert _codes(report) == ["OD210"]  # pretrained=False: random weights, both models
+    assert [f.location for f in report.findings] == ["predictor.det_predictor.model", "predictor.reco_predictor.model"]
     assert report.targets[0].summary["components"] == "detection: DBNet, recognition: CRNN"
 
 
+def test_trained_ocr_predictor_is_clean():
+    assert _codes(ocrdoctor.diagnose(_predictor(), environment=False)) == []
+
+
+def test_untrained_verdict_is_the_same_live_and_saved(tmp_path):
+    """OD210 on the live model and OD116 on its saved weights read the same evidence."""
+    from ocrdoctor.api import check_path
+
+    for model in (ex.doctr_model("crnn_mobilenet_v3_small", trained=False), ex.briefly_trained()):
+        live = "OD210" in _codes(ocrdoctor.diagnose(model.eval(), environment=False))
+        path = tmp_path / "reco.pt"
+        torch.save(model.state_dict(), path)
+        saved = "OD116" in _codes(check_path(path))
+        assert live == saved
+
+
 @pytest.mark.parametrize("factory", [
-    lambda: models.kie_predictor("db_mobilenet_v3_large", "crnn_mobilenet_v3_small", pretrained=False, pretrained_backbone=False),
-    lambda: models.detection_predictor("db_mobilenet_v3_large", pretrained=False, pretrained_backbone=False),
-    lambda: models.recognition_predictor("crnn_mobilenet_v3_small", pretrained=False, pretrained_backbone=False),
+    lambda: models.kie_predictor(ex.doctr_model("db_mobilenet_v3_large").eval(),
+                                 ex.doctr_model("crnn_mobilenet_v3_small").eval(), pretrained=False),
+    lambda: models.detection_predictor(ex.doctr_model("db_mobilenet_v3_large").eval(), pretrained=False),
+    lambda: models.recognition_predictor(ex.doctr_model("crnn_mobilenet_v3_small").eval(), pretrained=False),
     lambda: ex.doctr_model("parseq").eval(),
     lambda: torch.nn.Linear(3, 2),
 ])
@@ -55,6 +73,8 @@ SCENARIOS = {
     "OD207": lambda: _predictor().train(),
     "OD208": lambda: _predictor(det="fast_tiny"),
     "OD209": lambda: ex.predictor_with_preprocessing(std=(1.0, 1.0, 1.0)),
+    "OD211": lambda: _predictor(reco="crnn_vgg16_bn").half(),
+    "OD212": lambda: ex.ocr_predictor(straighten_pages=True, detect_orientation=True, assume_straight_pages=False),
 }
 
 
@@ -74,10 +94,25 @@ def test_printed_fix_runs_and_the_finding_goes(code):
 @pytest.mark.parametrize("code", ["OD201", "OD204"])
 def test_printed_gpu_fixes_run_and_the_finding_goes(code):
     predictor = _predictor() if code == "OD201" else _predictor().cuda()
-    [finding] = [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == code]
-    namespace = {"predictor": predictor}
-    exec(finding.fix, namespace)
-    assert code not in _codes(ocrdoctor.diagnose(namespace["predictor"], environment=False))
+    findings = [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == code]
+    assert findings
+    for finding in findings:
+        namespace = {"predictor": predictor}
+        exec(finding.fix, namespace)
+        predictor = namespace["predictor"]
+    assert code not in _codes(ocrdoctor.diagnose(predictor, environment=False))
+
+
+def test_half_unsafe_architecture_is_never_advised_half():
+    """OD204 advises .half() for the detector only; the crnn_vgg16_bn recogniser stays float32 (OD211)."""
+    from ocrdoctor.engine import run_rules
+    from ocrdoctor.registry import default
+
+    facts = ex.on_gpu("gpu", lambda: _predictor(reco="crnn_vgg16_bn"), (8, 0)).make()
+    rules = default.load().select(select=("OD204", "OD211"), target="model")
+    findings = run_rules(rules, facts, target="predictor", kind="model").findings
+    assert [(f.rule, f.location) for f in findings] == [("OD204", "predictor.det_predictor.model")]
+    assert findings[0].fix.startswith("predictor.det_predictor.model.half()")
 
 
 def test_cpu_predictor_on_a_gpu_host_with_injected_facts(monkeypatch):
@@ -130,3 +165,41 @@ def test_notebook_view_and_report_api():
         report.raise_for_errors()
     assert "OD207 error   train-mode" in str(report)
     assert [t.kind for t in report.targets] == ["model", "environment"]
+
+
+@pytest.mark.parametrize(("flags", "native"), [("fpu sse avx512f amx_bf16 amx_tile", True),
+                                               ("fpu sse avx2", False), (None, None)])
+def test_native_bfloat16_read_from_cpu_flags(tmp_path, flags, native):
+    from ocrdoctor.inspect.model import native_cpu_bf16
+
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert native_cpu_bf16(str(cpuinfo)) is native
+
+
+def test_page_option_fixes_keep_the_predictor_reading():
+    """The statements OD212 prints turn each option off and the predictor still runs end to end."""
+    from ocrdoctor.samples import text_page
+
+    predictor = ex.ocr_predictor(straighten_pages=True, detect_orientation=True, assume_straight_pages=False)
+    findings = [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == "OD212"]
+    assert [f.message.split(" ", 1)[0] for f in findings] == [
+        "straighten_pages=True", "detect_orientation=True", "assume_straight_pages=False"]
+    for finding in findings:
+        exec(finding.fix, {"predictor": predictor})
+    assert "OD212" not in _codes(ocrdoctor.diagnose(predictor, environment=False))
+    assert predictor.crop_orientation_predictor.model is None and not predictor.straighten_pages
+    document = predictor([text_page(0)])
+    assert len(document.pages) == 1
+
+
+def test_page_option_fix_fits_the_installed_docTR():
+    """disable_crop_orientation exists from docTR 0.10: before it, advice instead of code that would fail."""
+    from ocrdoctor.pageoptions import costly_options
+
+    predictor = ex.ocr_predictor(assume_straight_pages=False)
+    [new] = costly_options(predictor, release=(1, 1, 0))
+    [old] = costly_options(predictor, release=(0, 9, 1))
+    assert "crop_orientation_predictor(disabled=True)" in new.fix and "about 1 s per page" not in new.cost
+    assert old.fix == "" and "upgrade docTR to 0.10" in old.advice and "about 1 s per page" in old.cost

@@ -34,11 +34,23 @@ def test_clean_safetensors_docTR_checkpoint_is_quiet(tmp_path, db_state_dict):
     assert report.targets[0].summary["architecture"] == "db_mobilenet_v3_large (detection, docTR 0.7.0-1.1.0)"
 
 
-def test_fresh_untrained_docTR_model_flags_batchnorm(save):
+def test_fresh_untrained_docTR_model_is_od116_not_od110(save):
     path = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", trained=False))
     [finding] = check_path(path).findings
-    assert finding.rule == "OD110"
-    assert finding.message.startswith("34 of 34 BatchNorm layers")
+    assert finding.rule == "OD116" and finding.severity.value == "error"
+    assert finding.message == ("every weight is still at its initialization: all 34 norm layers at exactly weight 1, "
+                               "bias 0; all 34 BatchNorm layers with untouched running statistics; 18 of 19 layer "
+                               "biases still 0")
+
+
+@pytest.mark.parametrize("arch", ["db_mobilenet_v3_large", "fast_tiny", "parseq", "vitstr_small", "master",
+                                  "crnn_vgg16_bn", "linknet_resnet18", "viptr_tiny"])
+def test_untrained_verdict_on_docTR_architectures(save, arch):
+    """Fresh: OD116 on every architecture. Moved off its initialization: no OD116 and no false OD110."""
+    fresh = check_path(save(ex.doctr_state_dict(arch, trained=False), "fresh.pt"))
+    assert "OD116" in codes(fresh) and "OD110" not in codes(fresh)
+    trained = check_path(save(ex.doctr_state_dict(arch), "trained.pt"))
+    assert not {"OD116", "OD110"} & set(codes(trained))
 
 
 def test_training_checkpoint_gets_every_finding_with_numbers(save, db_state_dict):

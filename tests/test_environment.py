@@ -109,3 +109,73 @@ def test_env_command(monkeypatch):
 def test_env_process_without_colour():
     proc = run_process("env", "--format", "github")
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_doctr_runtime_read_from_the_process_environment(tmp_path):
+    """Each docTR runtime fact follows the variable docTR itself reads, on real folders."""
+    from ocrdoctor.inspect.environment import _doctr_runtime
+
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / "mobilenet_v3_small_crop_orientation-5620cf7e.pt").write_bytes(b"x")
+    facts = _doctr_runtime({"DOCTR_CACHE_DIR": str(cache), "DOCTR_MULTIPROCESSING_DISABLE": "true",
+                            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "0"})
+    assert facts["doctr_cache"] == str(cache) and facts["doctr_cache_writable"]
+    assert facts["doctr_cached_models"] == ("mobilenet_v3_small_crop_orientation-5620cf7e.pt",)
+    assert facts["doctr_multiprocessing"] is False and facts["offline"] == ("HF_HUB_OFFLINE=1",)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    unwritable = _doctr_runtime({"DOCTR_CACHE_DIR": str(blocker / "doctr")})  # docTR's mkdir would fail here
+    assert unwritable["doctr_cache_writable"] is False and unwritable["doctr_multiprocessing"] is True
+
+
+def test_cache_findings_on_this_machine(tmp_path, monkeypatch):
+    """OD310 from the real probe: an unwritable DOCTR_CACHE_DIR, then offline with an empty cache."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("DOCTR_CACHE_DIR", str(blocker / "doctr"))
+    [finding] = check_environment(select=("OD310",)).findings
+    assert "cannot be written" in finding.message
+    monkeypatch.setenv("DOCTR_CACHE_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    [finding] = check_environment(select=("OD310",)).findings
+    assert "offline (HF_HUB_OFFLINE=1)" in finding.message and "crop_orientation" in finding.message
+
+
+def test_thread_variable_above_the_usable_cpus_on_this_machine(monkeypatch):
+    usable = inspect_environment().cpus_usable
+    monkeypatch.setenv("OMP_NUM_THREADS", str(usable + 6))
+    [finding] = check_environment(select=("OD309",)).findings
+    assert finding.fix == f"export OMP_NUM_THREADS={usable}"
+    monkeypatch.setenv("OMP_NUM_THREADS", str(usable))
+    assert check_environment(select=("OD309",)).findings == []
+
+
+def test_onnxruntime_cuda_probe_runs_in_a_child_process():
+    """On a CPU build of onnxruntime a session asked for CUDA runs on the CPU: the probe says so."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from ocrdoctor.ortrun import cuda_probe
+
+    import onnxruntime
+
+    reason = cuda_probe()
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers() and torch.cuda.is_available():
+        assert reason is None  # a GPU machine with a working CUDA provider
+    else:
+        assert reason == "a session asked for CUDAExecutionProvider runs on CPUExecutionProvider"
+
+
+def test_environment_without_torch(monkeypatch):
+    """The light install has no torch: its facts say so and the torch rules skip, never crash."""
+    import importlib.util
+
+    from ocrdoctor.inspect import environment
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    facts = environment.inspect_environment()
+    assert facts.torch_version == "" and facts.summary()["torch"] == "not installed"
+    report = check_environment(facts=replace(facts, gpus=gpu_box("x").make().gpus))
+    skipped = {s.rule for t in report.targets for s in t.skipped}
+    assert {"OD301", "OD302", "OD304"} <= skipped and not report.check_errors

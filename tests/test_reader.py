@@ -123,6 +123,19 @@ def test_damaged_archives_are_one_line_problems(damage, message, tmp_path):
     assert codes(result) == ["OD100"]
 
 
+def test_a_storage_shorter_than_its_tensors_is_one_line_od100(tmp_path):
+    """Found by the byte-flip fuzzer: a data member cut short shows only when its values are read."""
+    src = tf.save_zip(tmp_path / "m.pt", SD)
+    out = tmp_path / "short.pt"
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(out, "w") as b:
+        for info in a.infolist():
+            data = a.read(info)
+            b.writestr(info.filename, data[:8] if info.filename.endswith("/data/0") else data)
+    result = check_path(out)
+    assert codes(result) == ["OD100"] and not result.check_errors
+    assert "storage 0 holds 8 bytes where the pickle needs 96" in result.findings[0].message
+
+
 def test_a_member_outside_the_archive_folder_makes_torch_refuse(tmp_path):
     path = tf.save_zip(tmp_path / "m.pt", SD, members={"elsewhere/notes.txt": b"hi"})
     assert "outside the archive's folder" in inspect_checkpoint(path).problem

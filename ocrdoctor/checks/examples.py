@@ -85,6 +85,15 @@ def doctr_state_dict(arch: str, **kwargs) -> dict:
     return doctr_model(arch, **kwargs).state_dict()
 
 
+def ocr_predictor(det: str = "db_mobilenet_v3_large", reco: str = "crnn_mobilenet_v3_small", *,
+                  trained: bool = True, **options) -> Any:
+    """A docTR OCR predictor with its page options (`straighten_pages`, ...), built offline."""
+    from ..build import offline_ocr_predictor
+
+    return offline_ocr_predictor(doctr_model(det, trained=trained).eval(), doctr_model(reco, trained=trained).eval(),
+                                 **options)
+
+
 def optimizer_state(state_dict: dict) -> dict:
     """A real AdamW state (two moments per parameter) for the floating tensors of a state_dict."""
     import torch
@@ -268,7 +277,30 @@ def whole_module() -> Any:
 
 
 def fresh_batchnorm_state_dict() -> dict:
+    """Trained weights whose BatchNorm statistics were never updated (trained with BatchNorm frozen)."""
+    net = make_trained(whole_module())
+    net[1].reset_running_stats()
+    return net.state_dict()
+
+
+def untrained_state_dict() -> dict:
+    """A freshly built conv + BatchNorm net, saved before any training."""
     return whole_module().state_dict()
+
+
+def briefly_trained(arch: str = "crnn_mobilenet_v3_small", steps: int = 2) -> Any:
+    """A docTR recognition model after `steps` real AdamW steps from its initialization: the least a
+    fine-tune moves its weights, by gradients and not by a fixture's noise."""
+    import torch
+
+    torch.manual_seed(0)
+    model = doctr_model(arch, trained=False).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        opt.zero_grad()
+        model(torch.rand(2, 3, 32, 128), target=["ocr", "doctor"])["loss"].backward()
+        opt.step()
+    return model.eval()
 
 
 def with_view_of_large_storage() -> dict:
@@ -306,6 +338,7 @@ def _healthy_gpu_box() -> Any:
         torchvision_version="0.29.2",
         onnxruntime_packages=("onnxruntime-gpu",),
         onnxruntime_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+        shm_bytes=32 << 30, doctr_workers=16, doctr_cache="/root/.cache/doctr",
     )
 
 
@@ -317,6 +350,7 @@ def _healthy_cpu_box() -> Any:
         cpus_logical=8, cpus_physical=4, cpus_affinity=8, torch_threads=4,
         memory_total=32 << 30, memory_available=20 << 30, torchvision_version="0.29.2",
         onnxruntime_packages=("onnxruntime",), onnxruntime_providers=("CPUExecutionProvider",),
+        shm_bytes=16 << 30, doctr_workers=8, doctr_cache="/home/app/.cache/doctr",
     )
 
 
@@ -342,6 +376,18 @@ def tiny_net(train: bool = False, dtype: str = "float32") -> Any:
     return net.to(getattr(torch, dtype)).train(train)
 
 
+def torch_linear() -> Any:
+    import torch
+
+    return torch.nn.Linear(3, 2)
+
+
+def bfloat16() -> Any:
+    import torch
+
+    return torch.bfloat16
+
+
 def half_cast_net() -> Any:
     net = tiny_net()
     net[0].half()
@@ -364,7 +410,7 @@ def model(label: str, build: Callable[[], Any], **changes) -> FactsExample:
     return FactsExample(lambda: replace(inspect_model(build()), **changes), label)
 
 
-def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (8, 0)) -> FactsExample:
+def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (8, 0), **changes) -> FactsExample:
     """The facts of a module as they read once it sits on cuda:0 of a GPU with `capability`."""
     from dataclasses import replace
 
@@ -373,7 +419,7 @@ def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (
     def make():
         facts = inspect_model(build())
         moved = tuple(replace(c, devices={"cuda:0": sum(c.devices.values())}) for c in facts.components)
-        return replace(facts, components=moved, cuda_available=True, gpu_capability=capability)
+        return replace(facts, components=moved, cuda_available=True, gpu_capability=capability, **changes)
 
     return FactsExample(make, label)
 

@@ -14,6 +14,13 @@ from . import examples as ex
 SAFE = Applicability.SAFE
 NUMERICS = Applicability.CHANGES_NUMERICS
 HALF = ("float16", "bfloat16")
+# docTR architectures that crash or silently corrupt their output in float16, and where that was reported
+HALF_UNSAFE = {
+    "sar_resnet31": "crashes in float16 (mindee/doctr#1441)",
+    "master": "is not float16-clean: its attention decoding overflows (mindee/doctr#1441)",
+    "crnn_vgg16_bn": "silently corrupts its text in float16: the LSTM decoder (mindee/doctr PR #2111)",
+}
+BFLOAT16_CROP_FIX = (1, 1)  # docTR release that fixed bfloat16 with crop orientation (PR #2118)
 
 
 def _root(facts: ModelFacts) -> str:
@@ -127,46 +134,56 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
         `.half()` is often twice as fast or more there. It changes numerics, though, and has
         silently corrupted some recognition models' output (docTR PR #2111, crnn_vgg16_bn):
         compare the OCR text on real pages before and after.
+        Architectures known to crash or corrupt in half precision (OD211) are never advised.
     Fix:
-        `predictor = predictor.half()`, then compare the OCR text on a sample of real pages.
+        `.half()` on the model (docTR casts each batch to its model's dtype), then compare the
+        OCR text on a sample of real pages.
     Example:
         A docTR predictor moved with `.cuda()` only, on an A100.
     """
     if facts.gpu_capability is None or facts.gpu_capability < (7, 0):
         return
     for c in facts.components:
-        if any(d.startswith("cuda") for d in c.devices) and set(c.dtypes) == {"float32"}:
+        if any(d.startswith("cuda") for d in c.devices) and set(c.dtypes) == {"float32"} and c.arch not in HALF_UNSAFE:
             yield Problem(
                 f"{c.role} model ({c.cls}) runs float32 on a GPU with compute capability "
                 f"{'.'.join(map(str, facts.gpu_capability))}: half precision is often 2x faster",
                 location=c.path,
-                fix=f"{_root(facts)} = {_root(facts)}.half()  # then compare the OCR text on real pages",
+                fix=f"{c.path}.half()  # then compare the OCR text on real pages",
             )
 
 
 @check(
-    "OD205", "half-on-cpu", Severity.WARNING, "model",
+    "OD205", "half-on-cpu", Severity.ERROR, "model",
     applicability=SAFE,
-    bad=[ex.model("half-on-cpu", lambda: ex.tiny_net(dtype="float16"))],
-    good=[ex.model("float32-cpu", ex.tiny_net), ex.on_gpu("half-on-gpu", lambda: ex.tiny_net(dtype="float16"))],
+    bad=[ex.model("float16-on-cpu", lambda: ex.tiny_net(dtype="float16")),
+         ex.model("bfloat16-without-native-support", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=False)],
+    good=[ex.model("float32-cpu", ex.tiny_net), ex.on_gpu("half-on-gpu", lambda: ex.tiny_net(dtype="float16")),
+          ex.model("bfloat16-on-amx", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=True)],
 )
 def half_on_cpu(facts: ModelFacts) -> Iterator[Problem]:
-    """float16 or bfloat16 weights on the CPU.
+    """float16 weights on the CPU, or bfloat16 on a CPU without native bfloat16.
 
     What it detects:
-        Half-precision parameters on the CPU.
+        float16 parameters on the CPU; bfloat16 parameters on a CPU whose flags show no
+        native bfloat16 (AMX or AVX512-BF16, read from /proc/cpuinfo; not judged where the
+        flags cannot be read).
     Why it matters:
-        Most CPU kernels have no fast half-precision path: inference is slower than float32,
-        and some operators are not implemented for float16 on the CPU at all.
+        CPU kernels have no fast float16 path: measured 65x slower per page than float32, and
+        some operators are not implemented for float16 on the CPU at all. bfloat16 without
+        hardware support is emulated, slower than float32 too.
     Fix:
         `predictor = predictor.float()` on the CPU; keep `.half()` for the GPU.
     Example:
         A model saved in float16 for a GPU, then served on a CPU host.
     """
     for c in facts.components:
-        halves = {d: n for d, n in c.dtypes.items() if d in HALF}
-        if halves and "cpu" in c.devices:
-            yield Problem(f"{c.role} model ({c.cls}) has {sum(halves.values())} {'/'.join(halves)} parameters on the CPU",
+        if "cpu" not in c.devices:
+            continue
+        slow = {d: n for d, n in c.dtypes.items() if d == "float16" or (d == "bfloat16" and facts.cpu_bf16 is False)}
+        if slow:
+            why = " (this CPU has no native bfloat16)" if "bfloat16" in slow else ""
+            yield Problem(f"{c.role} model ({c.cls}) has {sum(slow.values())} {'/'.join(slow)} parameters on the CPU{why}",
                           location=c.path, fix=f"{_root(facts)} = {_root(facts)}.float()")
 
 
@@ -287,3 +304,116 @@ def preprocessing_mismatch(facts: ModelFacts) -> Iterator[Problem]:
                      f"{c.preprocessor_path} = PreProcessor({model}.cfg[\"input_shape\"][-2:], "
                      f"{c.preprocessor_path}.batch_size, mean={model}.cfg[\"mean\"], std={model}.cfg[\"std\"])"),
             )
+
+
+@check(
+    "OD210", "untrained-model", Severity.ERROR, "model",
+    bad=[ex.model("fresh-predictor", lambda: ex.ocr_predictor(trained=False)),
+         ex.model("fresh-recognition-model", lambda: ex.doctr_model("crnn_mobilenet_v3_small", trained=False).eval())],
+    good=[ex.model("trained-predictor", ex.ocr_predictor),
+          ex.model("two-adamw-steps", ex.briefly_trained), ex.model("no-norm-layers", lambda: ex.torch_linear())],
+)
+def untrained_model(facts: ModelFacts) -> Iterator[Problem]:
+    """A live model whose weights are still at their initialization.
+
+    What it detects:
+        The same exact evidence as OD116, on the loaded model: every norm layer's affine
+        weight at exactly 1 and bias at exactly 0, BatchNorm statistics that saw no training.
+        A model without norm layers gets no verdict.
+    Why it matters:
+        `pretrained=False`, or a pretrained download that failed and fell back to the default
+        initialization, gives a predictor that runs and returns gibberish with no error.
+    Fix:
+        Load the trained weights: `model.load_state_dict(...)` from your checkpoint, or
+        `pretrained=True` with a reachable (or pre-filled) docTR cache.
+    Example:
+        `ocr_predictor(det_arch=db_resnet50(pretrained=False), ...)` before loading the weights.
+    Seen in the field:
+        "The output is gibberish", with "Invalid model URL, using default initialization" in
+        docTR's log (mindee/doctr#1439).
+    """
+    for c in facts.components:
+        if c.untrained is not None:
+            yield Problem(f"the {c.role} model ({c.cls}) is untrained: {c.untrained.describe()}", location=c.path)
+
+
+@check(
+    "OD211", "half-unsafe-architecture", Severity.ERROR, "model",
+    applicability=SAFE,
+    bad=[ex.on_gpu("crnn_vgg16_bn-float16", lambda: ex.doctr_model("crnn_vgg16_bn").eval().half()),
+         ex.on_gpu("sar-float16", lambda: ex.doctr_model("sar_resnet31").eval().half()),
+         ex.on_gpu("bfloat16-crop-orientation-before-1.1",
+                   lambda: ex.ocr_predictor(assume_straight_pages=False).to(ex.bfloat16()), doctr_release=(1, 0, 2))],
+    good=[ex.on_gpu("crnn_mobilenet-float16", lambda: ex.doctr_model("crnn_mobilenet_v3_small").eval().half()),
+          ex.on_gpu("crnn_vgg16_bn-float32", lambda: ex.doctr_model("crnn_vgg16_bn").eval()),
+          ex.on_gpu("bfloat16-crop-orientation-1.1",
+                    lambda: ex.ocr_predictor(assume_straight_pages=False).to(ex.bfloat16()), doctr_release=(1, 1, 0))],
+)
+def half_unsafe_architecture(facts: ModelFacts) -> Iterator[Problem]:
+    """Half precision on an architecture known to crash or corrupt in it.
+
+    What it detects:
+        A recognition model in float16 whose architecture is known to fail in it (SAR,
+        MASTER, crnn_vgg16_bn), identified from its weights by the release tables; and any
+        model in bfloat16 while crop orientation runs, on docTR before 1.1.
+    Why it matters:
+        SAR crashes; crnn_vgg16_bn runs faster and returns wrong text with no error; bfloat16
+        crashed on rotated pages until docTR 1.1. Speed is no use with wrong text.
+    Fix:
+        Keep that model in float32 (`.float()` on it); the other model can stay in half
+        precision, since docTR casts each batch to its own model's dtype.
+    Example:
+        `ocr_predictor("db_resnet50", "crnn_vgg16_bn", pretrained=True).cuda().half()`
+    Seen in the field:
+        SAR in float16: mindee/doctr#1441. crnn_vgg16_bn's silently corrupted text: mindee/doctr
+        PR #2111. The bfloat16 crash with rotated pages, fixed in 1.1: mindee/doctr PR #2118.
+    """
+    for c in facts.components:
+        if "float16" in c.dtypes and c.arch in HALF_UNSAFE:
+            yield Problem(f"the {c.role} model ({c.arch}) is in float16, and {c.arch} {HALF_UNSAFE[c.arch]}",
+                          location=c.path, fix=f"{c.path}.float()")
+    if facts.crop_orientation and facts.doctr_release and facts.doctr_release < BFLOAT16_CROP_FIX:
+        for c in facts.components:
+            if "bfloat16" in c.dtypes:
+                yield Problem(f"the {c.role} model ({c.cls}) is in bfloat16 with crop orientation on: docTR "
+                              f"{'.'.join(map(str, facts.doctr_release))} crashes on rotated pages (fixed in 1.1)",
+                              location=c.path, fix=f"{c.path}.float()")
+
+
+@check(
+    "OD212", "costly-page-options", Severity.WARNING, "model",
+    applicability=NUMERICS,
+    bad=[ex.model("straighten-pages", lambda: ex.ocr_predictor(straighten_pages=True)),
+         ex.model("crop-orientation", lambda: ex.ocr_predictor(assume_straight_pages=False)),
+         ex.model("detect-orientation", lambda: ex.ocr_predictor(detect_orientation=True))],
+    good=[ex.model("straight-pages", ex.ocr_predictor),
+          ex.model("crop-orientation-disabled",
+                   lambda: ex.ocr_predictor(assume_straight_pages=False, disable_crop_orientation=True))],
+)
+def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
+    """Predictor options that multiply the work per page.
+
+    What it detects:
+        `straighten_pages=True` (detection twice per page, plus the page orientation
+        classifier), `assume_straight_pages=False` with crop orientation on (a classifier on
+        every word crop), and `detect_orientation=True` (the page classifier and a
+        segmentation map per page). Each finding names the flag that turns it off, and
+        `ocrdoctor bench` times the predictor with each option off, on your own predictor.
+    Why it matters:
+        They are right for rotated scans and wasted on straight ones: a service that never
+        sees a rotated page pays for them on every page.
+    Fix:
+        Turn the option off on the predictor (printed as code), or at construction with
+        `disable_crop_orientation=True` / `disable_page_orientation=True` (docTR 0.10 and
+        newer); measure first with `ocrdoctor bench`.
+    Example:
+        `ocr_predictor(pretrained=True, assume_straight_pages=False)` for straight invoices.
+    Seen in the field:
+        `straighten_pages` runs detection twice: felixdittrich92/OnnxTR#111. Crop orientation
+        on every crop: mindee/doctr#1929, about 1 s per page before docTR 1.1 (PR #2099).
+    """
+    for option in facts.page_options:
+        seen = f" ({option.field})" if option.field else ""
+        fix = option.fix or f"Rebuild the predictor with {option.advice}"
+        yield Problem(f"{option.name} {option.cost}{seen}; measure it with `ocrdoctor bench`, turn it off with "
+                      f"{option.advice.split('  #')[0]}", location=_root(facts), fix=fix)

@@ -15,6 +15,7 @@ from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from ..registry import check
 from ..units import human_bytes, listing, subscript
 from . import examples as ex
+from ..untrained import Evidence, evidence, fresh_statistics
 from .programs import fix_command, weights_program
 
 SAFE = Applicability.SAFE
@@ -238,13 +239,13 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
         training the convolutions with BatchNorm frozen.
     """
     by_name = {t.name: t for t in facts.require_weights()}
-    if untrained(facts):
+    if untrained(facts) is not None:
         return  # OD116: the whole model is at its initialization
     skip = _training_only(facts)
     prefix = facts.architecture.prefix if facts.architecture is not None else ""
     layers = [n[: -len(".running_mean")] for n in by_name if n.endswith(".running_mean")]
     layers = [layer for layer in layers if not layer[len(prefix):].startswith(skip)]
-    fresh = [layer for layer in layers if _initial_statistics(by_name, layer)]
+    fresh = [layer for layer in layers if fresh_statistics(by_name, layer)]
     if fresh:
         yield Problem(
             f"{len(fresh)} of {len(layers)} BatchNorm layers still have initial running statistics "
@@ -260,23 +261,49 @@ def _training_only(facts: CheckpointFacts) -> tuple[str, ...]:
     return tuple(p for arch, prefixes in TRAINING_ONLY.items() if match.arch.startswith(arch) for p in prefixes)
 
 
-def _initial_statistics(by_name: dict[str, TensorInfo], layer: str) -> bool:
-    """Mean all 0 and one variance for every channel, after at most one batch: never trained.
+def untrained(facts: CheckpointFacts) -> Evidence | None:
+    """OD116's evidence that every weight of this model is at its initialization, or None."""
+    return evidence({t.name: t for t in facts.require_weights()})
 
-    One batch covers docTR models whose constructor runs a dummy forward in train mode.
+
+@check(
+    "OD116", "untrained-weights", Severity.ERROR, "checkpoint",
+    fix="Save or load the trained weights: torch.save(model.state_dict(), path) after training, or check that "
+        "the pretrained download did not fail (docTR logs \"Invalid model URL, using default initialization\")",
+    bad=[ex.saved(ex.untrained_state_dict, "fresh-net"),
+         ex.saved(lambda: ex.doctr_state_dict("crnn_mobilenet_v3_small", trained=False), "fresh-docTR-model")],
+    good=[ex.saved(ex.tiny_state_dict, "trained"),
+          ex.saved(lambda: ex.briefly_trained().state_dict(), "two-adamw-steps"),
+          ex.saved(ex.fresh_batchnorm_state_dict, "trained-with-frozen-batchnorm")],
+)
+def untrained_weights(facts: CheckpointFacts) -> Iterator[Problem]:
+    """The weights are still at their initialization: a random model.
+
+    What it detects:
+        A model whose every norm layer (BatchNorm, LayerNorm, GroupNorm) still has its affine
+        weight at exactly 1 and bias at exactly 0, and whose BatchNorm running statistics saw
+        no training (initial values, or only the dummy batches a docTR constructor runs).
+        Training moves all of these, so together they are exact evidence; biases docTR zeroes
+        at initialization that are still 0 are reported beside it as support. A model without
+        any norm layer gets no verdict.
+    Why it matters:
+        A random model loads, runs and returns confident gibberish with no error. It is what
+        `pretrained=False` builds, what a failed pretrained download leaves behind, and what a
+        script saves when it writes the model before the training loop.
+    Fix:
+        Save the trained model's weights, or load them before saving; when the weights came
+        from `pretrained=True`, check docTR's log for a failed download.
+    Example:
+        `torch.save(crnn_vgg16_bn(pretrained=False).state_dict(), "reco.pt")` shipped instead of
+        the fine-tuned file.
+    Seen in the field:
+        "The output is gibberish", with docTR's log saying "Invalid model URL, using default
+        initialization" (mindee/doctr#1439).
     """
-    mean, var = by_name.get(f"{layer}.running_mean"), by_name.get(f"{layer}.running_var")
-    tracked = by_name.get(f"{layer}.num_batches_tracked")
-    return (
-        mean is not None and mean.constant == 0.0
-        and var is not None and var.constant is not None
-        and (var.constant == 1.0 if tracked is None else tracked.constant is not None and tracked.constant <= 1)
-    )
-
-
-def untrained(facts: CheckpointFacts) -> bool:
-    """Placeholder until OD116 lands: no model is judged untrained as a whole."""
-    return False
+    found = untrained(facts)
+    if found is not None:
+        yield Problem(f"every weight is still at its initialization: {found.describe()}",
+                      location=f"{len(facts.weights)} tensors")
 
 
 @check(

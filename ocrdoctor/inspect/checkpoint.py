@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 from ..architectures import THRESHOLD, ArchMatch, identify
 from ..findings import Skip
 from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
+from ..read.formats import FormatError
 from ..read.records import Tensor, is_floating
 from ..read.safety import judge
 from ..read.unpickler import StubObject
@@ -166,8 +167,11 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
         return replace(base, problem=str(exc))
     if not sets:
         return replace(base, tensors=tuple(_info(ckpt, name, t) for name, t in walk(ckpt.root)))
-    models = [_model_facts(ckpt, base, ws, arch if len(sets) == 1 else None) for ws in sets]
-    tensors = _all_tensors(ckpt, models)
+    try:  # storages are located lazily: a damaged archive can show only now, as torch.load would fail
+        models = [_model_facts(ckpt, base, ws, arch if len(sets) == 1 else None) for ws in sets]
+        tensors = _all_tensors(ckpt, models)
+    except FormatError as exc:
+        return replace(base, problem=str(exc))
     entries = tuple(_entries(ckpt.root, [ws.path for ws in sets], tensors)) if sets[0].origin != "module" else ()
     ema = tuple(format_key(p) for p in ema_paths(ckpt.root) if p not in [ws.path for ws in sets])
     if len(models) == 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import multiprocessing
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,14 @@ class EnvironmentFacts:
     torchvision_error: str | None = None  # why torchvision's compiled ops do not load
     onnxruntime_packages: tuple[str, ...] = ()
     onnxruntime_providers: tuple[str, ...] = ()
+    onnxruntime_cuda_error: str | None = None  # why a session on the listed CUDA provider fails (child process)
+    shm_bytes: int | None = None  # the size of /dev/shm; None when it is missing
+    doctr_multiprocessing: bool = True  # False when DOCTR_MULTIPROCESSING_DISABLE is set
+    doctr_workers: int = 1  # docTR's worker pool: min(16, cpu_count), whatever the quota
+    doctr_cache: str = ""  # DOCTR_CACHE_DIR or ~/.cache/doctr
+    doctr_cache_writable: bool = True
+    doctr_cached_models: tuple[str, ...] = ()  # weight files in the cache's models/ folder
+    offline: tuple[str, ...] = ()  # the variables that declare this machine offline (HF_HUB_OFFLINE=1, ...)
 
     @property
     def cpus_usable(self) -> int:
@@ -68,7 +77,8 @@ class EnvironmentFacts:
     def summary(self) -> dict[str, object]:
         gpus = ", ".join(g.name for g in self.gpus) or "none"
         return {
-            "torch": f"{self.torch_version} ({'CUDA ' + self.torch_cuda if self.torch_cuda else 'CPU-only build'})",
+            "torch": (f"{self.torch_version} ({'CUDA ' + self.torch_cuda if self.torch_cuda else 'CPU-only build'})"
+                      if self.torch_version else "not installed"),
             "gpus": gpus,
             "cuda_available": self.cuda_available,
             "cpus_usable": self.cpus_usable,
@@ -76,11 +86,14 @@ class EnvironmentFacts:
         }
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+TRUE = {"1", "ON", "YES", "TRUE"}  # what docTR's own flags accept
+
+
 def inspect_environment(refresh: bool = False) -> EnvironmentFacts:
     """Cheap facts are read each call; NVML, torchvision and onnxruntime once per process
     unless `refresh` (they do not change while a process runs, and cost most of the time)."""
     import psutil
-    import torch
 
     if refresh:
         for probe in (_nvml, _torchvision, _onnxruntime):
@@ -90,23 +103,65 @@ def inspect_environment(refresh: bool = False) -> EnvironmentFacts:
     nvml = _nvml()
     return EnvironmentFacts(
         python=platform.python_version(),
-        torch_version=torch.__version__,
-        torch_cuda=torch.version.cuda,
-        cuda_available=torch.cuda.is_available(),
-        cuda_devices=torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        **_torch(),
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         cpus_logical=psutil.cpu_count(logical=True) or 1,
         cpus_physical=psutil.cpu_count(logical=False),
         cpus_affinity=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (psutil.cpu_count() or 1),
         cpu_quota=cgroup_cpu_quota(),
-        torch_threads=torch.get_num_threads(),
         thread_variables={k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
         memory_total=memory.total,
         memory_available=memory.available,
         **nvml,
         **_torchvision(),
         **_onnxruntime(),
+        **_doctr_runtime(),
     )
+
+
+def _torch() -> dict:
+    """torch's build and CUDA state; empty facts when torch is not installed (the checkpoint path needs none)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return {}
+    import torch
+
+    available = torch.cuda.is_available()
+    return {"torch_version": torch.__version__, "torch_cuda": torch.version.cuda, "cuda_available": available,
+            "cuda_devices": torch.cuda.device_count() if available else 0, "torch_threads": torch.get_num_threads()}
+
+
+def _doctr_runtime(environ=os.environ) -> dict:
+    """What docTR's runtime leans on: /dev/shm for its pool, its worker count, its cache folder."""
+    cache = Path(environ.get("DOCTR_CACHE_DIR") or Path.home() / ".cache" / "doctr")
+    try:
+        shm = os.statvfs("/dev/shm")
+        shm_bytes: int | None = shm.f_frsize * shm.f_blocks
+    except OSError:
+        shm_bytes = None
+    models = cache / "models"
+    try:
+        cached = tuple(sorted(p.name for p in models.iterdir() if p.is_file())) if models.is_dir() else ()
+    except OSError:
+        cached = ()
+    return {
+        "shm_bytes": shm_bytes,
+        "doctr_multiprocessing": environ.get("DOCTR_MULTIPROCESSING_DISABLE", "").upper() not in TRUE,
+        "doctr_workers": min(16, multiprocessing.cpu_count()),  # docTR's multithread_exec, as it sizes its pool
+        "doctr_cache": str(cache),
+        "doctr_cache_writable": _writable(cache),
+        "doctr_cached_models": cached,
+        "offline": tuple(f"{k}={environ[k]}" for k in OFFLINE_VARIABLES if environ.get(k, "").upper() in TRUE),
+    }
+
+
+def _writable(folder: Path) -> bool:
+    """Whether docTR can write there: the folder, or the nearest existing folder above it it would create it in."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate.is_dir() and os.access(candidate, os.W_OK)
+    return False
 
 
 @functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
@@ -196,6 +251,22 @@ def _onnxruntime() -> dict:
     try:
         import onnxruntime
 
-        return {"onnxruntime_packages": packages, "onnxruntime_providers": tuple(onnxruntime.get_available_providers())}
+        providers = tuple(onnxruntime.get_available_providers())
     except Exception:
         return {"onnxruntime_packages": packages}
+    facts = {"onnxruntime_packages": packages, "onnxruntime_providers": providers}
+    if "CUDAExecutionProvider" in providers:
+        facts["onnxruntime_cuda_error"] = cuda_session_error()
+    return facts
+
+
+def cuda_session_error() -> str | None:
+    """Create a session on the CUDA provider in a child process; why it falls back or crashes, or None.
+
+    OnnxTR sets onnxruntime's log severity to fatal, so a CUDA provider that cannot load (cuDNN
+    or CUDA libraries missing) falls back to the CPU in silence; a child process also survives
+    a crashing provider library.
+    """
+    from ..ortrun import cuda_probe
+
+    return cuda_probe()

@@ -7,9 +7,13 @@ can say which one is on the wrong device, in which dtype, or in training mode.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from ..pageoptions import PageOption, costly_options, crop_orientation_runs, doctr_release
+from ..untrained import Evidence, evidence, live_leaves
 
 
 class NotAModel(ValueError):
@@ -36,6 +40,8 @@ class Component:
     preprocessing: Preprocessing | None = None  # the predictor's pre-processor
     expected: Preprocessing | None = None  # what the model's cfg asks for
     preprocessor_path: str | None = None
+    arch: str | None = None  # the docTR architecture its weights fit (release tables), when identified
+    untrained: Evidence | None = None  # exact evidence that every weight is at its initialization
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class ModelFacts:
     components: tuple[Component, ...]
     cuda_available: bool
     gpu_capability: tuple[int, int] | None  # the best visible GPU's compute capability
+    page_options: tuple[PageOption, ...] = ()  # options that multiply the work per page
+    crop_orientation: bool = False  # the crop orientation classifier runs on every crop
+    doctr_release: tuple[int, ...] = ()
+    cpu_bf16: bool | None = None  # the CPU computes bfloat16 natively (AMX / AVX512-BF16); None: unknown
 
     def summary(self) -> dict[str, object]:
         return {
@@ -68,7 +78,19 @@ def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
     capability = None
     if available:
         capability = max(torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
-    return ModelFacts(type(obj).__name__, components, available, capability)
+    return ModelFacts(type(obj).__name__, components, available, capability, tuple(costly_options(obj, name)),
+                      crop_orientation_runs(obj), doctr_release(), native_cpu_bf16())
+
+
+@functools.lru_cache(maxsize=1)
+def native_cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU has native bfloat16 (AMX or AVX512-BF16 flags); None where the flags cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
+    except OSError:
+        return None
+    return None if flags is None else bool({"amx_bf16", "avx512_bf16"} & set(flags))
 
 
 def model_parts(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
@@ -118,7 +140,17 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
         preprocessing=_preprocessing(pre[0]) if pre else None,
         expected=_expected(model),
         preprocessor_path=pre[1] if pre else None,
+        arch=_arch(model) if role != "model" else None,
+        untrained=evidence(live_leaves(model)),
     )
+
+
+def _arch(model: Any) -> str | None:
+    """The docTR architecture the live weights fit, from the same release tables as checkpoints."""
+    from ..architectures import identify
+
+    match = identify({k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()})
+    return match.arch if match is not None and match.identified else None
 
 
 def _changes_in_training(module: Any, torch: Any) -> bool:
