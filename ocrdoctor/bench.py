@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 from .inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .timing import median_seconds
+from .versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,10 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     work = Workload.build(predictor, pages, words)
     rows: list[Row] = []
     threads = torch.get_num_threads()
-    pipeline = _page_option_rows(predictor, facts, pages, repeat, torch)  # before any fix changes it
+    pipeline, failed = _page_option_rows(predictor, facts, pages, repeat, torch)  # before any fix changes it
     try:
         steps = list(_steps(predictor, facts, torch, onnx))  # applicability is judged on the predictor as given
-        skipped = [f"{name} ({reason})" for name, _, reason in steps if reason]
+        skipped = [f"{name} ({reason})" for name, _, reason in steps if reason] + failed
         for name, apply, reason in steps:
             if reason:
                 continue
@@ -131,24 +132,30 @@ def _ladder(variants: list[tuple[str, Callable[[], Any]]], timed: Callable[[], f
 PAGE_OPTION_STATE = ("straighten_pages", "detect_orientation", "crop_orientation_predictor")
 
 
-def _page_option_rows(predictor: Any, facts: Any, pages: int, repeat: int, torch: Any) -> tuple[Row, ...]:
+def _page_option_rows(predictor: Any, facts: Any, pages: int, repeat: int, torch: Any
+                      ) -> tuple[tuple[Row, ...], list[str]]:
     """The whole predictor on synthetic pages, then with each costly page option turned off by the
-    very statement OD212 prints; the options are restored afterwards."""
+    very statement OD212 prints; the options are restored afterwards. A predictor that fails on the
+    pages (docTR 0.8 fails on a page without words when assume_straight_pages=False) gets a reason."""
     if not facts.page_options:
-        return ()
+        return (), []
     from .samples import text_page
 
     images = [text_page(i) for i in range(pages)]
     saved = {name: getattr(predictor, name, None) for name in PAGE_OPTION_STATE}
     variants = [("as given", lambda: None)]
-    variants += [(f"- {o.name}", (lambda o=o: o.apply(predictor))) for o in facts.page_options if o.fix]
+    variants += [(f"- {o.name}", (lambda o=o: o.apply(predictor))) for o in facts.page_options]
 
     def timed() -> float:
         with torch.inference_mode():
             return median_seconds(lambda: predictor(images), repeat, sync=_sync(torch)) / pages
 
     try:
-        return _ladder(variants, timed)
+        return _ladder(variants, timed), []
+    except Exception as exc:  # the user's predictor failing is a measurement, not a crash of the bench
+        from .registry import one_line
+
+        return (), [f"page options (the whole predictor fails on the sample pages: {one_line(exc)})"]
     finally:
         for name, value in saved.items():
             setattr(predictor, name, value)
@@ -181,7 +188,8 @@ def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]
     yield ("+ float32", _then(lambda: predictor.to(torch.float32), eager),
            None if "float64" in dtypes else "no float64 weights")
     unfused = [m for _, m, _, _ in model_parts(predictor, "predictor") if fast_unfused(m)]
-    yield "+ FAST reparameterized", _then(lambda: _fuse(unfused), eager), None if unfused else "no unfused FAST model"
+    yield ("+ FAST reparameterized", _then(lambda: _fuse(unfused), eager),
+           "no unfused FAST model" if not unfused else None if fast_fusion_sound() else FAST_FUSION_UNSOUND)
     usable = _usable_cpus()
     on_cpu = all(d == "cpu" for c in facts.components for d in c.devices)
     threads = torch.get_num_threads()

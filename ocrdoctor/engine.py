@@ -63,7 +63,7 @@ def _finding(rule: Rule, problem: Problem, target: str, member: str | None = Non
     if not isinstance(problem, Problem):
         raise TypeError(f"{rule.code} yielded {type(problem).__name__}, not Problem")
     fix = problem.fix if problem.fix is not None else rule.fix
-    applicability = problem.applicability or (rule.applicability if fix else None)
+    applicability = None if problem.advice else problem.applicability or (rule.applicability if fix else None)
     return Finding(
         rule=rule.code,
         name=rule.name,

@@ -154,10 +154,11 @@ def _require_onnx() -> None:
 def exportable_model(model: Any) -> Any:
     """Eval mode, FAST fused, returning raw logits (docTR's `exportable` switch)."""
     from .inspect.model import fast_unfused
+    from .versions import fast_fusion_sound
 
     if not hasattr(model, "exportable"):
         raise ExportError(f"{type(model).__name__} has no ONNX export mode in this docTR")
-    if fast_unfused(model):
+    if fast_unfused(model) and fast_fusion_sound():  # docTR 0.8: exported in its training form, outputs intact
         from doctr.models.detection.fast import reparameterize
 
         model = reparameterize(model)

@@ -53,6 +53,7 @@ class Problem:
     fix: str | None = None
     applicability: Applicability | None = None
     command: str | None = None  # an ocrdoctor command that repairs it ("ocrdoctor fix det.pt -o det-clean.pt")
+    advice: bool = False  # the fix is prose here (no program fits the installed versions): no applicability
 
 
 class Skip(Exception):

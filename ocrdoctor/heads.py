@@ -73,8 +73,10 @@ def head_verdict(match: ArchMatch | None, stored: str | None, source: str | None
         change = "; ".join(CHANGES[n] for n in named if n in CHANGES)
         note = f": {change}" if change else ""
         also = f" (the installed docTR's {listing(here, 3)} only has its size)" if here else ""
+        has = ("does not have yet" if all(_after(r, ref) for r in releases) else
+               "no longer has" if not any(_after(r, ref) for r in releases) else "does not have")
         return Verdict("OD119", f"no vocab stored, and the head ({outputs}) fits {what}, {size} characters the "
-                                f"installed docTR {ref} no longer has{also}{note}" + reference_note(), vocab=text)
+                                f"installed docTR {ref} {has}{also}{note}" + reference_note(), vocab=text)
     if here:
         drifted = [n for n in here if n in CHANGES and _varies(n)]
         warning = "".join(f"; {n} was {CHANGES[n]}" for n in drifted)

@@ -70,7 +70,8 @@ def cuda_probe() -> str | None:
     node = helper.make_node("Relu", ["x"], ["y"])
     graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR 7 / opset 13: a model every onnxruntime still supported can load (a newer onnx writes IR 10+)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-probe-") as tmp:
         path = Path(tmp) / "probe.onnx"
         path.write_bytes(model.SerializeToString())

@@ -191,9 +191,14 @@ def find_plugins() -> list[importlib.metadata.EntryPoint]:
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The exception's first line; a line that ends in a colon takes the next (load_state_dict's keys)."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     first = text[0] if text else ""
+    if first.endswith(":") and len(text) > 1:
+        first = f"{first} {text[1]}"
+    if len(first) > limit:
+        first = first[:limit - 1] + "…"
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 

@@ -28,6 +28,7 @@ from .inspect.config import ModelConfig, sidecar_path
 from .read.checkpoint import Checkpoint, read_checkpoint
 from .registry import one_line
 from .units import human_bytes, subscript
+from .versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 
 T = TypeVar("T")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -196,8 +197,11 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
             changes.append(f"cast floating tensors to {dtype} (were {', '.join(sorted(floating))})")
     state = {k: v.detach().clone().contiguous() for k, v in state.items()}
     if match is not None and match.identified and match.arch.startswith("fast") and match.form == "training":
-        state = _reparameterized(state, match)
-        changes.append(f"reparameterized {match.arch}")
+        if fast_fusion_sound():
+            state = _reparameterized(state, match)
+            changes.append(f"reparameterized {match.arch}")
+        else:
+            changes.append(f"left {match.arch} in its training form: {FAST_FUSION_UNSOUND}")
     return state, changes
 
 
@@ -306,7 +310,7 @@ def _verify(output: Path, plan: _Plan, dtype: str | None) -> list[str]:
 
 
 def _strict_load(written: dict, match, config: ModelConfig | None) -> str:
-    fused = match.arch.startswith("fast")
+    fused = match.arch.startswith("fast") and (match.form != "training" or fast_fusion_sound())
     vocab = config.vocab if config is not None and config.vocab and len(config.vocab) == match.head_size else None
     try:
         model = empty_model(match.arch, match, vocab=vocab, reparameterized=fused)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
+from .versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from .registry import one_line
 
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "bfloat16": 2e-2}
@@ -112,19 +113,44 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
     except Exception as exc:  # e.g. weights on the meta device, or split across devices
         before, unchecked = {}, f"the predictor as given cannot run the sample: {one_line(exc)}"
     for role, model, path, _ in parts:
-        if fast_unfused(model):
+        if fast_unfused(model) and not fast_fusion_sound():
+            changes.append(f"left FAST in its training form ({path}): {FAST_FUSION_UNSOUND}")
+        elif fast_unfused(model):
             from doctr.models.detection.fast import reparameterize
 
             reparameterize(model)
             changes.append(f"reparameterized FAST ({path})")
     changes += _placement(facts, device, dtype)
+    placed = _tensor_placement(predictor)
     try:
         predictor.to(device=device, dtype=getattr(torch, dtype))
     except (RuntimeError, NotImplementedError) as exc:
+        _restore(placed)
         raise OptimizeError(f"cannot move the predictor to {device}, {dtype}: {one_line(exc)}") from None
-    comparisons = tuple(_compare(path, role, before[path], _outputs(model, samples[path][1]))
-                        for role, model, path, _ in parts if path in before)
+    try:
+        comparisons = tuple(_compare(path, role, before[path], _outputs(model, samples[path][1]))
+                            for role, model, path, _ in parts if path in before)
+    except RuntimeError as exc:  # an operator without a kernel for this dtype here (torch 2.4: LSTM in bfloat16)
+        _restore(placed)
+        raise OptimizeError(f"the predictor on {device} in {dtype} fails on the sample page: {one_line(exc)}; "
+                            "it was moved back, keep its dtype") from None
     return OptimizeResult(predictor, device, dtype, tuple(changes), comparisons, TOLERANCE[dtype], unchecked)
+
+
+def _tensor_placement(predictor: Any) -> list[tuple[Any, str, str, Any, Any]]:
+    """Where every parameter and buffer lives, so a failed move can be undone (`.to` replaces buffers)."""
+    subs = {id(s): s for _, m, _, _ in model_parts(predictor, "predictor") for s in m.modules()}
+    return [(sub, kind, name, t.device, t.dtype) for sub in subs.values()
+            for kind in ("_parameters", "_buffers") for name, t in getattr(sub, kind).items() if t is not None]
+
+
+def _restore(placed: list[tuple[Any, str, str, Any, Any]]) -> None:
+    for sub, kind, name, device, dtype in placed:
+        tensor = getattr(sub, kind)[name]
+        if kind == "_parameters":
+            tensor.data = tensor.data.to(device=device, dtype=dtype)
+        else:
+            sub._buffers[name] = tensor.to(device=device, dtype=dtype)
 
 
 def _resolve(device: str, dtype: str, torch: Any) -> tuple[str, str]:

@@ -51,3 +51,13 @@ class Installed(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Installed({dict(self)})"
+
+
+FAST_FUSION_FIXED = (0, 9)
+FAST_FUSION_UNSOUND = ("docTR 0.8's FAST reparameterize changes the model's outputs (measured: probabilities move by "
+                       "up to 1.0; fixed in docTR 0.9)")
+
+
+def fast_fusion_sound() -> bool:
+    """Whether the installed docTR's FAST `reparameterize` keeps the outputs: not in 0.8.x, so nothing fuses there."""
+    return parse(installed("doctr")) >= FAST_FUSION_FIXED

@@ -62,3 +62,10 @@ def run_process(*args: str, env=None, timeout: float = 300) -> subprocess.Comple
 
 def codes(report_or_target) -> list[str]:
     return sorted({f.rule for f in report_or_target.findings})
+
+
+def require_arch(arch: str) -> None:
+    """Skip a test of `arch` where the installed docTR predates it (viptr: 0.12, FAST: 0.8.1)."""
+    models = pytest.importorskip("doctr.models")
+    if not hasattr(models, arch):
+        pytest.skip(f"{arch} is not in the installed docTR")

@@ -200,35 +200,27 @@ def zip_extra_member(m: Path) -> bytes:
     return torch_zip(m, members={"archive/extra.pkl": evil_pickle(m)})
 
 
-def legacy(part: int) -> Callable[[Path], bytes]:
-    def build(m: Path) -> bytes:
-        path = m.parent / f".build-{m.name}.pt"
-        tf.save_legacy(path, BENIGN, parts={part: evil_pickle(m)})
-        data = path.read_bytes()
-        path.unlink()
-        return data
-
-    return build
-
-
-def legacy_text_magic(m: Path) -> bytes:
-    """The magic number as a protocol 0 LONG, then the payload as the object."""
-    path = m.parent / f".build-{m.name}.pt"
-    tf.save_legacy(path, BENIGN, magic=pickle.dumps(tf.LEGACY_MAGIC, protocol=0), parts={3: evil_pickle(m)})
+def _bytes_of(m: Path, suffix: str, write: Callable[[Path], object]) -> bytes:
+    """What a writer of tests/torchfile puts in a file, as bytes (the file is removed)."""
+    path = m.parent / f".build-{m.name}{suffix}"
+    write(path)
     data = path.read_bytes()
     path.unlink()
     return data
 
 
-def tar(member: str) -> Callable[[Path], bytes]:
-    def build(m: Path) -> bytes:
-        path = m.parent / f".build-{m.name}.tar"
-        tf.save_tar(path, BENIGN, parts={member: evil_pickle(m)})
-        data = path.read_bytes()
-        path.unlink()
-        return data
+def legacy(part: int) -> Callable[[Path], bytes]:
+    return lambda m: _bytes_of(m, ".pt", lambda path: tf.save_legacy(path, BENIGN, parts={part: evil_pickle(m)}))
 
-    return build
+
+def legacy_text_magic(m: Path) -> bytes:
+    """The magic number as a protocol 0 LONG, then the payload as the object."""
+    magic = pickle.dumps(tf.LEGACY_MAGIC, protocol=0)
+    return _bytes_of(m, ".pt", lambda path: tf.save_legacy(path, BENIGN, magic=magic, parts={3: evil_pickle(m)}))
+
+
+def tar(member: str) -> Callable[[Path], bytes]:
+    return lambda m: _bytes_of(m, ".tar", lambda path: tf.save_tar(path, BENIGN, parts={member: evil_pickle(m)}))
 
 
 def hook_reference(m: Path) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocrdoctor.read import allowlist
+from tests.conftest import require_arch
 
 torch = pytest.importorskip("torch")
 
@@ -19,7 +20,7 @@ def test_torchs_weights_only_allowlist_is_in_the_committed_list():
 @pytest.mark.parametrize("arch", ["db_resnet50", "fast_base", "linknet_resnet18", "crnn_vgg16_bn", "sar_resnet31",
                                   "master", "vitstr_small", "parseq", "viptr_tiny"])
 def test_every_class_a_pickled_docTR_model_rebuilds_is_shipped(arch, tmp_path):
-    pytest.importorskip("doctr")
+    require_arch(arch)
     from ocrdoctor.checks import examples as ex
     from ocrdoctor.inspect.checkpoint import inspect_checkpoint
 

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.environment import inspect_environment
+from ocrdoctor.versions import fast_fusion_sound
 from tests.conftest import run, run_process
 
 
@@ -22,8 +23,11 @@ def test_the_seed_scenario_as_a_process():
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     names = [r["variant"] for r in data["rows"]]
-    assert names == ["as given", "+ float32", "+ FAST reparameterized", f"+ torch.set_num_threads({usable})",
+    fused = ["+ FAST reparameterized"] if fast_fusion_sound() else []  # docTR 0.8's fusion changes the outputs
+    assert names == ["as given", "+ float32", *fused, f"+ torch.set_num_threads({usable})",
                      "+ ONNX Runtime (float32 export)"]
+    if not fused:
+        assert any(s.startswith("+ FAST reparameterized (docTR 0.8's FAST") for s in data["skipped"])
     assert data["version"] == 1 and data["pages"] == 1 and data["words_per_page"] == 4
     rows = data["rows"]
     assert rows[0]["speedup"] == 1.0 and rows[0]["step"] == 1.0
@@ -84,24 +88,33 @@ def _blank_detector() -> dict:
 
 def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
     """Each costly option gets a row, turned off by the statement OD212 prints."""
+    from ocrdoctor.pageoptions import DISABLE_FLAGS, doctr_release
+
     det, reco = save(_blank_detector(), "blank-det.pt"), checkpoints[1]
+    rotated = doctr_release() >= DISABLE_FLAGS  # docTR 0.8-0.9: no disable flag, and a blank page fails rotated
     result = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco,
-                 "--reco-arch", "crnn_mobilenet_v3_small", "--straighten-pages", "--rotated", "--repeat", "1",
-                 "--words", "4", "--no-onnx", "--format", "json")
+                 "--reco-arch", "crnn_mobilenet_v3_small", "--straighten-pages", *(["--rotated"] if rotated else []),
+                 "--repeat", "1", "--words", "4", "--no-onnx", "--format", "json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)["pipeline"]
-    assert [r["variant"] for r in rows] == ["as given", "- straighten_pages=True", "- assume_straight_pages=False"]
+    assert [r["variant"] for r in rows] == ["as given", "- straighten_pages=True",
+                                            *(["- assume_straight_pages=False"] if rotated else [])]
     assert rows[1]["step"] > 1.3  # detection runs once instead of twice, on any machine
 
 
 def test_bench_restores_the_page_options():
     from ocrdoctor.bench import bench
 
+    from ocrdoctor.pageoptions import DISABLE_FLAGS, doctr_release
+
     predictor = ex.ocr_predictor(straighten_pages=True, assume_straight_pages=False)
     predictor.det_predictor.model.load_state_dict(_blank_detector())
     crop = predictor.crop_orientation_predictor
     result = bench(predictor, words=2, repeat=1, onnx=False)
-    assert len(result.pipeline) == 3 and "page options (OD212)" in result.table()
+    if doctr_release() >= DISABLE_FLAGS:
+        assert len(result.pipeline) == 3 and "page options (OD212)" in result.table()
+    else:  # docTR 0.8-0.9 fail on a page without words when assume_straight_pages=False: said, not raised
+        assert result.pipeline == () and any("the whole predictor fails" in s for s in result.skipped)
     assert predictor.straighten_pages and predictor.crop_orientation_predictor is crop
 
 
@@ -121,7 +134,10 @@ def test_gpu_script_cpu_path():
     assert "failed with" not in out
     [line] = [line for line in out.splitlines() if line.startswith('{"arch"')]
     measured = json.loads(line)
-    assert measured["crash"] is None and measured["nonfinite"] == 0 and measured["max_abs_diff"] < 0.1
+    if measured["crash"] is None:  # torch 2.4's CPU LSTM has no bfloat16 kernel: that crash is a measurement too
+        assert measured["nonfinite"] == 0 and measured["max_abs_diff"] < 0.1
+    else:
+        assert measured["crash"].startswith("RuntimeError: ")
     from ocrdoctor.inspect.model import native_cpu_bf16
 
     [verdict] = [line for line in out.splitlines() if line.startswith("crnn_mobilenet_v3_small bfloat16 on cpu:")]

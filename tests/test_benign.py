@@ -85,7 +85,7 @@ def test_numpy_namespace_and_path_with_the_fix_run_as_pasted(tmp_path):
     assert "argparse.Namespace" in od120.location and "pathlib.PosixPath" in od120.location
     assert "numpy.dtypes.Float64DType" in od120.location
     with pytest.raises(Exception, match="Weights only load failed"):
-        torch.load(path)  # what the finding says
+        torch.load(path, weights_only=True)  # what the finding says (torch's default from 2.6)
     namespace = {"path": str(path)}
     exec(od120.fix, namespace)  # the fix, as printed
     assert namespace["ckpt"]["args"].arch == "tiny" and float(namespace["ckpt"]["best_loss"]) == 0.25

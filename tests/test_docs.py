@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ocrdoctor.rulesdoc import render_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +27,8 @@ def test_readme_opens_with_install_and_test_commands():
 def test_notebook_example_is_current():
     """On failure: python docs/notebook_example.py"""
     import importlib.util
+
+    pytest.importorskip("doctr")  # the example builds a real predictor
 
     spec = importlib.util.spec_from_file_location("notebook_example", ROOT / "docs" / "notebook_example.py")
     module = importlib.util.module_from_spec(spec)

@@ -4,6 +4,7 @@ itself, its verifications fail on a corrupted export, and a failure leaves nothi
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ocrdoctor import ortrun
 from ocrdoctor.api import check_path
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.onnx import inspect_onnx
+from ocrdoctor.versions import fast_fusion_sound
 from tests.conftest import codes, run
 
 pytest.importorskip("onnxruntime")
@@ -43,7 +45,7 @@ def test_export_writes_a_verified_model(exported_det):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"exported db_mobilenet_v3_large to {out} (")
-    assert lines[0].endswith(", float32, opset 20, dynamic batch)")
+    assert re.search(r", float32, opset \d+, dynamic batch\)$", lines[0])  # docTR's own opset (17 before 1.0)
     assert lines[1].startswith("compared on 2 sample pages: largest difference ")
     assert "latency, batch of 2, median of 1: onnxruntime " in lines[2] and "(CPUExecutionProvider)" in lines[2]
     assert lines[3] == f'use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; model = db_mobilenet_v3_large("{out}")'
@@ -107,15 +109,15 @@ def test_fast_is_exported_reparameterized(save, tmp_path):
     import onnx
 
     convs = [n for n in onnx.load(str(tmp_path / "fast.onnx")).graph.node if n.op_type == "Conv"]
-    fused = ex.reparameterized_fast_model("fast_tiny")
-    assert len(convs) == sum(isinstance(m, torch.nn.Conv2d) for m in fused.modules())
+    exported = ex.reparameterized_fast_model("fast_tiny") if fast_fusion_sound() else ex.doctr_model("fast_tiny")
+    assert len(convs) == sum(isinstance(m, torch.nn.Conv2d) for m in exported.modules())  # docTR 0.8: unfused
 
 
 def test_fp16_export_is_verified(save, tmp_path, db_state_dict):
     src = save(db_state_dict, "det.pt")
     result = run("export", src, "--arch", "db_mobilenet_v3_large", "-o", tmp_path / "det16.onnx", "--fp16", "--repeat", "1")
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert ", float16, opset 20, dynamic batch)" in result.stdout.splitlines()[0]
+    assert re.search(r", float16, opset \d+, dynamic batch\)$", result.stdout.splitlines()[0])
     assert "tolerance 1e-02 of it" in result.stdout
     assert "note: float16 runs slower than float32 on the CPU provider" in result.stdout
     assert inspect_onnx(tmp_path / "det16.onnx").float16

@@ -136,6 +136,30 @@ def test_a_storage_shorter_than_its_tensors_is_one_line_od100(tmp_path):
     assert "storage 0 holds 8 bytes where the pickle needs 96" in result.findings[0].message
 
 
+def test_a_storage_whose_local_header_is_gone_is_one_line_od100(tmp_path):
+    """Found by the byte-flip fuzzer: the central directory points a data member at bytes that are no header."""
+    path = tf.save_zip(tmp_path / "m.pt", SD)
+    raw = bytearray(path.read_bytes())
+    name = next(n for n in zipfile.ZipFile(path).namelist() if n.endswith("/data/0")).encode()
+    entry = raw.index(b"PK\x01\x02")  # the first central directory entry
+    while raw[entry + 46:entry + 46 + len(name)] != name:
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    raw[entry + 42:entry + 46] = (1).to_bytes(4, "little")  # its local header offset, now inside the first member
+    path.write_bytes(bytes(raw))
+    result = check_path(path)
+    assert codes(result) == ["OD100"] and not result.check_errors
+    assert "no local header for" in result.findings[0].message
+
+
+def test_a_torch_export_archive_before_torch_2_6_is_od121(tmp_path):
+    """torch.export.save up to torch 2.5 wrote a flat archive, without torch.save's folder."""
+    path = tmp_path / "model.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        for name in ("serialized_exported_program.json", "serialized_state_dict.pt", "version"):
+            z.writestr(name, b"{}")
+    assert codes(check_path(path)) == ["OD121"]
+
+
 def test_a_member_outside_the_archive_folder_makes_torch_refuse(tmp_path):
     path = tf.save_zip(tmp_path / "m.pt", SD, members={"elsewhere/notes.txt": b"hi"})
     assert "outside the archive's folder" in inspect_checkpoint(path).problem

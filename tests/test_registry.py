@@ -123,6 +123,23 @@ def test_three_outcomes():
     assert [(e.rule, e.error) for e in result.errors] == [("XY102", "ZeroDivisionError: division by zero")]
 
 
+def test_a_prose_fix_has_no_applicability_whatever_the_rule_declares():
+    """Where no program fits the installed versions, the fix is advice: nothing may paste it as code."""
+    from ocrdoctor.findings import Applicability
+
+    reg = Registry()
+
+    def finds(facts):
+        yield Problem("program", fix="print(1)")
+        yield Problem("advice", fix="Run the command shown", advice=True)
+
+    finds.__doc__ = DOC
+    reg.check("XY100", "finds", Severity.WARNING, "checkpoint", applicability=Applicability.SAFE)(finds)
+    result = run_rules(reg.sorted_rules(), object(), target="t.pt", kind="checkpoint")
+    assert [(f.message, f.applicability) for f in result.findings] == [
+        ("program", Applicability.SAFE), ("advice", None)]
+
+
 def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
     def boom():
         raise ImportError("No module named 'missing_dependency'")

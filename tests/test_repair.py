@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from ocrdoctor import repair
 from ocrdoctor.checks import examples as ex
+from ocrdoctor.versions import fast_fusion_sound
 from tests.conftest import codes, run
 
 
@@ -69,6 +70,9 @@ def test_fast_is_reparameterized(save, tmp_path):
     out = tmp_path / "fused.pt"
     result = run("fix", src, "-o", out)
     assert result.exit_code == 0, result.stderr
+    if not fast_fusion_sound():  # docTR 0.8: fusing would change the outputs; the file keeps its training form
+        assert "left fast_tiny in its training form: docTR 0.8's FAST reparameterize" in result.stdout
+        return
     assert "changed: reparameterized fast_tiny" in result.stdout
     assert "loads strictly into fast_tiny (reparameterized)" in result.stdout
     assert codes(run_check(out)) == []

@@ -160,7 +160,7 @@ def unreparameterized_fast(facts: CheckpointFacts) -> Iterator[Problem]:
         yield Problem(
             f"{match.arch} in its multi-branch training form: predictors built from this model run unfused branches",
             fix=program or "Run the command shown: it reparameterizes the model",
-            applicability=NUMERICS if program else None,
+            applicability=NUMERICS, advice=program is None,
             command=fix_command(facts),
         )
 
@@ -188,7 +188,7 @@ def _build_program(facts: CheckpointFacts, vocab: str, name: str | None) -> str 
     "OD117", "vocab-not-stored", Severity.WARNING, "checkpoint",
     fix='Save the vocab with the weights: torch.save({"model": model.state_dict(), "vocab": model.vocab}, path)',
     bad=[_doctr("crnn_mobilenet_v3_small", "custom-vocab", vocab="0123456789"),
-         _doctr("parseq", "arabic-sized-head", vocab=ex.vocab_of_size(101))],
+         _doctr("parseq", "docTR-vocab-sized-head", vocab=ex.release_vocab("parseq"))],
     good=[_doctr("crnn_mobilenet_v3_small", "default-vocab"),
           ex.saved(lambda: {"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"),
                             "vocab": "0123456789"}, "vocab-stored")],
@@ -247,9 +247,9 @@ def vocab_length_mismatch(facts: CheckpointFacts) -> Iterator[Problem]:
 @check(
     "OD119", "doctr-version-drift", Severity.WARNING, "checkpoint",
     applicability=SAFE,
-    bad=[ex.saved(ex.legacy_french_crnn, "legacy-french-head")],
-    good=[_doctr("crnn_vgg16_bn", "french-head"), ex.saved(lambda: {"model": ex.legacy_french_crnn(),
-                                                                     "vocab": ex.legacy_french()}, "legacy-french-stored")],
+    bad=[ex.saved(ex.drifted_crnn, "other-release-head")],
+    good=[_doctr("crnn_vgg16_bn", "french-head"),
+          ex.saved(lambda: {"model": ex.drifted_crnn(), "vocab": ex.drifted_vocab()}, "other-release-vocab-stored")],
 )
 def doctr_version_drift(facts: CheckpointFacts) -> Iterator[Problem]:
     """The weights fit another docTR release's layout than the installed one.
@@ -283,5 +283,5 @@ def doctr_version_drift(facts: CheckpointFacts) -> Iterator[Problem]:
         program = _build_program(facts, verdict.vocab, verdict.vocab_name) if verdict.vocab else None
         yield Problem(verdict.message, location=f"head of {facts.architecture.head_outputs} outputs",
                       fix=program or f"Build the model with vocab={verdict.vocab!r}",
-                      applicability=SAFE if program else None)
+                      applicability=SAFE, advice=program is None)
 

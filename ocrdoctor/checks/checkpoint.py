@@ -173,7 +173,8 @@ def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
         `weights_only=False`, also runs whatever a malicious file holds.
     Fix:
         `ocrdoctor fix` writes the weights alone, which any torch loads; or load this file with
-        exactly these names allowed: `torch.serialization.safe_globals([...])` (torch >= 2.5).
+        exactly these names allowed, printed for the installed torch:
+        `torch.serialization.safe_globals([...])` (torch >= 2.5) or `add_safe_globals` (2.4).
     Example:
         `torch.save({"model": sd, "args": argparse.Namespace(lr=1e-3), "best": np.float64(0.93)}, path)`
     """
@@ -184,10 +185,11 @@ def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
     yield Problem(
         f"torch.load(path) (weights-only by default since torch 2.6) refuses the file: it holds "
         f"{listing(names, 4)}; none of them runs code. `ocrdoctor fix` writes the weights alone"
-        + ("" if program else "; the installed torch has no safe_globals (2.5+) to allow them instead"),
+        + ("" if program else "; the installed torch cannot allow them by name (torch 2.4 and newer can)"
+           if facts.versions.get("torch") else ""),
         location=", ".join(names),
         fix=program or "Run the command shown: it writes the weights alone, which any torch loads",
-        applicability=SAFE if program else None,
+        applicability=SAFE, advice=program is None,
         command=fix_command(facts.models[0]),
     )
 
@@ -273,7 +275,7 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
         f"{human_bytes(total)}, {share:.0%} of the {human_bytes(facts.size)} file",
         location=", ".join(e.key for e in extra),
         fix=program or "Run the command shown: it writes each model's weights alone",
-        applicability=SAFE if program else None,
+        applicability=SAFE, advice=program is None,
         command=fix_command(facts.models[0]),
     )
 
@@ -313,7 +315,7 @@ def saved_on_gpu(facts: CheckpointFacts) -> Iterator[Problem]:
             "torch.load without map_location fails on a CPU host",
             location=listing([t.name for t in on_gpu], 3),
             fix=program or "Run the command shown: its output lives on the CPU",
-            applicability=SAFE if program else None,
+            applicability=SAFE, advice=program is None,
             command=fix_command(facts.models[0]),
         )
 
@@ -344,7 +346,7 @@ def legacy_format(facts: CheckpointFacts) -> Iterator[Problem]:
         yield Problem(f"the {'pre-0.4 tar' if facts.format == 'tar' else 'legacy (pre-1.6, non-zip)'} torch format: "
                       "it cannot be memory-mapped",
                       fix=program or "Run the command shown: it writes the zip format",
-                      applicability=SAFE if program else None, command=fix_command(facts.models[0]))
+                      applicability=SAFE, advice=program is None, command=fix_command(facts.models[0]))
 
 
 @check(
@@ -387,7 +389,7 @@ def storage_bloat(facts: CheckpointFacts) -> Iterator[Problem]:
             f"with views (e.g. {worst.name}: {human_bytes(worst.nbytes)} of a {human_bytes(worst.storage_nbytes)} storage)",
             location=listing([t.name for t in views], 3),
             fix=program or "Run the command shown: it writes compact copies",
-            applicability=SAFE if program else None,
+            applicability=SAFE, advice=program is None,
             command=fix_command(facts.models[0]),
         )
 

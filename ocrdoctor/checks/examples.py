@@ -238,9 +238,33 @@ def legacy_french() -> str:
     return next(release_vocabs(r)["legacy_french"] for r in all_releases() if "legacy_french" in release_vocabs(r))
 
 
-def legacy_french_crnn() -> dict:
-    """A crnn_vgg16_bn trained with docTR < 1.0's default vocab (legacy_french: 124 outputs)."""
-    return doctr_state_dict("crnn_vgg16_bn", vocab=legacy_french())
+def drifted_vocab(arch: str = "crnn_vgg16_bn") -> str:
+    """A vocab only another docTR release has, as OD119 judges it: another release's default for `arch`
+    that the installed docTR lacks (under docTR 1.x, 0.x's legacy_french: 124 outputs, mindee/doctr#1969),
+    else another release's vocab of a length the installed docTR has none of (under 0.8, a 0.11 one)."""
+    from ..architectures import all_releases, default_vocab, reference_release, release_vocabs
+
+    installed = reference_release()[0]
+    present = {default_vocab(arch, installed), *release_vocabs(installed).values()}
+    others = [r for r in reversed(all_releases()) if r != installed]
+    defaults = [v for r in others if (v := default_vocab(arch, r)) and v not in present]
+    sizes = {len(v) for v in present if v}
+    return next(iter(defaults), None) or next(
+        v for r in others for _, v in sorted(release_vocabs(r).items()) if len(v) not in sizes)
+
+
+def drifted_crnn() -> dict:
+    """A crnn_vgg16_bn trained with another release's default vocab than the installed one (see drifted_vocab)."""
+    return doctr_state_dict("crnn_vgg16_bn", vocab=drifted_vocab())
+
+
+def release_vocab(arch: str) -> str:
+    """A vocab the installed docTR ships that is not `arch`'s default, and of another length."""
+    from ..architectures import default_vocab, reference_release, release_vocabs
+
+    release = reference_release()[0]
+    default = default_vocab(arch, release)
+    return next(v for _, v in sorted(release_vocabs(release).items()) if len(v) != len(default))
 
 
 def with_harmless_extras() -> dict:

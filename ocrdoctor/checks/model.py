@@ -8,7 +8,9 @@ from typing import Iterator
 from ..findings import Applicability, Problem, Severity
 from ..inspect.model import Component, ModelFacts
 from ..registry import check
+from ..pageoptions import DISABLE_FLAGS, doctr_release
 from ..units import listing
+from ..versions import FAST_FUSION_FIXED, FAST_FUSION_UNSOUND
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -259,11 +261,20 @@ def unreparameterized_fast(facts: ModelFacts) -> Iterator[Problem]:
     Fix:
         `from doctr.models.detection.fast import reparameterize` and replace the model with
         `reparameterize(model)`.
+        docTR 0.8's `reparameterize` changed the outputs (fixed in 0.9: measured here, the
+        probability map of a fresh fast_tiny moves by 1.0 under 0.8.1 and by 2e-4 under 0.9.0
+        and later); there the finding says to upgrade first, and `fix`, `export`, `optimize`
+        and `bench` leave FAST unfused.
     Example:
         `ocr_predictor(det_arch=fast_base(pretrained=False), ...)`
     """
     for c in facts.components:
-        if c.fast_unfused:
+        if c.fast_unfused and facts.doctr_release and facts.doctr_release < FAST_FUSION_FIXED:
+            yield Problem(f"{c.fast_unfused} FAST layers of {c.cls} are not reparameterized, and {FAST_FUSION_UNSOUND}: "
+                          "upgrade docTR before fusing", location=c.path,
+                          fix="# docTR 0.8's reparameterize would change the outputs: upgrade docTR first, then\n"
+                              f"# from doctr.models.detection.fast import reparameterize; {c.path} = reparameterize({c.path})")
+        elif c.fast_unfused:
             yield Problem(f"{c.fast_unfused} FAST layers of {c.cls} are not reparameterized", location=c.path,
                           fix=f"from doctr.models.detection.fast import reparameterize\n{c.path} = reparameterize({c.path})")
 
@@ -387,8 +398,9 @@ def half_unsafe_architecture(facts: ModelFacts) -> Iterator[Problem]:
          ex.model("crop-orientation", lambda: ex.ocr_predictor(assume_straight_pages=False)),
          ex.model("detect-orientation", lambda: ex.ocr_predictor(detect_orientation=True))],
     good=[ex.model("straight-pages", ex.ocr_predictor),
-          ex.model("crop-orientation-disabled",
-                   lambda: ex.ocr_predictor(assume_straight_pages=False, disable_crop_orientation=True))],
+          *([ex.model("crop-orientation-disabled",  # the flag exists from docTR 0.10
+                      lambda: ex.ocr_predictor(assume_straight_pages=False, disable_crop_orientation=True))]
+            if doctr_release() >= DISABLE_FLAGS else [])],
 )
 def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
     """Predictor options that multiply the work per page.
@@ -403,9 +415,9 @@ def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
         They are right for rotated scans and wasted on straight ones: a service that never
         sees a rotated page pays for them on every page.
     Fix:
-        Turn the option off on the predictor (printed as code), or at construction with
-        `disable_crop_orientation=True` / `disable_page_orientation=True` (docTR 0.10 and
-        newer); measure first with `ocrdoctor bench`.
+        Turn the option off on the predictor (printed as code that fits the installed docTR),
+        or at construction with `disable_crop_orientation=True` (docTR 0.10 and newer);
+        measure first with `ocrdoctor bench`.
     Example:
         `ocr_predictor(pretrained=True, assume_straight_pages=False)` for straight invoices.
     Seen in the field:
@@ -414,6 +426,5 @@ def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
     """
     for option in facts.page_options:
         seen = f" ({option.field})" if option.field else ""
-        fix = option.fix or f"Rebuild the predictor with {option.advice}"
         yield Problem(f"{option.name} {option.cost}{seen}; measure it with `ocrdoctor bench`, turn it off with "
-                      f"{option.advice.split('  #')[0]}", location=_root(facts), fix=fix)
+                      f"{option.advice.split('  #')[0]}", location=_root(facts), fix=option.fix)

@@ -23,7 +23,7 @@ OUTPUT = "weights.pt"
 
 
 def safe_globals_load(names: Sequence[str], versions: Mapping[str, str]) -> str | None:
-    """torch.load(path) with exactly `names` allowed; None where the installed torch lacks safe_globals (< 2.5)."""
+    """torch.load(path) with exactly `names` allowed; None where the installed torch cannot allow names (< 2.4)."""
     lines = _load(names, versions)
     return None if lines is None else "\n".join(lines)
 
@@ -32,10 +32,12 @@ def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None
     torch = parse(versions.get("torch"))
     if not names:
         return ["import torch", "", 'ckpt = torch.load(path, map_location="cpu", weights_only=True)']
-    if not torch or torch < (2, 5):
+    if not torch or torch < (2, 4):
         return None
     numpy2 = parse(versions.get("numpy")) >= (2,)
     imports, items = set(), []
+    if torch < (2, 5):  # torch 2.4 refuses the bytes of a protocol-2 pickle too; 2.5 allows them by default
+        names = ["_codecs.encode", *names]
     for name in names:
         module, attr = name.rsplit(".", 1)
         here = _numpy_module(module, numpy2)
@@ -43,6 +45,9 @@ def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None
         expr = f"{here}.{attr}"
         items.append(expr if here == module or torch < (2, 6) else f'({expr}, "{name}")')
     lines = [f"import {m}" for m in sorted(imports) if m != "torch"] + ["import torch", ""]
+    if torch < (2, 5):  # no safe_globals context yet: allow the names for this process
+        lines += ["torch.serialization.add_safe_globals(["] + [f"    {item}," for item in items]
+        return lines + ["])", 'ckpt = torch.load(path, map_location="cpu", weights_only=True)']
     lines += ["with torch.serialization.safe_globals(["] + [f"    {item}," for item in items]
     lines += ["]):", '    ckpt = torch.load(path, map_location="cpu", weights_only=True)']
     return lines

@@ -28,7 +28,7 @@ def _with_program(facts: CheckpointFacts, message: str, *, location: str | None 
     program = weights_program(facts, cast=cast)
     return Problem(message, location=location,
                    fix=program or "Run the command shown: ocrdoctor fix reads the file without loading it",
-                   applicability=applicability if program else None,
+                   applicability=applicability, advice=program is None,
                    command=fix_command(facts, dtype=dtype))
 
 

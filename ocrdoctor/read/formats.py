@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..registry import one_line
-from .archive import Archive
+from .archive import Archive, ArchiveError
 from .records import ITEMSIZE, Storage, Tensor
 from .stream import BufferStream
 from .unpickler import StorageRef, StorageType, Uses, read_pickle
@@ -87,11 +87,14 @@ class ZipData(StorageData):
             if member.size < need:
                 raise FormatError(f"storage {key} holds {member.size} bytes where the pickle needs {need}: "
                                   "the archive is truncated or corrupt")
-            if member.method == 0:
-                found = (None, *self.archive.span(member))
-            else:
-                blob = self.archive.read(member, limit=need)
-                found = (blob, 0, len(blob))
+            try:
+                if member.method == 0:
+                    found = (None, *self.archive.span(member))
+                else:
+                    blob = self.archive.read(member, limit=need)
+                    found = (blob, 0, len(blob))
+            except ArchiveError as exc:  # found only now, as torch.load would find it: the file is damaged
+                raise FormatError(f"storage {key}: {exc}") from None
             self._cache[key] = found
         return found
 
@@ -127,8 +130,12 @@ class Layout:
 
 # --- zip ---------------------------------------------------------------------------------------
 
+LEGACY_EXPORT = "serialized_exported_program.json"  # the first member of torch.export.save's archive up to torch 2.5
+
 def read_zip(buf, uses: Uses) -> Layout:
     archive = Archive(buf)
+    if archive.find(LEGACY_EXPORT):  # torch.export.save before torch 2.6: a flat archive, no folder
+        return Layout("torch-export")
     prefix = archive.prefix
     names = [m.c_name for m in archive.members]
     folder = prefix + "/"
