@@ -334,6 +334,10 @@ def thread_env(facts: EnvironmentFacts) -> Iterator[Problem]:
         `DOCTR_MULTIPROCESSING_DISABLE=TRUE`.
     Example:
         `OMP_NUM_THREADS=16` baked into an image that runs in a 2-CPU pod.
+    Seen in the field:
+        OpenMP sizes its pool from the host's cores, not the cgroup quota
+        (llvm/llvm-project#225493); oversubscribed OpenMP in containers made
+        scikit-learn's CI crawl until `OMP_NUM_THREADS` was set (scikit-learn/scikit-learn#15824).
     """
     usable = facts.cpus_usable
     high = {k: v for k, v in facts.thread_variables.items() if v.strip().isdigit() and int(v) > usable}
@@ -419,6 +423,11 @@ def onnxruntime_cuda_broken(facts: EnvironmentFacts) -> Iterator[Problem]:
         (its release notes name them), or `pip install "onnxruntime-gpu[cuda,cudnn]"`.
     Example:
         `pip install onnxruntime-gpu` in an image without cuDNN 9.
+    Seen in the field:
+        "Onnxruntime-gpu always runs on CPU and never on GPU" although
+        `get_available_providers()` lists CUDA (microsoft/onnxruntime#9302); the provider
+        library fails to load and the session falls back with only an error log
+        (microsoft/onnxruntime#21424).
     """
     if facts.onnxruntime_cuda_error:
         yield Problem(f"onnxruntime lists CUDAExecutionProvider but cannot use it: {facts.onnxruntime_cuda_error}",
