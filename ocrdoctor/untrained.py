@@ -46,16 +46,17 @@ def evidence(leaves: Mapping[str, Leaf], skip: Iterable[str] = ()) -> Evidence |
     """
     skip = tuple(skip)
     names = [n for n in leaves if not n.startswith(skip)] if skip else list(leaves)
-    layers = {n.rsplit(".", 1)[0] for n in names if "." in n}
-    norms = [layer for layer in layers if _is_norm(leaves, layer)]
-    statistics = [layer for layer in layers if f"{layer}.running_mean" in leaves]
+    with_bias = [n[:-5] for n in names if n.endswith(".bias")]  # only these layers can be norms or biased
+    norms = [layer for layer in with_bias if _is_norm(leaves, layer)]
+    statistics = [n[:-13] for n in names if n.endswith(".running_mean")]
     if not norms and not statistics:
         return None
     if not all(_at_identity(leaves, layer) for layer in norms):
         return None
     if not all(_untouched(leaves, layer) for layer in statistics):
         return None
-    biases = [f"{layer}.bias" for layer in layers if layer not in norms and _has_weight_matrix(leaves, layer)]
+    norm_layers = set(norms)
+    biases = [f"{layer}.bias" for layer in with_bias if layer not in norm_layers and _has_weight_matrix(leaves, layer)]
     zero = sum(1 for b in biases if leaves[b].constant == 0.0)
     return Evidence(len(norms), len(statistics), zero, len(biases))
 

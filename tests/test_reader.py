@@ -151,6 +151,18 @@ def test_a_storage_whose_local_header_is_gone_is_one_line_od100(tmp_path):
     assert "no local header for" in result.findings[0].message
 
 
+def test_a_signalling_nan_is_counted_without_a_numpy_warning(tmp_path):
+    """numpy 1.x warns "invalid value encountered in cast" when a signalling NaN becomes float64."""
+    import warnings
+
+    weights = np.array([0x7FA00000, 0x3F800000, 0x40000000, 0x40400000], dtype=np.uint32).view(np.float32)
+    path = tf.save_zip(tmp_path / "snan.pt", {"conv.weight": weights.reshape(2, 2), "conv.bias": weights[1:3].copy()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = check_path(path)
+    assert "OD109" in codes(result) and "1 NaN" in next(f.message for f in result.findings if f.rule == "OD109")
+
+
 def test_a_torch_export_archive_before_torch_2_6_is_od121(tmp_path):
     """torch.export.save up to torch 2.5 wrote a flat archive, without torch.save's folder."""
     path = tmp_path / "model.pt2"

@@ -118,9 +118,17 @@ def statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None]
                byteorder: str = "little") -> list[Stats | None]:
     """Stats for each tensor; `resolve(key)` gives (buffer or None for `file_buffer`, offset, length) of a storage.
 
-    The loop does per tensor only what must be: where its bytes are. Small contiguous tensors are
-    then gathered by numpy, per buffer and dtype, in batches.
+    Non-finite values are counted, not warned about: numpy's floating-point warnings (a signalling
+    NaN cast to float64 under numpy 1.x, an overflow in a sum of squares) are silenced here.
     """
+    with np.errstate(all="ignore"):
+        return _statistics(tensors, resolve, file_buffer, byteorder)
+
+
+def _statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None], file_buffer,
+                byteorder: str) -> list[Stats | None]:
+    """The loop does per tensor only what must be: where its bytes are. Small contiguous tensors are
+    then gathered by numpy, per buffer and dtype, in batches."""
     out: list[Stats | None] = [None] * len(tensors)
     groups: dict[tuple[int, str], tuple[list[int], list[int], list[int], object]] = {}
     for i, t in enumerate(tensors):
