@@ -15,7 +15,7 @@ from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from ..registry import check
 from ..units import human_bytes, listing, subscript
 from . import examples as ex
-from ..untrained import Evidence, evidence, fresh_statistics
+from ..untrained import fresh_statistics
 from .programs import fix_command, weights_program
 
 SAFE = Applicability.SAFE
@@ -239,7 +239,7 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
         training the convolutions with BatchNorm frozen.
     """
     by_name = {t.name: t for t in facts.require_weights()}
-    if untrained(facts) is not None:
+    if facts.untrained is not None:
         return  # OD116: the whole model is at its initialization
     skip = _training_only(facts)
     prefix = facts.architecture.prefix if facts.architecture is not None else ""
@@ -259,11 +259,6 @@ def _training_only(facts: CheckpointFacts) -> tuple[str, ...]:
     if match is None or not match.identified:
         return ()
     return tuple(p for arch, prefixes in TRAINING_ONLY.items() if match.arch.startswith(arch) for p in prefixes)
-
-
-def untrained(facts: CheckpointFacts) -> Evidence | None:
-    """OD116's evidence that every weight of this model is at its initialization, or None."""
-    return evidence({t.name: t for t in facts.require_weights()})
 
 
 @check(
@@ -300,7 +295,7 @@ def untrained_weights(facts: CheckpointFacts) -> Iterator[Problem]:
         "The output is gibberish", with docTR's log saying "Invalid model URL, using default
         initialization" (mindee/doctr#1439).
     """
-    found = untrained(facts)
+    found = facts.untrained
     if found is not None:
         yield Problem(f"every weight is still at its initialization: {found.describe()}",
                       location=f"{len(facts.weights)} tensors")

@@ -10,6 +10,7 @@ stored with each (`inspect.config`), what sits beside them, and the architecture
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
 
@@ -21,6 +22,7 @@ from ..read.records import Tensor, is_floating
 from ..read.safety import judge
 from ..read.unpickler import StubObject
 from ..read.values import Stats
+from ..untrained import Evidence, evidence
 from ..versions import Installed
 from .config import ModelConfig, stored_config
 from .weights import EMA, WeightSet, WeightsKeyError, ema_paths, find_models, format_key
@@ -105,6 +107,11 @@ class CheckpointFacts:
     def models(self) -> tuple["CheckpointFacts", ...]:
         """The facts per model: the members of a bundle, else these facts themselves."""
         return self.members or (self,)
+
+    @cached_property
+    def untrained(self) -> Evidence | None:
+        """Exact evidence that every weight is at its initialization (OD116), or None; read once for OD110 too."""
+        return evidence({t.name: t for t in self.require_weights()})
 
     def require_weights(self) -> tuple[TensorInfo, ...]:
         """The state_dict's tensors, or Skip with the reason they were not read."""
