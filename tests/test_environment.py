@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -149,6 +151,29 @@ def test_thread_variable_above_the_usable_cpus_on_this_machine(monkeypatch):
     assert finding.fix == f"export OMP_NUM_THREADS={usable}"
     monkeypatch.setenv("OMP_NUM_THREADS", str(usable))
     assert check_environment(select=("OD309",)).findings == []
+
+
+@pytest.mark.parametrize("code", ["OD309", "OD310"])
+def test_printed_shell_fixes_run_as_pasted(code, tmp_path):
+    """The fix lines of the environment rules, pasted into a shell before `ocrdoctor env`, clear the finding."""
+    import os
+    import shlex
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {**os.environ, "OMP_NUM_THREADS": str(inspect_environment().cpus_usable + 6),
+           "DOCTR_CACHE_DIR": str(blocker / "doctr")}
+    command = f"{shlex.quote(sys.executable)} -m ocrdoctor env --select {code} --format json"
+
+    def findings(prefix: str = "") -> list[dict]:
+        proc = subprocess.run(["bash", "-c", f"{prefix}{command}"], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=300)
+        return json.loads(proc.stdout)["findings"]
+
+    before = findings()
+    assert before and all(f["rule"] == code for f in before)
+    fixes = "".join(f["fix"] + "\n" for f in before)  # as printed; the cache probe creates nothing
+    assert findings(fixes) == []
 
 
 def test_onnxruntime_cuda_probe_runs_in_a_child_process():
