@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .api import check_environment, check_path, check_paths, diagnose
-from .findings import Applicability, Finding, Problem, Report, Severity, Skip
-from .registry import check
+from .core.findings import Applicability, Finding, Problem, Report, Severity, Skip
+from .core.registry import check
+from . import render as _render  # noqa: F401  fills the Report's text and HTML views
 
 __all__ = [
     "Applicability", "Finding", "Problem", "Report", "Severity", "Skip",
@@ -15,14 +16,11 @@ __all__ = [
 def __getattr__(name: str):
     """`optimize` and `__version__` on first use: a plain checkpoint check needs neither."""
     if name == "optimize":
-        from .tune import optimize
+        from .treat.optimize import optimize
 
         return optimize
     if name == "__version__":
-        from importlib import metadata
+        from .core.version import package_version
 
-        try:
-            return metadata.version("ocrdoctor")
-        except metadata.PackageNotFoundError:  # running from a source tree
-            return "0.0.0+source"
+        return package_version()
     raise AttributeError(f"module 'ocrdoctor' has no attribute {name!r}")

@@ -1,4 +1,8 @@
-"""Checking files from Python: the same Report the CLI renders."""
+"""Checking files from Python: the same Report the CLI renders.
+
+`UsageError`, `select_rules` and `run_checkpoint_rules` live in `core.engine` and are named
+here too, where scripts and plugins have imported them from.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,18 @@ import errno
 import fnmatch
 import os
 import time
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from . import registry as registry_module
-from .architectures import arch_names
-from .config import Settings
-from .engine import merge_results, run_rules
-from .findings import Report, Severity, TargetResult
+from .anatomy.architectures import arch_names
+from .core.config import Settings
+from .core.engine import UsageError, run_checkpoint_rules, run_rules, select_rules
+from .core.findings import Report, Severity, TargetResult
 from .inspect.checkpoint import CheckpointFacts, facts_of
 from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
 from .read.sniff import sniff
-from .registry import Registry, RegistryError, Rule, is_enabled
-
-class UsageError(Exception):
-    """The run itself cannot start (missing path, unknown rule or architecture): exit 2."""
-
+from .core.registry import Registry, Rule, is_enabled
 
 @dataclass(frozen=True)
 class SkippedPath:
@@ -125,17 +123,6 @@ def _unique(paths: list[Path]) -> list[Path]:
     return unique
 
 
-def select_rules(settings: Settings, target: str = "checkpoint", registry: Registry | None = None) -> tuple[Registry, list[Rule]]:
-    """The enabled rules, with per-rule severity overrides applied; bad codes are usage errors."""
-    reg = (registry or registry_module.default).load()
-    try:
-        rules = reg.select(settings.select, settings.ignore, target=target)
-        reg.validate_prefixes([*settings.severity, *(c for codes in settings.per_path_ignores.values() for c in codes)])
-    except RegistryError as exc:
-        raise UsageError(str(exc)) from None
-    return reg, [replace(r, severity=settings.severity[r.code]) if r.code in settings.severity else r for r in rules]
-
-
 def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
                 registry: Registry | None = None, key: str | None = None, **overrides) -> Report:
     """Inspect and check every checkpoint under `paths` (overrides: any Settings field); `key` picks the
@@ -194,8 +181,7 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
 
 def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list[Rule]) -> TargetResult:
     """The model rules on the docTR model built from the checkpoint already read, as it would be deployed."""
-    from .build import BuildError, build_model, require_doctr
-    from .findings import Skipped
+    from .treat.build import BuildError, build_model, require_doctr
 
     target = f"{ckpt.path} as {arch}"
     start = time.perf_counter()
@@ -212,7 +198,7 @@ def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list
 
 def not_built(target: str, reason: str, rules: list[Rule]) -> TargetResult:
     """A model that could not be built: every model rule skipped with the reason, and no "no problems found"."""
-    from .findings import Skipped
+    from .core.findings import Skipped
 
     skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
     return TargetResult(target, "model", {"not_built": reason}, skipped=skipped,
@@ -223,7 +209,7 @@ def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, de
                      half: bool = False, settings: Settings | None = None, registry: Registry | None = None) -> Report:
     """Both checkpoints (each read once, checked against its architecture), then the predictor built from
     those same reads as a deployment builds it, then the machine."""
-    from .build import BuildError, build_predictor
+    from .treat.build import BuildError, build_predictor
 
     for name in (det_arch, reco_arch):
         if name not in arch_names():
@@ -303,15 +289,6 @@ def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
     return results
 
 
-def run_checkpoint_rules(rules: list[Rule], facts: CheckpointFacts, target: str) -> TargetResult:
-    """File rules once, model rules once per model the file holds (findings name the model: `member`)."""
-    parts = [run_rules([r for r in rules if r.scope == "file"], facts, target=target, kind="checkpoint")]
-    for model in facts.models:
-        parts.append(run_rules([r for r in rules if r.scope != "file"], model, target=target, kind="checkpoint",
-                               member=model.member))
-    return merge_results(parts, facts.summary())
-
-
 def check_environment(*, settings: Settings | None = None, registry: Registry | None = None,
                       facts=None, **overrides) -> Report:
     """The OD3xx rules over this machine (or over `facts`, e.g. a GPU host's, for a test)."""
@@ -333,7 +310,7 @@ def diagnose(obj, *, environment: bool = True, settings: Settings | None = None,
     ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed,
     and ocrdoctor.build.MissingExtra (naming the extra to install) where torch is missing.
     """
-    from .build import require_doctr
+    from .treat.build import require_doctr
 
     require_doctr("ocrdoctor.diagnose", modules=("torch",))
     from .inspect.model import inspect_model

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from ocrdoctor import architectures, heads
-from ocrdoctor.architectures import identify, reference_release, release_range, releases_of
+from ocrdoctor.anatomy import architectures
+from ocrdoctor.anatomy import heads
+from ocrdoctor.anatomy.architectures import identify, reference_release, release_range, releases_of
 from tests.conftest import require_arch
 
 
@@ -59,7 +60,7 @@ def test_a_layout_only_older_releases_have_is_drift(monkeypatch):
 
 
 def test_without_docTR_the_newest_release_stands_in(monkeypatch):
-    from ocrdoctor import versions
+    from ocrdoctor.anatomy import versions
 
     reference_release.cache_clear()
     monkeypatch.setattr(versions, "installed", lambda name: None)

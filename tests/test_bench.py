@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.environment import inspect_environment
-from ocrdoctor.versions import fast_fusion_sound
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from tests.conftest import run, run_process
 
 
@@ -46,7 +46,7 @@ def checkpoints(save):
 
 
 def test_bench_from_checkpoints_with_a_progress_bar(checkpoints, monkeypatch):
-    monkeypatch.setattr("ocrdoctor.cli.is_terminal", lambda stream=None: True)
+    monkeypatch.setattr("ocrdoctor.cli.common.is_terminal", lambda stream=None: True)
     det, reco = checkpoints
     result = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco,
                  "--reco-arch", "crnn_mobilenet_v3_small", "--train", "--repeat", "1", "--words", "4", "--no-onnx")
@@ -88,7 +88,7 @@ def _blank_detector() -> dict:
 
 def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
     """Each costly option gets a row, turned off by the statement OD212 prints."""
-    from ocrdoctor.pageoptions import DISABLE_FLAGS, doctr_release
+    from ocrdoctor.anatomy.pageoptions import DISABLE_FLAGS, doctr_release
 
     det, reco = save(_blank_detector(), "blank-det.pt"), checkpoints[1]
     rotated = doctr_release() >= DISABLE_FLAGS  # docTR 0.8-0.9: no disable flag, and a blank page fails rotated
@@ -103,9 +103,9 @@ def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
 
 
 def test_bench_restores_the_page_options():
-    from ocrdoctor.bench import bench
+    from ocrdoctor.treat.bench import bench
 
-    from ocrdoctor.pageoptions import DISABLE_FLAGS, doctr_release
+    from ocrdoctor.anatomy.pageoptions import DISABLE_FLAGS, doctr_release
 
     predictor = ex.ocr_predictor(straighten_pages=True, assume_straight_pages=False)
     predictor.det_predictor.model.load_state_dict(_blank_detector())

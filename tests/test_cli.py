@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("torch")  # the examples write real torch.save files
 
 from ocrdoctor.checks import examples as ex
-from ocrdoctor.registry import default
+from ocrdoctor.core.registry import default
 from tests.conftest import run, run_process
 
 
@@ -137,7 +135,7 @@ def test_process_run_no_color_and_module_entry(problem_files):
 
 def test_color_only_on_a_terminal(monkeypatch, problem_files):
     folder, _, _ = problem_files
-    monkeypatch.setattr("ocrdoctor.cli.use_color", lambda stream=None: True)
+    monkeypatch.setattr("ocrdoctor.cli.common.use_color", lambda stream=None: True)
     assert "\x1b[31m" in run("check", folder).stdout
     monkeypatch.undo()
     assert "\x1b[" not in run("check", folder).stdout

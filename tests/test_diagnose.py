@@ -11,7 +11,7 @@ models = pytest.importorskip("doctr.models")
 import ocrdoctor
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.model import NotAModel
-from ocrdoctor.versions import fast_fusion_sound
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 
 
 def _predictor(det="db_mobilenet_v3_large", reco="crnn_mobilenet_v3_small"):
@@ -109,8 +109,8 @@ def test_printed_gpu_fixes_run_and_the_finding_goes(code):
 
 def test_half_unsafe_architecture_is_never_advised_half():
     """OD204 advises .half() for the detector only; the crnn_vgg16_bn recogniser stays float32 (OD211)."""
-    from ocrdoctor.engine import run_rules
-    from ocrdoctor.registry import default
+    from ocrdoctor.core.engine import run_rules
+    from ocrdoctor.core.registry import default
 
     facts = ex.on_gpu("gpu", lambda: _predictor(reco="crnn_vgg16_bn"), (8, 0)).make()
     rules = default.load().select(select=("OD204", "OD211"), target="model")
@@ -165,7 +165,7 @@ def test_notebook_view_and_report_api():
     html = report._repr_html_()
     assert html.startswith("<table class='ocrdoctor'") and "<code>OD207</code>" in html and "predictor.eval()" in html
     assert not report.ok
-    with pytest.raises(ocrdoctor.findings.DiagnosisError, match="OD207"):
+    with pytest.raises(ocrdoctor.core.findings.DiagnosisError, match="OD207"):
         report.raise_for_errors()
     assert "OD207 error   train-mode" in str(report)
     assert [t.kind for t in report.targets] == ["model", "environment"]
@@ -184,8 +184,8 @@ def test_native_bfloat16_read_from_cpu_flags(tmp_path, flags, native):
 
 def test_page_option_fixes_keep_the_predictor_reading():
     """The statements OD212 prints turn each option off and the predictor still runs end to end."""
-    from ocrdoctor.pageoptions import DISABLE_FLAGS, crop_orientation_runs, doctr_release
-    from ocrdoctor.samples import text_page
+    from ocrdoctor.anatomy.pageoptions import DISABLE_FLAGS, crop_orientation_runs, doctr_release
+    from ocrdoctor.treat.samples import text_page
 
     predictor = ex.ocr_predictor(straighten_pages=True, detect_orientation=True, assume_straight_pages=False)
     findings = [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == "OD212"]
@@ -207,7 +207,7 @@ def test_page_option_fixes_keep_the_predictor_reading():
 
 def test_page_option_fix_fits_the_installed_docTR():
     """disable_crop_orientation exists from docTR 0.10; before it, a stand-in in that release's answer shape."""
-    from ocrdoctor.pageoptions import costly_options
+    from ocrdoctor.anatomy.pageoptions import costly_options
 
     predictor = ex.ocr_predictor(assume_straight_pages=False)
     fixes = {release: costly_options(predictor, release=release)[0] for release in ((1, 1, 0), (0, 9, 1), (0, 8, 1))}
@@ -225,9 +225,9 @@ def test_fast_fusion_is_not_advised_where_docTR_breaks_it():
     """docTR 0.8's reparameterize changes FAST's outputs (measured by .ci/matrix): OD208 says upgrade first."""
     from dataclasses import replace
 
-    from ocrdoctor.engine import run_rules
+    from ocrdoctor.core.engine import run_rules
     from ocrdoctor.inspect.model import inspect_model
-    from ocrdoctor.registry import default
+    from ocrdoctor.core.registry import default
 
     facts = replace(inspect_model(_predictor(det="fast_tiny")), doctr_release=(0, 8, 1))
     [finding] = run_rules(default.load().select(select=("OD208",), target="model"), facts, target="p", kind="model").findings

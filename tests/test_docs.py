@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrdoctor.rulesdoc import render_rules
+from ocrdoctor.render.rulesdoc import render_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from ocrdoctor.api import check_path
-from ocrdoctor.architectures import reference_release
+from ocrdoctor.anatomy.architectures import reference_release
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.checkpoint import inspect_checkpoint
 from tests.conftest import codes, require_arch, run

@@ -180,7 +180,7 @@ def test_onnxruntime_cuda_probe_runs_in_a_child_process():
     """On a CPU build of onnxruntime a session asked for CUDA runs on the CPU: the probe says so."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from ocrdoctor.ortrun import cuda_probe
+    from ocrdoctor.inspect.ortrun import cuda_probe
 
     import onnxruntime
 

@@ -15,7 +15,7 @@ import pytest
 from junitparser import JUnitXml
 
 from ocrdoctor import __version__
-from ocrdoctor.findings import Applicability, CheckError, Finding, Report, Severity, Skipped, TargetResult
+from ocrdoctor.core.findings import Applicability, CheckError, Finding, Report, Severity, Skipped, TargetResult
 from ocrdoctor.render import FORMATS, render
 from tests.conftest import run
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocrdoctor.api import check_file
-from ocrdoctor.registry import default
+from ocrdoctor.core.registry import default
 from tests import torchfile as tf
 from tests.payloads import PAYLOADS
 

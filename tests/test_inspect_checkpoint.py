@@ -125,7 +125,7 @@ def test_unreadable_reasons(tmp_path):
 def test_torch_load_is_never_called_on_the_users_file(save, tmp_path, monkeypatch):
     """check, check --arch (the model is built) and fix read the file with the torch-free reader only."""
     from ocrdoctor.api import check_path
-    from ocrdoctor.repair import fix_checkpoint
+    from ocrdoctor.treat.fix import fix_checkpoint
 
     path = save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small"), "epoch": 2}, "reco.pt")
     calls = []

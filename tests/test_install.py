@@ -35,7 +35,7 @@ def _without_doctr(*args) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def det(tmp_path):
-    from ocrdoctor.architectures import signatures
+    from ocrdoctor.anatomy.architectures import signatures
 
     shapes = next(s.keys for s in signatures() if s.arch == "db_mobilenet_v3_large")
     return tf.save_zip(tmp_path / "det.pt", tf.trained(shapes))

@@ -13,12 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ocrdoctor import export as export_module
-from ocrdoctor import ortrun
+from ocrdoctor.treat import export as export_module
+from ocrdoctor.inspect import ortrun
 from ocrdoctor.api import check_path
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.onnx import inspect_onnx
-from ocrdoctor.versions import fast_fusion_sound
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from tests.conftest import codes, run
 
 pytest.importorskip("onnxruntime")
@@ -76,7 +76,7 @@ def test_onnxtr_reads_the_exports_as_docTR_does(exported_det, tmp_path):
     onnxtr = pytest.importorskip("onnxtr.models")
     from doctr import models
 
-    from ocrdoctor.samples import text_page, word_crop
+    from ocrdoctor.treat.samples import text_page, word_crop
 
     state = ex.doctr_state_dict("crnn_mobilenet_v3_small")
     torch.save(state, tmp_path / "reco.pt")
@@ -211,8 +211,8 @@ def test_output_and_input_rules(save, tmp_path):
 def test_provider_fallback_is_seen_for_real(exported_det):
     """Asking this CPU-only onnxruntime for CUDA: the session silently falls back, OD404 says so."""
     from ocrdoctor.api import select_rules
-    from ocrdoctor.config import Settings
-    from ocrdoctor.engine import run_rules
+    from ocrdoctor.core.config import Settings
+    from ocrdoctor.core.engine import run_rules
 
     facts = inspect_onnx(exported_det[1], providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
     assert facts.session_providers == ("CPUExecutionProvider",)
@@ -253,7 +253,7 @@ def test_disk_full_mid_export_leaves_nothing(save, tmp_path, monkeypatch):
 @pytest.mark.parametrize("command", [["fix", "-o"], ["export", "--arch", "crnn_mobilenet_v3_small", "-o"]])
 def test_unwritable_folder_is_refused_before_any_work(save, tmp_path, monkeypatch, command):
     """Root writes anywhere, so the permission answer is injected; the refusal path is real."""
-    from ocrdoctor import repair
+    from ocrdoctor.treat import fix as repair
 
     src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
     locked = tmp_path / "locked"

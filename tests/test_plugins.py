@@ -68,7 +68,7 @@ def test_example_plugin_rule_examples(site, tmp_path):
     code = (
         "from pathlib import Path\n"
         "from ocrdoctor.api import check_file\n"
-        "from ocrdoctor.registry import default\n"
+        "from ocrdoctor.core.registry import default\n"
         "rule = default.load().rules['EXA100']\n"
         "rules = default.sorted_rules('checkpoint')\n"
         f"tmp = Path({str(tmp_path)!r})\n"

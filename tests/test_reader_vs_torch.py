@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from ocrdoctor.checks import examples as ex  # noqa: E402
 from ocrdoctor.checks.examples import Example  # noqa: E402
 from ocrdoctor.inspect.checkpoint import inspect_checkpoint  # noqa: E402
-from ocrdoctor.registry import default  # noqa: E402
+from ocrdoctor.core.registry import default  # noqa: E402
 from tests import torchfile as tf  # noqa: E402
 
 EXAMPLES = [(r.code, e) for r in default.load().sorted_rules("checkpoint") for e in (*r.good, *r.bad)

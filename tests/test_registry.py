@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ocrdoctor.engine import run_rules
-from ocrdoctor.findings import Problem, Severity, Skip
-from ocrdoctor.registry import DOC_SECTIONS, FIELD_SECTION, Registry, RegistryError, default, is_enabled
+from ocrdoctor.core.engine import run_rules
+from ocrdoctor.core.findings import Problem, Severity, Skip
+from ocrdoctor.core.registry import DOC_SECTIONS, FIELD_SECTION, Registry, RegistryError, default, is_enabled
 
 DOC = """Summary.
 
@@ -125,7 +125,7 @@ def test_three_outcomes():
 
 def test_a_prose_fix_has_no_applicability_whatever_the_rule_declares():
     """Where no program fits the installed versions, the fix is advice: nothing may paste it as code."""
-    from ocrdoctor.findings import Applicability
+    from ocrdoctor.core.findings import Applicability
 
     reg = Registry()
 
@@ -146,9 +146,9 @@ def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
 
     plugins = [SimpleNamespace(name="zz-broken", load=boom), SimpleNamespace(name="aa-fine", load=lambda: None)]
     monkeypatch.delenv("OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD")
-    monkeypatch.setattr("ocrdoctor.registry.find_plugins", lambda: plugins)
+    monkeypatch.setattr("ocrdoctor.core.registry.find_plugins", lambda: plugins)
     reg = Registry()
-    monkeypatch.setattr("ocrdoctor.registry.BUILTIN_MODULES", ())
+    monkeypatch.setattr("ocrdoctor.core.registry.BUILTIN_MODULES", ())
     reg.load()
     [error] = reg.plugin_errors
     assert error.name == "zz-broken" and "missing_dependency" in error.error

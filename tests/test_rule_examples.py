@@ -8,8 +8,8 @@ pytest.importorskip("torch")  # the examples write real torch.save files
 
 from ocrdoctor.api import check_file
 from ocrdoctor.checks.examples import FactsExample
-from ocrdoctor.engine import run_rules
-from ocrdoctor.registry import default
+from ocrdoctor.core.engine import run_rules
+from ocrdoctor.core.registry import default
 
 RULES = default.load().sorted_rules()
 CASES = [(rule, example, kind) for rule in RULES for kind in ("bad", "good") for example in getattr(rule, kind)]

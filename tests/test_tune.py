@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import ocrdoctor
-from ocrdoctor import tune
+from ocrdoctor.treat import optimize as tune
 from ocrdoctor.checks import examples as ex
-from ocrdoctor.versions import fast_fusion_sound
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from tests.conftest import codes
 
 
@@ -25,7 +25,7 @@ def _predictor(det: str = "fast_tiny", reco: str = "crnn_mobilenet_v3_small"):
 @pytest.fixture(scope="module")
 def slow_predictor():
     """The seed's custom predictor, made slow three ways: float64, a model in training mode, FAST unfused."""
-    from ocrdoctor.samples import text_page
+    from ocrdoctor.treat.samples import text_page
 
     predictor = _predictor()
     ex.calibrate_batchnorm(predictor.det_predictor.model, predictor.det_predictor.pre_processor([text_page(1)])[0])

@@ -4,7 +4,7 @@ For each release, a virtual environment is created that sees this environment's 
 torchvision: a `.pth` file) and gets `python-doctr==RELEASE` with the dependencies that release
 pins (numpy < 2 before 0.10, ...); `ocrdoctor/architectures.py` then runs there as a script and
 prints the release's signatures, default vocabularies and named vocabularies. The releases are
-merged without duplicates (see ocrdoctor.architectures.merge) and written as data.
+merged without duplicates (see ocrdoctor.anatomy.architectures.merge) and written as data.
 
     python tools/doctr_tables.py [--releases 0.7.0 ... 1.1.0] [--keep DIR]
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep each release's raw JSON in this folder")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from ocrdoctor.architectures import dumps, merge
+    from ocrdoctor.anatomy.architectures import dumps, merge
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = []

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..architectures import identify
-from ..findings import Applicability, Problem, Severity, Skip
-from ..heads import Verdict, head_verdict, layout_drift
+from ..anatomy.architectures import identify
+from ..core.findings import Applicability, Problem, Severity, Skip
+from ..anatomy.heads import Verdict, head_verdict, layout_drift
 from ..inspect.checkpoint import CheckpointFacts
-from ..registry import check
-from ..units import listing
+from ..core.registry import check
+from ..core.units import listing
 from . import examples as ex
 from .programs import fix_command, weights_program
 

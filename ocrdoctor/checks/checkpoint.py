@@ -1,7 +1,8 @@
-"""OD1xx rules over a whole checkpoint file: readable, safe to load, what else it holds, its format.
+"""OD1xx rules over a whole checkpoint file: readable, what else it holds beside the weights, where it was
+saved, its format and size.
 
-Rules over each model the file holds are in checks/weights.py and checks/architecture.py. Pure
-functions of the facts; nothing here reads a file.
+What loading it would run is in checks/safety.py; rules over each model the file holds are in
+checks/weights.py and checks/architecture.py. Pure functions of the facts; nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..findings import Applicability, Problem, Severity, Skip
+from ..core.findings import Applicability, Problem, Severity, Skip
 from ..inspect.checkpoint import CheckpointFacts
-from ..registry import check
-from ..units import human_bytes, listing
+from ..core.registry import check
+from ..core.units import human_bytes, listing
 from . import examples as ex
-from .programs import fix_command, safe_globals_load, weights_program
+from .programs import fix_command, weights_program
 
 SAFE = Applicability.SAFE
 
@@ -72,157 +73,6 @@ def _remedy(facts: CheckpointFacts) -> str:
     if "truncated" in problem or "cut short" in problem or "runs past the end" in problem:
         return "Copy the file again and compare its checksum (sha256sum) with the original"
     return "Save the weights again from the training run: torch.save(model.state_dict(), path)"
-
-
-@check(
-    "OD101", "unsafe-pickle", Severity.ERROR, "checkpoint", scope="file",
-    fix="Do not load this file. Re-export the weights where the file was made: torch.save(model.state_dict(), path)",
-    bad=[ex.saved(lambda: {"w": ex.tiny_state_dict(), "x": ex.SystemCall("true")}, "os-system")],
-    good=[ex.saved(ex.tiny_state_dict, "state-dict"), ex.saved(ex.with_harmless_extras, "numpy-namespace-path")],
-)
-def unsafe_pickle(facts: CheckpointFacts) -> Iterator[Problem]:
-    """A pickle in the file would run code when it is loaded.
-
-    What it detects:
-        Globals outside torch's weights-only allowlist that a loader would call, instantiate
-        or import: `posix.system`, `builtins.eval`, attribute chains (`getattr`,
-        `operator.attrgetter`, `pkgutil.resolve_name`, a dotted name reaching through `torch`
-        to `os.system`), any `torch.*` function torch does not allow, in every pickle a loader
-        could reach (each pickle of a legacy or pre-0.4 tar file, every `.pkl` of a zip).
-        Also an archive whose candidates for `data.pkl` differ (names that differ in case or
-        repeat): loaders would read different pickles. Found by reading the pickle with stubs;
-        nothing is imported or executed, and the other rules are skipped.
-    Why it matters:
-        `torch.load(path, weights_only=False)` (the default before torch 2.6, and what many
-        serving scripts still pass) runs them with the server's permissions, and torch's
-        weights-only loader itself had code-execution bugs (CVE-2025-32434 below torch 2.6).
-        Scanners that walk the pickle differently from torch have been bypassed this way
-        (picklescan and modelscan advisories: decoy zip members, CRC tricks, unusual opcodes).
-    Fix:
-        Do not load the file. Where it was made, save only the weights:
-        `torch.save(model.state_dict(), path)`.
-    Example:
-        `torch.save({"w": sd, "x": Payload()}, path)` where `Payload.__reduce__` returns
-        `(os.system, ("...",))`.
-    """
-    if facts.unsafe_globals:
-        names = facts.unsafe_globals
-        parse = f" (then the pickle fails to parse: {facts.problem})" if facts.problem else ""
-        yield Problem(
-            f"the pickle uses {len(names)} global(s) outside torch's weights-only allowlist: "
-            f"{listing(names)}; torch.load(weights_only=False) would run them{parse}",
-            location=", ".join(n.rsplit(" (", 1)[0] for n in names),
-        )
-    if facts.conflict:
-        yield Problem(facts.conflict + ": a scanner and torch.load can see different code", location="data.pkl")
-
-
-@check(
-    "OD102", "pickled-module", Severity.WARNING, "checkpoint", scope="file",
-    fix="Where the model is trained, save model.state_dict() instead; for this file, run the command shown",
-    bad=[ex.saved(ex.whole_module, "torch-save-model")],
-    good=[ex.saved(ex.tiny_state_dict, "state-dict")],
-)
-def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
-    """A whole nn.Module was pickled instead of its state_dict.
-
-    What it detects:
-        `torch.save(model, path)`: the file holds the model object. Its classes are rebuilt as
-        torch rebuilds modules (NEWOBJ, `copyreg._reconstructor`) and are either shipped by
-        torch, torchvision or docTR, or the user's own classes whose rebuilt state is an
-        nn.Module's; they are named. Any other call in the pickle is OD101.
-    Why it matters:
-        Loading it needs `weights_only=False`, which imports those classes and runs their
-        code; it breaks as soon as the code moves or changes (a renamed module, a new docTR
-        release), and cannot be made safe. The weights themselves are read from the module
-        tree without running it, so the other rules still check them.
-    Fix:
-        `ocrdoctor fix model.pt -o weights.pt` writes the state_dict read from the module tree;
-        where the model is trained, save `model.state_dict()` instead.
-    Example:
-        `torch.save(db_mobilenet_v3_large(), "det.pt")`
-    """
-    if facts.pickled_module and not facts.unsafe:
-        classes = facts.module_globals
-        own = f"; your own classes: {listing(facts.user_modules, 3)}" if facts.user_modules else ""
-        yield Problem(
-            f"a whole nn.Module is pickled ({len(classes)} classes to import, e.g. {listing(classes, 2)}{own}); "
-            "loading it needs weights_only=False and the same code at the same import paths",
-            location=", ".join(classes) or None,
-            command=fix_command(facts.models[0]) if facts.models[0].weights else None,
-        )
-
-
-@check(
-    "OD120", "not-weights-only-loadable", Severity.WARNING, "checkpoint", scope="file",
-    applicability=SAFE,
-    bad=[ex.saved(ex.with_harmless_extras, "numpy-namespace-path")],
-    good=[ex.saved(ex.tiny_state_dict, "state-dict"), ex.saved(lambda: {"model": ex.tiny_state_dict(), "epoch": 3}, "plain-extras")],
-)
-def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
-    """torch's default torch.load refuses the file, though nothing in it runs code.
-
-    What it detects:
-        Harmless entries beside the weights that torch's weights-only unpickler does not
-        allow: numpy scalars and arrays (metrics), `argparse.Namespace` (the training
-        arguments), `pathlib` paths, `collections.defaultdict`, `datetime`, Lightning's
-        `AttributeDict`, omegaconf containers. The exact names are listed.
-    Why it matters:
-        Since torch 2.6, `torch.load(path)` is weights-only by default and fails with
-        "Weights only load failed ... Unsupported global"; the usual workaround,
-        `weights_only=False`, also runs whatever a malicious file holds.
-    Fix:
-        `ocrdoctor fix` writes the weights alone, which any torch loads; or load this file with
-        exactly these names allowed, printed for the installed torch:
-        `torch.serialization.safe_globals([...])` (torch >= 2.5) or `add_safe_globals` (2.4).
-    Example:
-        `torch.save({"model": sd, "args": argparse.Namespace(lr=1e-3), "best": np.float64(0.93)}, path)`
-    """
-    if facts.unsafe or facts.pickled_module or not facts.outside_weights_only:
-        return
-    names = facts.outside_weights_only
-    program = safe_globals_load(names, facts.versions)
-    yield Problem(
-        f"torch.load(path) (weights-only by default since torch 2.6) refuses the file: it holds "
-        f"{listing(names, 4)}; none of them runs code. `ocrdoctor fix` writes the weights alone"
-        + ("" if program else "; the installed torch cannot allow them by name (torch 2.4 and newer can)"
-           if facts.versions.get("torch") else ""),
-        location=", ".join(names),
-        fix=program or "Run the command shown: it writes the weights alone, which any torch loads",
-        applicability=SAFE, advice=program is None,
-        command=fix_command(facts.models[0]),
-    )
-
-
-@check(
-    "OD121", "not-a-checkpoint", Severity.INFO, "checkpoint", scope="file",
-    bad=[ex.Example(ex.torchscript_file, "torchscript"), ex.Example(ex.exported_program_file, "torch-export", suffix=".pt2")],
-    good=[ex.saved(ex.tiny_state_dict, "state-dict")],
-)
-def not_a_checkpoint(facts: CheckpointFacts) -> Iterator[Problem]:
-    """A TorchScript archive or a torch.export program: a deployable model, not a state_dict.
-
-    What it detects:
-        A zip written by `torch.jit.save` (it holds `constants.pkl` and TorchScript code) or by
-        `torch.export.save` (a `.pt2` with `archive_format`).
-    Why it matters:
-        It is not an error: these files carry the model's code with its weights and are loaded
-        with `torch.jit.load` or `torch.export.load`, not `torch.load` + `load_state_dict`.
-        `torch.load` on them dispatches to TorchScript or fails; docTR cannot build a model from
-        them, so the checkpoint rules do not apply.
-    Fix:
-        Load it as what it is (`torch.jit.load(path)` or `torch.export.load(path)`) and check
-        the loaded module with `ocrdoctor.diagnose(model)`; for a checkpoint ocrdoctor can check,
-        save `model.state_dict()` where the model is trained.
-    Example:
-        `torch.jit.script(model).save("model.pt")`
-    """
-    if facts.format == "torchscript":
-        yield Problem("a TorchScript archive (torch.jit.save), not a state_dict: load it with torch.jit.load(path) "
-                      "and check the module with ocrdoctor.diagnose(model)")
-    elif facts.format == "torch-export":
-        yield Problem("a torch.export program (torch.export.save), not a state_dict: load it with "
-                      "torch.export.load(path) and check its module() with ocrdoctor.diagnose")
 
 
 def _is_training_state(key: str) -> bool:

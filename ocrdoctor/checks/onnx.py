@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..findings import Applicability, Problem, Severity, Skip
+from ..core.findings import Applicability, Problem, Severity, Skip
 from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity
-from ..registry import check
+from ..core.registry import check
 from . import examples as ex
 
 SAFE, NUMERICS = Applicability.SAFE, Applicability.CHANGES_NUMERICS

@@ -12,9 +12,9 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from ..architectures import strip_wrappers
-from ..units import subscript
-from ..versions import parse
+from ..anatomy.architectures import strip_wrappers
+from ..core.units import subscript
+from ..anatomy.versions import parse
 
 if TYPE_CHECKING:
     from ..inspect.checkpoint import CheckpointFacts

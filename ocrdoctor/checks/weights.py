@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterator
 
-from ..architectures import strip_wrappers
-from ..findings import Applicability, Problem, Severity
+from ..anatomy.architectures import strip_wrappers
+from ..core.findings import Applicability, Problem, Severity
 from ..inspect.checkpoint import CheckpointFacts, TensorInfo
-from ..registry import check
-from ..units import human_bytes, listing, subscript
+from ..core.registry import check
+from ..core.units import human_bytes, listing, subscript
 from . import examples as ex
-from ..untrained import fresh_statistics
+from ..anatomy.untrained import fresh_statistics
 from .programs import fix_command, weights_program
 
 SAFE = Applicability.SAFE

@@ -14,16 +14,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple
 
-from ..architectures import THRESHOLD, ArchMatch, identify
-from ..findings import Skip
+from ..anatomy.architectures import THRESHOLD, ArchMatch, identify
+from ..core.findings import Skip
 from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
 from ..read.formats import FormatError
 from ..read.records import Tensor, is_floating
 from ..read.safety import judge
 from ..read.unpickler import StubObject
 from ..read.values import Stats
-from ..untrained import Evidence, evidence
-from ..versions import Installed
+from ..anatomy.untrained import Evidence, evidence
+from ..anatomy.versions import Installed
 from .config import ModelConfig, stored_config
 from .weights import EMA, WeightSet, WeightsKeyError, ema_paths, find_models, format_key
 

@@ -13,7 +13,7 @@ import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..registry import one_line
+from ..core.registry import one_line
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -267,6 +267,6 @@ def cuda_session_error() -> str | None:
     or CUDA libraries missing) falls back to the CPU in silence; a child process also survives
     a crashing provider library.
     """
-    from ..ortrun import cuda_probe
+    from .ortrun import cuda_probe
 
     return cuda_probe()

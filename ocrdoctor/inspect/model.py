@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ..pageoptions import PageOption, costly_options, crop_orientation_runs, doctr_release
-from ..untrained import Evidence, evidence, live_leaves
+from ..anatomy.pageoptions import PageOption, costly_options, crop_orientation_runs, doctr_release
+from ..anatomy.untrained import Evidence, evidence, live_leaves
 
 
 class NotAModel(ValueError):
@@ -54,6 +54,11 @@ class ModelFacts:
     crop_orientation: bool = False  # the crop orientation classifier runs on every crop
     doctr_release: tuple[int, ...] = ()
     cpu_bf16: bool | None = None  # the CPU computes bfloat16 natively (AMX / AVX512-BF16); None: unknown
+
+    @property
+    def root(self) -> str:
+        """The name the user holds the object under (`predictor`, `model`): what a fix's code starts with."""
+        return self.components[0].path.split(".", 1)[0]
 
     def summary(self) -> dict[str, object]:
         return {
@@ -147,7 +152,7 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
 
 def _arch(model: Any) -> str | None:
     """The docTR architecture the live weights fit, from the same release tables as checkpoints."""
-    from ..architectures import identify
+    from ..anatomy.architectures import identify
 
     match = identify({k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()})
     return match.arch if match is not None and match.identified else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..registry import one_line
+from ..core.registry import one_line
 
 CPU_PROVIDER = "CPUExecutionProvider"
 GPU_PROVIDERS = ("CUDAExecutionProvider",)
@@ -141,7 +141,7 @@ def wanted_providers() -> tuple[str, ...]:
 
 
 def _session_providers(path: Path, requested: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
-    from ..ortrun import OrtFailure, run_isolated
+    from .ortrun import OrtFailure, run_isolated
 
     try:
         return run_isolated(path, requested).providers, None

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..architectures import THRESHOLD, identify, shared_prefix
+from ..anatomy.architectures import THRESHOLD, identify, shared_prefix
 from ..read.records import Tensor
 from ..read.unpickler import StubObject
 

@@ -17,12 +17,13 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..registry import one_line
-from ..units import human_bytes
+from ..core.registry import one_line
+from ..core.units import human_bytes
 from .archive import LOCAL_MAGIC, ArchiveError
 from .describe import describe_content
-from .formats import FormatError, Layout, open_tar, read_pickles, read_safetensors, read_tar, read_zip
+from .formats import FormatError, Layout, open_tar, read_pickles, read_tar, read_zip
 from .records import ITEMSIZE, Tensor
+from .safetensors import read_safetensors
 from .values import Located, Stats, array, statistics
 from .unpickler import Uses
 

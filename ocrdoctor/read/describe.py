@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..units import human_bytes
+from ..core.units import human_bytes
 
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
 _LFS_SIZE = re.compile(rb"^size (\d+)$", re.MULTILINE)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-from ..findings import Report
+from ..core.findings import Report
+from ..core.views import register_view
 from .github import render_github
 from .html import render_html
 from .json import render_json
@@ -21,6 +22,9 @@ FORMATS: dict[str, Callable[..., str]] = {
     "github": render_github,
     "html": render_html,
 }
+
+register_view("text", lambda report: render_text(report, color=False))
+register_view("html", render_html)
 
 
 def render(report: Report, fmt: str, **options) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..findings import Report, Severity
+from ..core.findings import Report, Severity
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

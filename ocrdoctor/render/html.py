@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ..findings import Report, Severity
-from ..units import count
+from ..core.findings import Report, Severity
+from ..core.units import count
 
 _COLORS = {Severity.ERROR: "#c62828", Severity.WARNING: "#ef6c00", Severity.INFO: "#1565c0"}
 

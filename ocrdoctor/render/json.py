@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..findings import CheckError, Report
+from ..core.findings import CheckError, Report
 
 
 def _error(e: CheckError) -> dict:
@@ -12,11 +12,11 @@ def _error(e: CheckError) -> dict:
 
 
 def report_dict(report: Report) -> dict:
-    from .. import __version__
+    from ..core.version import package_version
 
     return {
         "version": 1,
-        "tool": {"name": "ocrdoctor", "version": __version__},
+        "tool": {"name": "ocrdoctor", "version": package_version()},
         "findings": [f.to_dict() for f in report.findings],
         "summary": report.summary,
         "targets": [

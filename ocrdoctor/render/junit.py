@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..findings import Report, Severity, TargetResult
+from ..core.findings import Report, Severity, TargetResult
 
 
 def _case(target: TargetResult, code: str, name: str, fail_on: Severity) -> ET.Element:

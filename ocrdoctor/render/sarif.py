@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
-from ..findings import Finding, Report, Severity
-from ..registry import default
+from ..core.findings import Finding, Report, Severity
+from ..core.registry import default
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 DOCS_URL = "https://github.com/ocrdoctor/ocrdoctor/blob/main/docs/rules.md"
@@ -68,7 +68,7 @@ def _logical(f: Finding) -> list[dict]:
 
 
 def render_sarif(report: Report) -> str:
-    from .. import __version__
+    from ..core.version import package_version
 
     registered = default.load().rules
     ran = {code for t in report.targets for code, _ in t.rules} | {f.rule for f in report.findings}
@@ -83,7 +83,7 @@ def render_sarif(report: Report) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": "ocrdoctor", "version": __version__, "informationUri": DOCS_URL,
+                "name": "ocrdoctor", "version": package_version(), "informationUri": DOCS_URL,
                 "rules": [_rule_entry(r) for r in rules],
             }},
             "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],

@@ -6,8 +6,8 @@ from collections import Counter
 
 import click
 
-from ..findings import Finding, Report, Severity, TargetResult
-from ..units import count, human_bytes
+from ..core.findings import Finding, Report, Severity, TargetResult
+from ..core.units import count, human_bytes
 
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 FILE_KINDS = ("checkpoint", "onnx")  # targets read from a file, counted as files in the summary

@@ -1,4 +1,4 @@
-"""Small factories that write a checkpoint showing (or free of) one problem.
+"""Small factories that write a checkpoint or an ONNX file showing (or free of) one problem.
 
 Each rule lists its good and bad examples in its decorator; one parametrized test writes
 every example and checks the rule fires on the bad ones only. The demo reuses them.
@@ -6,12 +6,14 @@ every example and checks the rule fires on the bad ones only. The demo reuses th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from ...specimens.files import storages_tagged
+from ...specimens.models import doctr_model, make_trained
 
 
 @dataclass(frozen=True)
@@ -49,38 +51,6 @@ def tiny_state_dict(dtype: str = "float32") -> dict:
     return {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in net.state_dict().items()}
 
 
-def make_trained(model: Any, seed: int = 0) -> Any:
-    """Make a freshly built model look trained: the one helper every "trained" fixture goes through.
-
-    Every parameter moves off its initial value (norm weights off 1, biases off 0, conv and
-    linear weights by a few percent), and every BatchNorm layer gets running statistics a
-    trained model would have (mean off 0, per-channel variances, a batch count). A fresh model
-    is an untrained one (OD110, OD116): fixtures that stand for a trained model use this.
-    """
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.is_floating_point():
-                noise = torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype)
-                p.mul_(1 + 0.05 * noise).add_(0.01 * torch.randn(p.shape, generator=gen).to(p.dtype))
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-                m.num_batches_tracked.fill_(1000)
-    return model
-
-
-def doctr_model(arch: str, trained: bool = True, **kwargs) -> Any:
-    """A docTR model built offline (no pretrained weights can be downloaded); trained-looking unless asked."""
-    from doctr import models
-
-    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
-    return make_trained(model) if trained else model
-
-
 def doctr_state_dict(arch: str, **kwargs) -> dict:
     return doctr_model(arch, **kwargs).state_dict()
 
@@ -88,7 +58,7 @@ def doctr_state_dict(arch: str, **kwargs) -> dict:
 def ocr_predictor(det: str = "db_mobilenet_v3_large", reco: str = "crnn_mobilenet_v3_small", *,
                   trained: bool = True, **options) -> Any:
     """A docTR OCR predictor with its page options (`straighten_pages`, ...), built offline."""
-    from ..build import offline_ocr_predictor
+    from ...specimens.models import offline_ocr_predictor
 
     return offline_ocr_predictor(doctr_model(det, trained=trained).eval(), doctr_model(reco, trained=trained).eval(),
                                  **options)
@@ -104,17 +74,6 @@ def optimizer_state(state_dict: dict) -> dict:
         p.grad = torch.ones_like(p) * 1e-3
     opt.step()
     return opt.state_dict()
-
-
-@contextlib.contextmanager
-def storages_tagged(location: str) -> Iterator[None]:
-    """torch.save as if every storage lived on `location` (e.g. "cuda:0"), on any machine."""
-    from unittest import mock
-
-    import torch.serialization
-
-    with mock.patch.object(torch.serialization, "location_tag", lambda storage: location):
-        yield
 
 
 def saved_from(location: str, make: Callable[[], Any], label: str) -> Example:
@@ -233,7 +192,7 @@ def vocab_of_size(size: int) -> str:
 
 def legacy_french() -> str:
     """docTR's `legacy_french` vocab, removed in 1.0 (from the committed release table)."""
-    from ..architectures import all_releases, release_vocabs
+    from ...anatomy.architectures import all_releases, release_vocabs
 
     return next(release_vocabs(r)["legacy_french"] for r in all_releases() if "legacy_french" in release_vocabs(r))
 
@@ -242,7 +201,7 @@ def drifted_vocab(arch: str = "crnn_vgg16_bn") -> str:
     """A vocab only another docTR release has, as OD119 judges it: another release's default for `arch`
     that the installed docTR lacks (under docTR 1.x, 0.x's legacy_french: 124 outputs, mindee/doctr#1969),
     else another release's vocab of a length the installed docTR has none of (under 0.8, a 0.11 one)."""
-    from ..architectures import all_releases, default_vocab, reference_release, release_vocabs
+    from ...anatomy.architectures import all_releases, default_vocab, reference_release, release_vocabs
 
     installed = reference_release()[0]
     present = {default_vocab(arch, installed), *release_vocabs(installed).values()}
@@ -260,7 +219,7 @@ def drifted_crnn() -> dict:
 
 def release_vocab(arch: str) -> str:
     """A vocab the installed docTR ships that is not `arch`'s default, and of another length."""
-    from ..architectures import default_vocab, reference_release, release_vocabs
+    from ...anatomy.architectures import default_vocab, reference_release, release_vocabs
 
     release = reference_release()[0]
     default = default_vocab(arch, release)
@@ -339,187 +298,3 @@ def reparameterized_fast(arch: str) -> dict:
     return reparameterize(doctr_model(arch)).state_dict()
 
 
-@dataclass(frozen=True)
-class FactsExample:
-    """Facts built by hand: how a GPU machine's situation is tested on a CPU machine."""
-
-    make: Callable[[], Any]
-    label: str
-
-    def __repr__(self) -> str:
-        return self.label
-
-
-def _healthy_gpu_box() -> Any:
-    from ..inspect.environment import GPU, EnvironmentFacts
-
-    return EnvironmentFacts(
-        python="3.11.7", torch_version="2.15.0", torch_cuda="13.0", cuda_available=True, cuda_devices=1,
-        driver_version="580.65", driver_cuda="13.0",
-        gpus=(GPU(0, "NVIDIA H100 80GB HBM3", (9, 0), 80 << 30, 78 << 30, 0),),
-        cpus_logical=16, cpus_physical=16, cpus_affinity=16, torch_threads=16,
-        memory_total=128 << 30, memory_available=100 << 30,
-        torchvision_version="0.29.2",
-        onnxruntime_packages=("onnxruntime-gpu",),
-        onnxruntime_providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
-        shm_bytes=32 << 30, doctr_workers=16, doctr_cache="/root/.cache/doctr",
-    )
-
-
-def _healthy_cpu_box() -> Any:
-    from ..inspect.environment import EnvironmentFacts
-
-    return EnvironmentFacts(
-        python="3.11.7", torch_version="2.15.0+cpu", torch_cuda=None, nvml_error="NVMLError_LibraryNotFound",
-        cpus_logical=8, cpus_physical=4, cpus_affinity=8, torch_threads=4,
-        memory_total=32 << 30, memory_available=20 << 30, torchvision_version="0.29.2",
-        onnxruntime_packages=("onnxruntime",), onnxruntime_providers=("CPUExecutionProvider",),
-        shm_bytes=16 << 30, doctr_workers=8, doctr_cache="/home/app/.cache/doctr",
-    )
-
-
-def gpu_box(label: str, **changes) -> FactsExample:
-    """A healthy GPU machine's facts, with `changes`."""
-    from dataclasses import replace
-
-    return FactsExample(lambda: replace(_healthy_gpu_box(), **changes), label)
-
-
-def cpu_box(label: str, **changes) -> FactsExample:
-    from dataclasses import replace
-
-    return FactsExample(lambda: replace(_healthy_cpu_box(), **changes), label)
-
-
-def tiny_net(train: bool = False, dtype: str = "float32") -> Any:
-    """A small conv net with BatchNorm and Dropout, in eval mode unless asked."""
-    import torch
-
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-                              torch.nn.Dropout(0.1), torch.nn.Conv2d(8, 4, 1))
-    return net.to(getattr(torch, dtype)).train(train)
-
-
-def torch_linear() -> Any:
-    import torch
-
-    return torch.nn.Linear(3, 2)
-
-
-def bfloat16() -> Any:
-    import torch
-
-    return torch.bfloat16
-
-
-def half_cast_net() -> Any:
-    net = tiny_net()
-    net[0].half()
-    return net
-
-
-def split_across_devices() -> Any:
-    """Half of the net on the `meta` device: a mixed-device model on any machine."""
-    net = tiny_net()
-    net[4].to("meta")
-    return net
-
-
-def model(label: str, build: Callable[[], Any], **changes) -> FactsExample:
-    """The facts of a real module, with `changes` (e.g. cuda_available=True for a GPU host)."""
-    from dataclasses import replace
-
-    from ..inspect.model import inspect_model
-
-    return FactsExample(lambda: replace(inspect_model(build()), **changes), label)
-
-
-def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (8, 0), **changes) -> FactsExample:
-    """The facts of a module as they read once it sits on cuda:0 of a GPU with `capability`."""
-    from dataclasses import replace
-
-    from ..inspect.model import inspect_model
-
-    def make():
-        facts = inspect_model(build())
-        moved = tuple(replace(c, devices={"cuda:0": sum(c.devices.values())}) for c in facts.components)
-        return replace(facts, components=moved, cuda_available=True, gpu_capability=capability, **changes)
-
-    return FactsExample(make, label)
-
-
-def reparameterized_fast_model(arch: str) -> Any:
-    from doctr.models.detection.fast import reparameterize
-
-    return reparameterize(doctr_model(arch)).eval()
-
-
-def predictor_with_preprocessing(**overrides) -> Any:
-    """A docTR DetectionPredictor whose pre-processor follows the model's cfg, but for `overrides`."""
-    from doctr.models.detection.predictor import DetectionPredictor
-    from doctr.models.preprocessor import PreProcessor
-
-    model = doctr_model("db_mobilenet_v3_large").eval()
-    settings = {"mean": model.cfg["mean"], "std": model.cfg["std"], **overrides}
-    return DetectionPredictor(PreProcessor(model.cfg["input_shape"][-2:], 1, **settings), model)
-
-
-def exported(label: str, dynamic_batch: bool = True) -> Example:
-    """A small conv net exported to ONNX by torch, with or without a dynamic batch axis."""
-
-    def write(path: Path) -> None:
-        import torch
-
-        axes = {"input": {0: "batch_size"}, "logits": {0: "batch_size"}} if dynamic_batch else None
-        torch.onnx.export(tiny_net(), torch.rand(1, 3, 32, 32), str(path), input_names=["input"],
-                          output_names=["logits"], dynamic_axes=axes, dynamo=False)
-
-    return Example(write, label, suffix=".onnx")
-
-
-def onnx_with_dangling_input(label: str) -> Example:
-    """Well-formed protobuf, invalid graph: a node reads a tensor nothing produces."""
-
-    def write(path: Path) -> None:
-        import onnx
-        from onnx import TensorProto, helper
-
-        node = helper.make_node("Relu", ["missing"], ["y"])
-        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
-        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-
-    return Example(write, label, suffix=".onnx")
-
-
-def onnx_facts(label: str, **changes) -> FactsExample:
-    """The facts of a valid docTR detection export, with `changes` (a GPU host's providers, a parity result)."""
-    from ..inspect.onnx import OnnxFacts, Port
-
-    def make():
-        facts = {"requested_providers": ("CPUExecutionProvider",), **changes}
-        return OnnxFacts(
-            "det.onnx", 16 << 20, opset=17, producer="pytorch 2.14.1",
-            inputs=(Port("input", "float", ("batch_size", 3, 1024, 1024)),),
-            outputs=(Port("logits", "float", ("batch_size", 1, 1024, 1024)),), **facts,
-        )
-
-    return FactsExample(make, label)
-
-
-def calibrate_batchnorm(model: Any, batch: Any) -> Any:
-    """BatchNorm statistics measured on `batch`, as training would leave them; returns the model in eval mode.
-
-    A randomly initialised FAST model otherwise produces logits near 1e5, where float32
-    rounding alone moves probabilities by 1e-2; calibrated, it behaves like a trained one.
-    """
-    import torch
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the batch
-    model.train()
-    with torch.no_grad():
-        model(batch, return_model_output=True)
-    return model.eval()

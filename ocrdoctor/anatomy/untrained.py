@@ -1,0 +1,114 @@
+"""Exact evidence that a model's weights are still at their initialization (OD116, OD210).
+
+A trained model moves every norm layer's affine parameters off 1 and 0 and its BatchNorm
+statistics off their start; a model built with `pretrained=False`, or left so by a failed
+download ("Invalid model URL, using default initialization", mindee/doctr#1439), does not.
+Only those exact values make the verdict: weight statistics of docTR's init schemes are too
+loose to tell a random model from a trained one, and a false "untrained" on a real model would
+send a team to retrain for nothing. Zeroed biases are reported as support, never required.
+
+Both the checkpoint and the live rules feed this the same leaves (name, shape, and the one value
+of a tensor whose elements are all equal), so both give the same verdict on the same weights.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, NamedTuple
+
+
+class Leaf(NamedTuple):
+    shape: tuple[int, ...]
+    constant: float | None  # the one value of a tensor whose elements are all equal; None otherwise
+
+
+class Evidence(NamedTuple):
+    norms: int  # norm layers with affine weight exactly 1 and bias exactly 0
+    statistics: int  # BatchNorm layers whose running statistics never moved
+    zero_biases: int  # conv / linear biases still exactly 0 (support, not proof)
+    biases: int
+
+    def describe(self) -> str:
+        parts = []
+        if self.norms:
+            parts.append(f"all {self.norms} norm layers at exactly weight 1, bias 0")
+        if self.statistics:
+            parts.append(f"all {self.statistics} BatchNorm layers with untouched running statistics")
+        if self.biases:
+            parts.append(f"{self.zero_biases} of {self.biases} layer biases still 0")
+        return "; ".join(parts)
+
+
+def evidence(leaves: Mapping[str, Leaf], skip: Iterable[str] = ()) -> Evidence | None:
+    """The evidence that every weight is at its initialization, or None when anything moved.
+
+    `skip` lists key prefixes to leave out (wrappers outside the model). A model without any
+    norm layer gives no exact evidence, so no verdict.
+    """
+    skip = tuple(skip)
+    names = [n for n in leaves if not n.startswith(skip)] if skip else list(leaves)
+    with_bias = [n[:-5] for n in names if n.endswith(".bias")]  # only these layers can be norms or biased
+    norms = [layer for layer in with_bias if _is_norm(leaves, layer)]
+    statistics = [n[:-13] for n in names if n.endswith(".running_mean")]
+    if not norms and not statistics:
+        return None
+    if not all(_at_identity(leaves, layer) for layer in norms):
+        return None
+    if not all(_untouched(leaves, layer) for layer in statistics):
+        return None
+    norm_layers = set(norms)
+    biases = [f"{layer}.bias" for layer in with_bias if layer not in norm_layers and _has_weight_matrix(leaves, layer)]
+    zero = sum(1 for b in biases if leaves[b].constant == 0.0)
+    return Evidence(len(norms), len(statistics), zero, len(biases))
+
+
+def _is_norm(leaves: Mapping[str, Leaf], layer: str) -> bool:
+    """A 1-D weight with a 1-D bias of the same shape: BatchNorm, LayerNorm, GroupNorm affine."""
+    weight, bias = leaves.get(f"{layer}.weight"), leaves.get(f"{layer}.bias")
+    return weight is not None and bias is not None and len(weight.shape) == 1 and weight.shape == bias.shape
+
+
+def _at_identity(leaves: Mapping[str, Leaf], layer: str) -> bool:
+    return leaves[f"{layer}.weight"].constant == 1.0 and leaves[f"{layer}.bias"].constant == 0.0
+
+
+def fresh_statistics(leaves: Mapping[str, Leaf], layer: str) -> bool:
+    """Mean all 0 and one variance for every channel, after at most one batch.
+
+    One batch covers docTR models whose constructor runs a dummy forward in train mode.
+    """
+    mean, var = leaves.get(f"{layer}.running_mean"), leaves.get(f"{layer}.running_var")
+    tracked = leaves.get(f"{layer}.num_batches_tracked")
+    return (
+        mean is not None and mean.constant == 0.0
+        and var is not None and var.constant is not None
+        and (var.constant == 1.0 if tracked is None else tracked.constant is not None and tracked.constant <= 1)
+    )
+
+
+DUMMY_BATCHES = 3  # the most batches a docTR constructor runs to size its layers (viptr: 3)
+
+
+def _untouched(leaves: Mapping[str, Leaf], layer: str) -> bool:
+    """Statistics that saw no training: initial, or only the constructor's dummy batches."""
+    tracked = leaves.get(f"{layer}.num_batches_tracked")
+    seen = tracked.constant if tracked is not None else None
+    return fresh_statistics(leaves, layer) or (seen is not None and seen <= DUMMY_BATCHES)
+
+
+def _has_weight_matrix(leaves: Mapping[str, Leaf], layer: str) -> bool:
+    weight = leaves.get(f"{layer}.weight")
+    return weight is not None and len(weight.shape) >= 2 and f"{layer}.bias" in leaves
+
+
+def live_leaves(module) -> dict[str, Leaf]:
+    """The leaves of a live torch module, read without copying it (norm and bias values only)."""
+    leaves = {}
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        constant = None
+        if tensor.dim() <= 1 and tensor.numel() and tensor.device.type != "meta":
+            flat = tensor.detach().reshape(-1)
+            first = flat[0]
+            if bool((flat == first).all()):
+                constant = float(first)
+        leaves[name] = Leaf(tuple(tensor.shape), constant)
+    return leaves

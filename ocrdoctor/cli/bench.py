@@ -1,0 +1,104 @@
+"""`ocrdoctor bench`: the ladder of fixes, timed on the same synthetic pages."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import common
+
+
+@common.cli.command()
+@click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint.")
+@click.option("--det-arch", default="fast_tiny", show_default=True, help="Its docTR architecture.")
+@click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint.")
+@click.option("--reco-arch", default="crnn_mobilenet_v3_small", show_default=True, help="Its docTR architecture.")
+@click.option("--device", default="cpu", show_default=True, help="As given: where the predictor starts (cpu, cuda).")
+@click.option("--dtype", type=click.Choice(["float32", "float64", "float16", "bfloat16"]), default="float32",
+              show_default=True, help="As given: the predictor's dtype.")
+@click.option("--threads", type=click.IntRange(1, 1024), help="As given: torch.set_num_threads(N) first.")
+@click.option("--train", is_flag=True, help="As given: the models' layers left in training mode.")
+@click.option("--pages", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--words", type=click.IntRange(1, 2000), default=150, show_default=True, help="Word crops per page.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True, help="Timed runs per variant.")
+@click.option("--no-onnx", is_flag=True, help="Leave out the ONNX Runtime variant.")
+@click.option("--straighten-pages", is_flag=True, help="As given: ocr_predictor(straighten_pages=True).")
+@click.option("--detect-orientation", is_flag=True, help="As given: ocr_predictor(detect_orientation=True).")
+@click.option("--rotated", is_flag=True, help="As given: ocr_predictor(assume_straight_pages=False).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx,
+          straighten_pages, detect_orientation, rotated, fmt) -> int:
+    """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
+    .cuda(), .half(), ONNX Runtime), on the same synthetic pages; with page options, also the whole
+    predictor with each option off (OD212). Without --det/--reco: random weights."""
+    from ..treat.build import require_doctr
+
+    require_doctr("ocrdoctor bench")
+    from ..api import UsageError
+    from ..anatomy.architectures import arch_names
+    from ..treat.bench import bench as run_bench
+    from ..treat.bench import demo_predictor
+    from ..treat.build import BuildError, build_predictor
+
+    if bool(det) != bool(reco):
+        raise UsageError("--det and --reco go together (or leave both out for a predictor with random weights)")
+    for name in (det_arch, reco_arch):
+        if name not in arch_names():
+            raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
+    options = {"straighten_pages": straighten_pages, "detect_orientation": detect_orientation,
+               "assume_straight_pages": not rotated}
+    try:
+        predictor = (build_predictor(det, det_arch, reco, reco_arch, any_vocab=True, **options) if det  # timing only
+                     else demo_predictor(det_arch, reco_arch, **options))
+        predictor = _as_given(predictor, device, dtype, threads, train)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    if not det and fmt == "text":
+        click.echo(f"No --det/--reco: {det_arch} + {reco_arch} with random weights.", err=True)
+    with _bench_progress() as progress:
+        result = run_bench(predictor, pages=pages, words=words, repeat=repeat, onnx=not no_onnx, progress=progress)
+    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.table())
+    return common.EXIT_OK
+
+
+def _as_given(predictor, device: str, dtype: str, threads: int | None, train: bool):
+    """The predictor in the state the user asked to start from."""
+    import torch
+
+    from ..treat.build import BuildError
+    from ..core.registry import one_line
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        predictor = predictor.to(device=device, dtype=getattr(torch, dtype))
+    except (RuntimeError, AssertionError) as exc:
+        raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
+    for p in (predictor.det_predictor, predictor.reco_predictor):
+        for layer in p.model.children():  # docTR refuses to run a model whose root is training
+            layer.train(train)
+    return predictor
+
+
+@contextlib.contextmanager
+def _bench_progress():
+    """A bar on stderr over the timed variants, only on a terminal; cleared at the end."""
+    if not common.is_terminal(sys.stderr):
+        yield None
+        return
+    done = [0]
+
+    def update(name: str, total: int) -> None:
+        filled = round(20 * done[0] / total)
+        sys.stderr.write(f"\rtiming [{'#' * filled}{'-' * (20 - filled)}] {done[0]}/{total} {name:<40}")
+        sys.stderr.flush()
+        done[0] += 1
+
+    try:
+        yield update
+    finally:
+        sys.stderr.write("\r" + " " * 80 + "\r")

@@ -1,0 +1,125 @@
+"""`ocrdoctor check`: files, folders and deployments through the rules, rendered in any format."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..core.findings import Severity
+from . import common
+
+PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
+
+
+@common.cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`), "
+                             "then load them into it and check the model.")
+@click.option("--key", "key", help='Which weights in each file: a dotted key path (model.reco, ema, model["a.b"]).')
+@click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint of a deployment.")
+@click.option("--det-arch", help="Its docTR architecture.")
+@click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint of a deployment.")
+@click.option("--reco-arch", help="Its docTR architecture.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the deployment puts the predictor.")
+@click.option("--half", is_flag=True, help="The deployment casts the predictor to float16.")
+@click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
+              help="Exit 1 when a finding reaches this severity.  [default: error]")
+@click.option("--select", multiple=True, help="Only these rule codes or prefixes (OD1, OD103); repeat or comma-separate.")
+@click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
+@click.option("--include", multiple=True, help="Glob of files to check inside folders (default: checkpoint suffixes).")
+@click.option("--exclude", multiple=True, help="Glob of files to leave out inside folders.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), help="Check this many files at once (0: one per CPU).  [default: 1]")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read settings from this TOML file instead of the nearest pyproject.toml.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
+def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include,
+          exclude, jobs, config, verbose) -> int:
+    """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
+    or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
+    from ..api import UsageError, check_deployment, check_files, collect, key_path
+    from ..core.config import load_settings
+    from ..render import render
+
+    settings = load_settings(config).merged(
+        select=tuple(common.codes(select)) or None, ignore=tuple(common.codes(ignore)) or None,
+        fail_on=Severity(fail_on) if fail_on else None, include=include or None,
+        exclude=exclude or None, jobs=jobs,
+    )
+    deployment = (det, det_arch, reco, reco_arch)
+    if any(deployment):
+        if not all(deployment) or paths or arch:
+            raise UsageError("a deployment takes --det, --det-arch, --reco and --reco-arch together, without PATHS or --arch")
+        for path in (det, reco):
+            if not path.is_file():
+                raise UsageError(f"path not found: {path}")
+        from ..treat.build import require_doctr
+
+        require_doctr("a deployment check (--det/--reco)")
+        report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
+    elif not paths:
+        raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
+    else:
+        files, skipped = collect(paths, settings.include, settings.exclude)
+        # A plain check never imports torch: cap what a hostile pickle can make it allocate.
+        with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
+            report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key))
+        report = dataclasses.replace(report, skipped=tuple(skipped))
+    color = common.use_color() and fmt == "text"
+    click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
+    return report.exit_code(settings.fail_on)
+
+
+@contextlib.contextmanager
+def limited_memory(files: list[Path]):
+    """Cap this process's heap (RLIMIT_DATA) while the files are read, so a pickle cannot exhaust the machine.
+
+    CPython's C unpickler sizes its memo from the largest index a pickle names: nine bytes
+    (`LONG_BINPUT 2**30`) make it allocate and clear 16 GiB. Under the cap that allocation fails
+    with MemoryError and the file gets an OD100 finding. Storage bytes are memory-mapped from the
+    file and not counted, so a legitimate check stays far below it. The previous limit is restored.
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        yield
+        return
+    largest = max((p.stat().st_size for p in files if p.is_file()), default=0)
+    cap = max(4 << 30, 2 * largest)
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    soft, hard = before
+    changed = False
+    if soft == resource.RLIM_INFINITY or soft > cap:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+            changed = True
+    try:
+        yield
+    finally:
+        if changed:
+            resource.setrlimit(resource.RLIMIT_DATA, before)
+
+
+@contextlib.contextmanager
+def _progress(files: list[Path]):
+    """A progress bar on stderr, only on a terminal and only for runs long enough to want one."""
+    if not (common.is_terminal(sys.stderr) and wants_progress(len(files), sum(p.stat().st_size for p in files))):
+        yield lambda path: None
+        return
+    lock = threading.Lock()  # --jobs reports from worker threads
+    with click.progressbar(length=len(files), label="checking", file=sys.stderr) as bar:
+        def update(path: Path) -> None:
+            with lock:
+                bar.update(1)
+
+        yield update
+
+
+def wants_progress(n_files: int, n_bytes: int) -> bool:
+    return n_files >= PROGRESS_MIN_FILES or n_bytes >= PROGRESS_MIN_BYTES

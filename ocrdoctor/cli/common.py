@@ -1,0 +1,67 @@
+"""What every command shares: the group, one-line failures, exit codes, colour and terminals."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import click
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # check takes 1 from Report.exit_code (--fail-on)
+
+
+class Group(click.Group):
+    """Turns every failure of the run itself into one line on stderr and exit code 2."""
+
+    def main(self, args=None, prog_name=None, **extra):  # noqa: D401 - click's signature
+        from ..api import UsageError
+        from ..treat.build import MissingExtra
+        from ..core.config import ConfigError
+        from ..core.registry import one_line
+
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name or "ocrdoctor", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `ocrdoctor`: the help, as click shows it
+            click.echo(exc.ctx.get_help(), err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            fail(exc.format_message())
+        except (UsageError, ConfigError, MissingExtra) as exc:
+            fail(str(exc))
+        except (click.Abort, KeyboardInterrupt):
+            fail("interrupted")
+        except Exception as exc:  # an internal error is still one line (set OCRDOCTOR_DEBUG for the traceback)
+            if os.environ.get("OCRDOCTOR_DEBUG"):
+                raise
+            fail(f"internal error: {one_line(exc)}")
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def fail(message: str) -> None:
+    click.echo(f"ocrdoctor: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def codes(values: Sequence[str]) -> list[str]:
+    """--select OD1,OD205 --select OD3 -> ['OD1', 'OD205', 'OD3']"""
+    return [c.strip().upper() for v in values for c in v.split(",") if c.strip()]
+
+
+def is_terminal(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def use_color(stream=None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return "NO_COLOR" not in os.environ and is_terminal(stream or sys.stdout)
+
+
+@click.group(name="ocrdoctor", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ocrdoctor", prog_name="ocrdoctor")
+def cli() -> None:
+    """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
+
+
+FORMATS = ["text", "json", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS

@@ -1,0 +1,47 @@
+"""`ocrdoctor export`: a checkpoint to ONNX through docTR, proven before it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import common
+
+
+@common.cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--arch", required=True, help="The docTR architecture of the checkpoint (ocrdoctor rules --archs).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the ONNX file.")
+@click.option("--fp16", is_flag=True, help="Convert weights and activations to float16 (changes numerics).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--key", "key", help='Which weights in the file: a dotted key path (model.reco, ema).')
+@click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Timed runs for each latency (after one warm-up).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read settings (select, ignore, severity) from this TOML file.")
+def export(source, arch, output, fp16, force, key, repeat, config) -> int:
+    """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
+    PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
+    from ..treat.build import require_doctr
+
+    require_doctr("ocrdoctor export")
+    from ..api import UsageError, key_path, select_rules
+    from ..core.config import load_settings
+    from ..treat.export import export_onnx
+    from ..render import render
+    from ..treat.fix import FixError
+
+    settings = load_settings(config)
+    _, rules = select_rules(settings, "onnx")
+    _, checkpoint_rules = select_rules(settings, "checkpoint")
+    try:
+        result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules,
+                             checkpoint_rules=checkpoint_rules, key=key_path(key))
+    except FixError as exc:  # ExportError, or the output checks shared with `fix`
+        raise UsageError(str(exc)) from None
+    click.echo(result.describe())
+    if result.report.findings:
+        click.echo(render(result.report, "text", color=common.use_color()), nl=False, color=common.use_color())
+    return common.EXIT_OK if result.written else common.EXIT_FINDINGS

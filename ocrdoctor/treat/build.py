@@ -1,0 +1,153 @@
+"""Build docTR models and predictors from checkpoint files, the way a deployment does.
+
+The file is read once by the torch-free reader; its weight records become torch tensors over
+the file's bytes (never `torch.load`). The weights are found where the reader found them
+(under "model", behind a `module.` prefix, in a pickled model's module tree, ...), a FAST model
+in reparameterized form is reparameterized before loading, and loading is strict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
+from ..read.checkpoint import Checkpoint, read_checkpoint
+from ..core.registry import one_line
+from ..specimens.models import offline_ocr_predictor  # noqa: F401  (its old home; bench and api use it here)
+
+DOCTR_EXTRA = 'pip install "ocrdoctor[doctr]"'
+
+
+class BuildError(Exception):
+    """The model could not be built from the file; one line, for the user."""
+
+
+class MissingExtra(BuildError):
+    """torch / docTR are not installed: the command needs the `doctr` extra."""
+
+
+def require_doctr(what: str, modules: tuple[str, ...] = ("torch", "doctr")) -> None:
+    """Raise MissingExtra, naming the install command, unless `modules` (torch and docTR) are installed."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        names = " and ".join("docTR" if m == "doctr" else m for m in missing)
+        raise MissingExtra(f"{what} needs {names}: {DOCTR_EXTRA}")
+
+
+@contextlib.contextmanager
+def opened(source: str | Path | Checkpoint) -> Iterator[Checkpoint]:
+    """A checkpoint already read (kept open), or the file at `source`, read now and closed after."""
+    if isinstance(source, Checkpoint):
+        yield source
+        return
+    with read_checkpoint(source) as ckpt:
+        yield ckpt
+
+
+def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFacts | None = None,
+                any_vocab: bool = False) -> Any:
+    """The docTR model with the file's weights, strictly loaded, in eval mode.
+
+    The stored config is used: its vocab builds the recognition head, its mean, std and input
+    shape go to the model's cfg (the predictor's pre-processor reads them). A head sized for a
+    custom vocabulary with none stored cannot be built, but with `any_vocab` (an export or a
+    benchmark, where only the head's size matters) a stand-in of that size is used.
+    """
+    require_doctr("building a docTR model")
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
+
+    from .materialize import MaterializeError, state_dict
+
+    with opened(source) as ckpt:
+        facts = facts or facts_of(ckpt, arch)
+        if facts.members:
+            raise BuildError(f"{ckpt.path} holds {len(facts.members)} models "
+                             f"({', '.join(m.member for m in facts.members)}): pick one with --key")
+        if facts.unsafe or facts.weights is None:
+            raise BuildError(f"{ckpt.path}: not loaded (see the checkpoint findings)")
+        match = facts.architecture
+        config = facts.config
+        vocab = _vocab(ckpt.path, match, config.vocab if config else None, any_vocab, arch)
+        model = empty_model(arch, match, vocab=vocab,
+                            reparameterized=match is not None and match.form == "reparameterized")
+        _apply_config(model, config)
+        try:
+            state = state_dict(ckpt, weights_of(ckpt, facts))
+        except MaterializeError as exc:
+            raise BuildError(f"{ckpt.path}: {exc}") from None
+        for prefix in (match.prefix.rstrip(".").split(".") if match and match.prefix else ()):
+            consume_prefix_in_state_dict_if_present(state, f"{prefix}.")
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise BuildError(f"{ckpt.path}: does not load into {arch}: {one_line(exc)}") from None
+    return model.eval()
+
+
+def _vocab(path: str, match: Any, stored: str | None, any_vocab: bool, arch: str) -> str | None:
+    """The vocabulary to build a recognizer with: the stored one when it fits the head."""
+    if match is None or match.head != "vocab":
+        return None
+    if stored is not None and len(stored) == match.head_size:
+        return stored
+    if not match.custom_head:
+        return None
+    if any_vocab:
+        return stand_in_vocab(match.head_size)
+    raise BuildError(f"{path}: the head is sized for a vocab of {match.head_size} and no vocab of that size is "
+                     f"stored: cannot build {arch} (see OD117)")
+
+
+def _apply_config(model: Any, config: Any) -> None:
+    """The stored mean, std and input shape become the model's cfg, as docTR's hub loader does."""
+    if config is None or not isinstance(getattr(model, "cfg", None), dict):
+        return
+    for key in ("mean", "std", "input_shape"):
+        if getattr(config, key) is not None:
+            model.cfg = {**model.cfg, key: getattr(config, key)}
+
+
+def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, reparameterized: bool = False) -> Any:
+    """The docTR model (random weights) that a state_dict identified as `match` must load into.
+
+    A custom head gets `vocab`, or stand-in characters / class names of the saved size: only
+    the shapes matter for loading. FAST is fused when the weights are in that form.
+    """
+    from doctr import models
+
+    kwargs: dict[str, Any] = {}
+    if vocab is not None:
+        kwargs["vocab"] = vocab
+    elif match is not None and match.custom_head and match.head == "vocab":
+        kwargs["vocab"] = stand_in_vocab(match.head_size)
+    elif match is not None and match.custom_head:
+        kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
+    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
+    if reparameterized:
+        from doctr.models.detection.fast import reparameterize
+
+        model = reparameterize(model)
+    return model
+
+
+def stand_in_vocab(size: int) -> str:
+    """Any vocabulary of `size` distinct characters: builds a head of the right shape."""
+    return "".join(chr(0x4E00 + i) for i in range(size))
+
+
+def build_predictor(det: str | Path | Checkpoint, det_arch: str, reco: str | Path | Checkpoint, reco_arch: str,
+                    device: str = "cpu", half: bool = False, any_vocab: bool = False,
+                    facts: tuple[CheckpointFacts | None, CheckpointFacts | None] = (None, None), **options) -> Any:
+    """`ocr_predictor(det_arch=model, reco_arch=model, **options)`, moved and cast as requested."""
+    require_doctr("building a docTR predictor")
+    predictor = offline_ocr_predictor(build_model(det, det_arch, facts[0]),
+                                      build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), **options)
+    try:
+        predictor = predictor.to(device)
+    except (RuntimeError, AssertionError) as exc:
+        raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
+    return predictor.half() if half else predictor

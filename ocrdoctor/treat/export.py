@@ -1,0 +1,246 @@
+"""`ocrdoctor export`: a checkpoint to an ONNX file that is proven to match it.
+
+The model is built from the checkpoint as a deployment builds it (strict load, FAST
+reparameterized, eval mode), exported through docTR's own `export_model_to_onnx` with a
+dynamic batch axis (float16 by converting the float32 graph with onnxconverter-common, so no
+GPU is needed), then, still under a temporary name, checked by onnx.checker, run in
+onnxruntime beside PyTorch on the same sample pages (a batch of two: the batch axis is
+exercised too), timed, and put through the OD4xx rules. Only an export without an
+error-severity finding is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..anatomy.architectures import arch_names
+from .build import BuildError, build_model
+from ..core.engine import run_rules
+from ..core.findings import Report, Severity
+from ..inspect.checkpoint import facts_of
+from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
+from ..inspect.ortrun import OrtFailure, run_isolated
+from ..read.checkpoint import read_checkpoint
+from ..core.registry import one_line
+from .fix import FixError, check_output, temp_path
+from ..core.timing import median_seconds
+from ..core.units import human_bytes
+
+TOLERANCE = {False: 1e-4, True: 1e-2}  # of the largest output value; float32, float16
+SAMPLES = 2
+# Kept in float32 by --fp16: onnxruntime has no float16 CPU kernel for them (1.32 crashes
+# creating a session for a float16 LSTM, as in docTR's CRNN).
+FLOAT32_OPS = ("LSTM", "GRU", "RNN")
+
+
+class ExportError(FixError):
+    """The export was refused or failed; one line, nothing written."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    output: Path
+    arch: str
+    task: str
+    float16: bool
+    written: bool
+    facts: OnnxFacts | None  # None: the checkpoint was refused before any export
+    onnx_seconds: float
+    torch_seconds: float
+    repeat: int
+    report: Report
+
+    def describe(self) -> str:
+        if self.facts is None:
+            return f"not exported: the checkpoint cannot be built as {self.arch} (the findings say why); nothing written"
+        f, p = self.facts, self.facts.parity
+        dtype = "float16" if self.float16 else "float32"
+        batch = "dynamic batch" if not any(x.static_batch for x in f.inputs) else "static batch"
+        head = "exported" if self.written else "not written: the export failed verification;"
+        lines = [f"{head} {self.arch} to {self.output} ({human_bytes(f.size)}, {dtype}, opset {f.opset}, {batch})"]
+        if p is not None:
+            lines.append(f"compared on {p.samples}: largest difference {p.max_diff:.3g} in {p.output} "
+                         f"(largest value {p.scale:.3g}; tolerance {p.tolerance:.0e} of it)")
+        if self.onnx_seconds and self.torch_seconds:
+            provider = (f.session_providers or (CPU_PROVIDER,))[0]
+            lines.append(
+                f"latency, batch of {SAMPLES}, median of {self.repeat}: onnxruntime {self.onnx_seconds * 1e3:.0f} ms "
+                f"({provider}), PyTorch eager {self.torch_seconds * 1e3:.0f} ms: "
+                f"{self.torch_seconds / self.onnx_seconds:.2f}x the speed of eager")
+        if self.float16 and f.session_providers[:1] == (CPU_PROVIDER,):
+            lines.append("note: float16 runs slower than float32 on the CPU provider; --fp16 is for GPU serving")
+        if self.written:
+            lines.append(f"use it with OnnxTR: {onnxtr_snippet(self.arch, self.task, self.output)}")
+        return "\n".join(lines)
+
+
+def onnxtr_snippet(arch: str, task: str, path: Path) -> str:
+    vocab = ", vocab=VOCAB" if task == "recognition" else ""
+    return f'from onnxtr.models import {arch}; model = {arch}("{path}"{vocab})'
+
+
+def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool = False, force: bool = False,
+                repeat: int = 5, rules: list | None = None, checkpoint_rules: list | None = None,
+                key: tuple | None = None) -> ExportResult:
+    """Export, verify, time and check; raises ExportError for a refused or failed export.
+
+    A checkpoint that cannot become `arch` (OD113: its keys, OD118: its vocab, ...) is not an
+    error of the run: the result carries those findings, nothing is written, and the exit is 1.
+    """
+    source, output = Path(source), Path(output)
+    if arch not in arch_names():
+        raise ExportError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
+    if not source.is_file():
+        raise ExportError(f"path not found: {source}")
+    check_output(source, output, force)
+    _require_onnx()
+    with read_checkpoint(source) as ckpt:
+        facts = facts_of(ckpt, arch, key)
+        refused = _refusal(facts, source, checkpoint_rules)
+        if refused is not None:
+            return ExportResult(output, arch, "", fp16, False, None, 0.0, 0.0, repeat, refused)
+        try:
+            model = exportable_model(build_model(ckpt, arch, facts, any_vocab=True))
+        except BuildError as exc:
+            raise ExportError(str(exc)) from None
+    task = "detection" if ".detection." in type(model).__module__ else "recognition"
+    batch, what = sample_batch(model, task)
+    tmp = temp_path(output)
+    try:
+        export_graph(model, batch[:1], tmp, arch)
+        if fp16:
+            _to_float16(tmp)
+        facts, onnx_s, torch_s = _verify(tmp, model, batch, what, fp16, repeat)
+        facts = replace(facts, path=str(output))
+        result = run_rules(rules if rules is not None else _onnx_rules(), facts, target=str(output), kind="onnx",
+                           summary=facts.summary())
+        written = not any(f.severity is Severity.ERROR for f in result.findings)
+        if written:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(output, arch, task, fp16, written, facts, onnx_s, torch_s, repeat, Report((result,)))
+
+
+def _refusal(facts, source: Path, rules: list | None) -> Report | None:
+    """The checkpoint's error findings, when it cannot be built as the architecture asked for."""
+    from ..core.engine import run_checkpoint_rules, select_rules
+    from ..core.config import Settings
+
+    rules = rules if rules is not None else select_rules(Settings(), "checkpoint")[1]
+    if facts.members:
+        names = ", ".join(m.member for m in facts.members)
+        raise ExportError(f"{source} holds {len(facts.members)} models ({names}): pick one with --key")
+    result = run_checkpoint_rules(rules, facts, str(source))
+    if any(f.severity is Severity.ERROR for f in result.findings):
+        return Report((result,))
+    return None
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ExportError('ocrdoctor export needs onnx and onnxruntime: pip install "ocrdoctor[onnx]"') from None
+
+
+def exportable_model(model: Any) -> Any:
+    """Eval mode, FAST fused, returning raw logits (docTR's `exportable` switch)."""
+    from ..inspect.model import fast_unfused
+    from ..anatomy.versions import fast_fusion_sound
+
+    if not hasattr(model, "exportable"):
+        raise ExportError(f"{type(model).__name__} has no ONNX export mode in this docTR")
+    if fast_unfused(model) and fast_fusion_sound():  # docTR 0.8: exported in its training form, outputs intact
+        from doctr.models.detection.fast import reparameterize
+
+        model = reparameterize(model)
+    model = model.float().eval()
+    model.exportable = True
+    return model
+
+
+def sample_batch(model: Any, task: str) -> tuple[Any, str]:
+    """Two synthetic pages (detection) or word crops (recognition), pre-processed as docTR's predictors do."""
+    from doctr.models.preprocessor import PreProcessor
+
+    from .samples import sample_images
+
+    cfg = model.cfg
+    pre = PreProcessor(tuple(cfg["input_shape"][-2:]), SAMPLES, mean=cfg["mean"], std=cfg["std"],
+                       preserve_aspect_ratio=True, symmetric_pad=task == "detection")
+    what = f"{SAMPLES} sample {'pages' if task == 'detection' else 'word crops'}"
+    return pre(sample_images(task, SAMPLES))[0], what
+
+
+def export_graph(model: Any, dummy: Any, tmp: Path, arch: str) -> None:
+    """docTR's export_model_to_onnx into `tmp` (which it names itself: it appends .onnx)."""
+    import torch
+    from doctr.models.utils import export_model_to_onnx
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about docTR's code, not about this export
+            export_model_to_onnx(model, str(tmp)[: -len(".onnx")] if tmp.suffix == ".onnx" else str(tmp), dummy)
+        if tmp.suffix != ".onnx":
+            tmp.with_name(tmp.name + ".onnx").replace(tmp)
+    except OSError as exc:  # a full disk, a vanished folder: not docTR's fault
+        raise ExportError(f"could not write {tmp.parent}: {one_line(exc)}") from None
+    except Exception as exc:
+        raise ExportError(f"docTR could not export {arch} to ONNX: {one_line(exc)}") from None
+
+
+def _to_float16(path: Path) -> None:
+    """Weights and activations in float16; inputs and outputs stay float32 for any caller."""
+    import onnx
+
+    try:
+        from onnxconverter_common import float16
+    except ImportError:
+        raise ExportError('--fp16 needs onnxconverter-common: pip install "ocrdoctor[onnx]"') from None
+    blocked = [*float16.DEFAULT_OP_BLOCK_LIST, *FLOAT32_OPS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one line per tiny weight truncated to 1e-7
+        model = float16.convert_float_to_float16(onnx.load(str(path)), keep_io_types=True, op_block_list=blocked)
+    onnx.save(model, str(path))
+
+
+def _verify(tmp: Path, model: Any, batch: Any, what: str, fp16: bool, repeat: int) -> tuple[OnnxFacts, float, float]:
+    """The file's facts, with parity against PyTorch on `batch`, and both median latencies."""
+    import numpy as np
+    import torch
+
+    requested = wanted_providers()
+    facts = inspect_onnx(tmp, providers=requested, open_session=False)  # the run below opens it
+    if facts.problem or facts.checker_error:
+        return facts, 0.0, 0.0
+    try:
+        run = run_isolated(tmp, requested, batch.numpy(), repeat)
+    except OrtFailure as exc:
+        return replace(facts, runtime_error=str(exc)), 0.0, 0.0
+    device = "cuda" if run.providers[0] == "CUDAExecutionProvider" else "cpu"
+    model, x = model.to(device), batch.to(device)
+    with torch.no_grad():
+        expected = model(x)["logits"].float().cpu().numpy()
+        sync = torch.cuda.synchronize if device == "cuda" else None
+        torch_s = median_seconds(lambda: model(x), repeat, sync=sync)
+    got = run.output.astype(np.float32)
+    if got.shape != expected.shape:
+        raise ExportError(f"verification failed: onnxruntime gives {got.shape}, PyTorch {expected.shape}")
+    diff = float(np.abs(got - expected).max()) if np.isfinite(got).all() else float("inf")
+    parity = Parity("logits", diff, float(np.abs(expected).max()), TOLERANCE[fp16], what)
+    return replace(facts, parity=parity, session_providers=run.providers), run.seconds, torch_s
+
+
+def _onnx_rules() -> list:
+    from ..core.engine import select_rules
+    from ..core.config import Settings
+
+    return select_rules(Settings(), "onnx")[1]
