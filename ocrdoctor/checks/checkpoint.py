@@ -58,7 +58,7 @@ def unreadable_checkpoint(facts: CheckpointFacts) -> Iterator[Problem]:
     Example:
         `head -c 1000 det.pt > cut.pt`
     """
-    if facts.problem:
+    if facts.problem and not facts.hostile:
         yield Problem(facts.problem, fix=_remedy(facts))
 
 
@@ -68,8 +68,6 @@ def _remedy(facts: CheckpointFacts) -> str:
         return f'git lfs pull --include "{facts.path}"  # fetch the real file the pointer stands for'
     if "permission denied" in problem:
         return f"Ask for read access (the owner can run: chmod a+r {facts.path}), then check it again"
-    if "more memory than a checkpoint could need" in problem:
-        return "Do not load this file: a pickle crafted to exhaust memory is an attack; get the weights from their source"
     if "truncated" in problem or "cut short" in problem or "runs past the end" in problem:
         return "Copy the file again and compare its checksum (sha256sum) with the original"
     return "Save the weights again from the training run: torch.save(model.state_dict(), path)"
@@ -269,3 +267,42 @@ def not_a_state_dict(facts: CheckpointFacts) -> Iterator[Problem]:
     if not any(m.weights for m in facts.models) and facts.tensors:
         yield Problem(f"{len(facts.tensors)} tensors, but no mapping of names to tensors (a list or tuple holds "
                       "them): load_state_dict cannot take them", location=listing([t.name for t in facts.tensors], 3))
+
+
+@check(
+    "OD125", "hostile-structure", Severity.ERROR, "checkpoint", scope="file",
+    fix="Do not load this file: get the weights from their source. For a genuine giant: ocrdoctor check --no-limits",
+    bad=[ex.raw(ex.nested_lists(20_000), "nested-20000-levels", ".pkl"),
+         ex.Example(ex.deflate_bomb, "deflate-bomb-data-pkl")],
+    good=[ex.saved(ex.tiny_state_dict, "state-dict")],
+)
+def hostile_structure(facts: CheckpointFacts) -> Iterator[Problem]:
+    """The file is built to exhaust a reader: the read stopped at a limit no real checkpoint comes near.
+
+    What it detects:
+        Structure far beyond any real checkpoint, counted while the file is read and before
+        anything big is built: zip directory entries, tar members or safetensors tensors
+        (`entries`), tensor records and rebuilt objects (`records`), tensors viewing one storage
+        (`shared`), distinct globals (`globals`), elements one tensor claims (`elements`), bytes a
+        compressed member inflates to (`inflated`, judged from the directory, nothing inflated),
+        bytes the pickles ask to be built (`materialised`: `bytearray(n)`, encoded strings), levels of
+        nested containers (`nesting`), and a memo or length that asks for more memory than a
+        checkpoint could need. The message says which limit, and how far past it the file went.
+    Why it matters:
+        A loader, or a scanner, that reads such a file runs for minutes or exhausts memory: a
+        denial of service for a model registry's scanner or a server that loads uploads. The file
+        is never fully read, so the other rules do not run on it; what its pickles named before the
+        limit is still judged (OD101).
+    Fix:
+        Do not load the file; get the weights from their source. The limits are one table
+        (`ocrdoctor.read.limits.TABLE`); `[tool.ocrdoctor.limits]` in pyproject.toml overrides any
+        of them (`entries = 500000`) and `ocrdoctor check --no-limits` lifts them all, for a
+        genuine giant.
+    Example:
+        A zip of a million directory entries; a 1 GiB deflate bomb as `data.pkl`; 200,000 tensors
+        viewing one storage through the memo; `bytearray(2**28)` called four times.
+    """
+    if facts.hostile:
+        yield Problem(f"built to exhaust a reader: {facts.hostile}; not read further. Raise the limit in "
+                      "[tool.ocrdoctor.limits] or run with --no-limits for a genuine giant",
+                      location=facts.hostile.rsplit("`", 2)[-2] if "`" in facts.hostile else None)

@@ -18,6 +18,7 @@ from ..anatomy.architectures import THRESHOLD, ArchMatch, identify
 from ..core.findings import Skip
 from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
 from ..read.formats import FormatError
+from ..read.limits import Hostile
 from ..read.records import Tensor, is_floating
 from ..read.safety import judge
 from ..read.unpickler import StubObject
@@ -79,6 +80,7 @@ class CheckpointFacts:
     size: int
     format: str  # zip | legacy | tar | pickle | safetensors | torchscript | torch-export | unknown
     problem: str | None = None  # why the file could not be read (whole or in part)
+    hostile: str | None = None  # the limit a file built to exhaust a reader passed (OD125): not read further
     unsafe_globals: tuple[str, ...] = ()  # "posix.system (called)": what a loader would run
     conflict: str | None = None  # loaders would read different pickles
     module_globals: tuple[str, ...] = ()  # the classes a pickled nn.Module needs imported
@@ -117,6 +119,8 @@ class CheckpointFacts:
         """The state_dict's tensors, or Skip with the reason they were not read."""
         if self.unsafe:
             raise Skip("not checked: the file is unsafe to load (OD101)")
+        if self.hostile:
+            raise Skip("not read further: the file is built to exhaust a reader (OD125)")
         if self.weights is None:
             raise Skip("the file could not be read" if self.problem else "no state_dict found in the file")
         return self.weights
@@ -158,15 +162,20 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
 
     `key` picks the weights (`--key model.reco`); raises WeightsKeyError when it names nothing.
     """
-    verdict = judge(ckpt.uses, ckpt.format)
+    hostile = ckpt.hostile
+    try:
+        verdict = judge(ckpt.uses, ckpt.format, ckpt.root)
+    except Hostile as exc:  # nesting found while judging: the globals named so far are still judged
+        hostile = hostile or str(exc)
+        verdict = judge(ckpt.uses, ckpt.format, None)
     base = CheckpointFacts(
-        path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem,
+        path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem, hostile=hostile,
         unsafe_globals=verdict.unsafe, conflict=ckpt.layout.conflict, module_globals=verdict.modules,
         user_modules=verdict.user_modules, outside_weights_only=verdict.outside_weights_only,
         pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
         versions=Installed(),
     )
-    if ckpt.root is None or base.unsafe or ckpt.problem or ckpt.format in PROGRAMS:
+    if ckpt.root is None or base.unsafe or ckpt.problem or hostile or ckpt.format in PROGRAMS:
         return base
     try:
         sets = find_models(ckpt.root, verdict.pickled_module, key)

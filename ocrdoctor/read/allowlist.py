@@ -3,8 +3,10 @@
 - torch_weights_only.json: what torch's weights-only unpickler accepts (generated from torch).
 - module_classes.json: the nn.Module classes (and docTR's helper classes) of torch, torchvision
   and docTR that a `torch.save(model)` pickle rebuilds (generated from the installed packages).
-- harmless_globals.json: what training scripts pickle beside the weights and that runs no code
-  of consequence (numpy values, argparse.Namespace, paths, Lightning and omegaconf containers).
+- harmless_globals.json: what training scripts pickle beside the weights (numpy values,
+  argparse.Namespace, paths, Lightning and omegaconf containers), each with a model of what it
+  does at load time with what the pickle hands it and the source lines that make it inert
+  (read/inert.py judges each use against it).
 
 `python -m ocrdoctor.read.allowlist` regenerates the two generated lists from the installed
 torch, torchvision and docTR; tests/test_allowlist.py fails when the installed torch drifts.
@@ -46,15 +48,29 @@ def _grouped(key: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _harmless() -> tuple[frozenset[str], tuple[str, ...]]:
-    names = _data("harmless_globals.json")["globals"]
-    return (frozenset(n for n in names if not n.endswith("*")),
-            tuple(n[:-1] for n in names if n.endswith("*")))
+def _harmless() -> tuple[dict[str, dict], dict[str, dict], tuple[str, ...]]:
+    table = _data("harmless_globals.json")
+    entries = table["globals"]
+    exact = {n: e for n, e in entries.items() if not n.endswith("*")}
+    prefixes = {n[:-1]: e for n, e in entries.items() if n.endswith("*")}
+    return exact, prefixes, tuple(table["bit_generators"])
+
+
+def harmless_spec(name: str) -> dict | None:
+    """What a harmless global does at load time with what it is handed (None: not on the list)."""
+    exact, prefixes, _ = _harmless()
+    if name in exact:
+        return exact[name]
+    return next((e for p, e in prefixes.items() if name.startswith(p)), None)
 
 
 def is_harmless(name: str) -> bool:
-    exact, prefixes = _harmless()
-    return name in exact or name.startswith(prefixes)
+    return harmless_spec(name) is not None
+
+
+def bit_generators() -> tuple[str, ...]:
+    """numpy's own bit generators (numpy/random/_pickle.py BitGenerators), the only types its ctors may build."""
+    return _harmless()[2]
 
 
 # --- generation (development only: imports torch, torchvision and docTR) -----------------------

@@ -4,7 +4,13 @@ The differences are where scanners have been fooled (picklescan's and modelscan'
 names are compared raw and ASCII-case-insensitively (zipfile cuts a name at a NUL byte and
 compares exactly), offsets are taken as written (zipfile shifts them past bytes prepended to the
 archive), and CRCs are not checked (torch builds miniz without the check, zipfile refuses the
-member). Only the central directory is trusted for names and sizes, as miniz does.
+member). Only the central directory is trusted for names and sizes, as miniz does, and a valid
+zip64 locator before the end record makes miniz (and zipfile) read the zip64 directory whatever
+the classic record says (miniz.c, mz_zip_reader_read_central_dir): so does this reader.
+
+Cost is bounded before anything is built: the entry count is checked against the limits before
+the directory is parsed, and a member is inflated only when torch would read it, up to its
+declared size and the `inflated` limit.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import struct
 import zlib
 from typing import NamedTuple
+
+from .limits import DEFAULT, Limits
 
 LOCAL_MAGIC = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
@@ -47,9 +55,9 @@ class Member(NamedTuple):
 class Archive:
     """The central directory of a zip held in `buf` (bytes, or an mmap: nothing is copied)."""
 
-    def __init__(self, buf):
-        self.buf = buf
-        self.members = _central_directory(buf)
+    def __init__(self, buf, limits: Limits = DEFAULT):
+        self.buf, self.limits = buf, limits
+        self.members = _central_directory(buf, limits)
         self.by_name: dict[bytes, list[Member]] = {}
         for m in self.members:
             self.by_name.setdefault(m.name.lower(), []).append(m)
@@ -104,6 +112,7 @@ class Archive:
             return bytes(raw[:member.size])
         if member.method != _DEFLATED:
             raise ArchiveError(f"{member.text} uses compression method {member.method}, which torch cannot read")
+        self.limits.check("inflated", member.size)
         cap = member.size if limit is None else min(member.size, limit)
         try:
             out = zlib.decompressobj(-15).decompress(bytes(raw), cap)
@@ -124,9 +133,15 @@ class Archive:
         return start
 
 
-def _central_directory(buf) -> list[Member]:
+    def raw(self, member: Member) -> tuple[int, bytes]:
+        """(method, the member's bytes as stored): compares members without inflating them."""
+        start = self._data_start(member)
+        return member.method, bytes(self.buf[start:start + member.compressed])
+
+
+def _central_directory(buf, limits: Limits) -> list[Member]:
     try:
-        return _read_directory(buf)
+        return _read_directory(buf, limits)
     except struct.error:
         raise ArchiveError("truncated or corrupt zip archive: a directory record is cut short") from None
 
@@ -135,15 +150,15 @@ _CENTRAL_ENTRY = struct.Struct("<4s6xH8xIIHHH8xI")  # magic, method, sizes, name
 _LOCAL_LENGTHS = struct.Struct("<4s22xHH")
 
 
-def _read_directory(buf) -> list[Member]:
+def _read_directory(buf, limits: Limits) -> list[Member]:
     end = _find_end(buf)
-    count, cd_size, cd_offset = struct.unpack_from("<HII", buf, end + 10)
-    if count == 0xFFFF or 0xFFFFFFFF in (cd_size, cd_offset):
-        count, cd_size, cd_offset = _zip64_end(buf, end)
-    if cd_offset + cd_size > len(buf):
-        raise ArchiveError("truncated or corrupt zip archive: its directory lies past the end of the file")
+    count, cd_size, cd_offset = _directory_extent(buf, end)
+    limits.check("entries", count)
     members, pos, unpack, append, big = [], cd_offset, _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF
+    stop = cd_offset + cd_size
     for _ in range(count):
+        if pos + 46 > stop:
+            raise ArchiveError("corrupt zip archive: the directory holds fewer entries than it declares")
         magic, method, compressed, size, name_len, extra_len, comment_len, header = unpack(buf, pos)
         if magic != _CENTRAL:
             raise ArchiveError("corrupt zip archive: a directory entry is damaged")
@@ -154,6 +169,42 @@ def _read_directory(buf) -> list[Member]:
         append(members, Member(buf[start:start + name_len], method, compressed, size, header))
         pos = start + name_len + extra_len + comment_len
     return members
+
+
+def _directory_extent(buf, end: int) -> tuple[int, int, int]:
+    """(entries, size, offset) of the central directory, as miniz takes them (zip64 record first)."""
+    this_disk, cd_disk, on_disk, count, cd_size, cd_offset = struct.unpack_from("<HHHHII", buf, end + 4)
+    zip64 = _zip64_record(buf, end)
+    if zip64 is not None:
+        locator, record = zip64
+        (disks,) = struct.unpack_from("<I", buf, locator + 16)
+        (record_size,) = struct.unpack_from("<Q", buf, record + 4)
+        this_disk, cd_disk, on_disk, count, cd_size, cd_offset = struct.unpack_from("<IIQQQQ", buf, record + 16)
+        if record_size < 44:
+            raise ArchiveError("corrupt zip64 archive: its zip64 directory record is too short")
+        if disks != 1:
+            raise ArchiveError("a multi-disk zip64 archive, which torch cannot read")
+        if count > 0xFFFFFFFF or on_disk > 0xFFFFFFFF or cd_size > 0xFFFFFFFF:
+            raise ArchiveError("a zip64 directory larger than torch's reader takes")
+    if count != on_disk or ((this_disk | cd_disk) != 0 and (this_disk, cd_disk) != (1, 1)):
+        raise ArchiveError("a multi-disk zip archive, which torch cannot read")
+    if cd_size < count * 46 or cd_offset + cd_size > len(buf):
+        raise ArchiveError("truncated or corrupt zip archive: its directory lies past the end of the file")
+    return count, cd_size, cd_offset
+
+
+def _zip64_record(buf, end: int) -> tuple[int, int] | None:
+    """(locator, record) offsets when a zip64 locator sits right before the end record and points at a
+    zip64 directory record: miniz then reads the zip64 directory, whatever the classic record says."""
+    locator = end - 20
+    if end < 20 + 56 or bytes(buf[locator:locator + 4]) != _END64_LOCATOR:
+        return None
+    (record,) = struct.unpack_from("<Q", buf, locator + 8)
+    if record > len(buf) - 56:
+        raise ArchiveError("corrupt zip64 archive: its locator points past the end of the file")
+    if bytes(buf[record:record + 4]) != _END64:
+        return None  # miniz ignores a locator without a record and reads the classic directory
+    return locator, record
 
 
 def _find_end(buf) -> int:
@@ -167,17 +218,6 @@ def _find_end(buf) -> int:
     if at < 0:
         raise ArchiveError("truncated or corrupt zip archive: no central directory")
     return low + at
-
-
-def _zip64_end(buf, end: int) -> tuple[int, int, int]:
-    locator = end - 20
-    if locator < 0 or bytes(buf[locator:locator + 4]) != _END64_LOCATOR:
-        raise ArchiveError("corrupt zip64 archive: no zip64 directory locator")
-    (record,) = struct.unpack_from("<Q", buf, locator + 8)
-    if bytes(buf[record:record + 4]) != _END64:
-        raise ArchiveError("corrupt zip64 archive: no zip64 directory record")
-    count, cd_size, cd_offset = struct.unpack_from("<QQQ", buf, record + 32)
-    return count, cd_size, cd_offset
 
 
 def _zip64_fields(extra: bytes, size: int, compressed: int, header: int) -> tuple[int, int, int]:

@@ -22,10 +22,12 @@ from ..core.units import human_bytes
 from .archive import LOCAL_MAGIC, ArchiveError
 from .describe import describe_content
 from .formats import FormatError, Layout, open_tar, read_pickles, read_tar, read_zip
+from .limits import DEFAULT, Hostile, Limits
 from .records import ITEMSIZE, Tensor
 from .safetensors import read_safetensors
-from .values import Located, Stats, array, statistics
+from .stream import Opener, file_opener
 from .unpickler import Uses
+from .values import Located, Stats, array, statistics
 
 _HEAD = 512
 
@@ -48,6 +50,11 @@ class Checkpoint:
     @property
     def problem(self) -> str | None:
         return self.layout.problem
+
+    @property
+    def hostile(self) -> str | None:
+        """Which limit the file passed (OD125); the read stopped there."""
+        return self.layout.hostile
 
     @property
     def buffer(self):
@@ -97,7 +104,7 @@ class Checkpoint:
         self.close()
 
 
-def read_checkpoint(path: str | Path) -> Checkpoint:
+def read_checkpoint(path: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
     path = str(path)
     try:
         info = os.stat(path)
@@ -113,10 +120,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     except OSError as exc:
         reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
         return _failed(path, info.st_size, f"cannot open: {reason} (the file is {human_bytes(info.st_size)})")
-    uses = Uses()
+    uses = Uses(limits)
     head = bytes(buf[:_HEAD])
     with gc_paused():
-        layout = _layout(buf, uses, head)
+        layout = _layout(buf, uses, head, file_opener(path))
     return Checkpoint(path, info.st_size, layout, uses, buf, head)
 
 
@@ -147,25 +154,27 @@ def _failed(path: str, size: int, problem: str) -> Checkpoint:
     return Checkpoint(path, size, Layout("unknown", problem=problem), Uses())
 
 
-def _layout(buf, uses: Uses, head: bytes) -> Layout:
+def _layout(buf, uses: Uses, head: bytes, opener: Opener | None = None) -> Layout:
     """Read as torch.load does: a zip by its first bytes, else a tar, else pickles."""
     if head.startswith(LOCAL_MAGIC):
         return _guarded("zip", lambda: read_zip(buf, uses))
-    tar = open_tar(buf)
+    tar = open_tar(buf, opener)
     if tar is not None:
         return _guarded("tar", lambda: read_tar(buf, tar, uses))
     try:
-        return read_pickles(buf, uses)
+        return read_pickles(buf, uses, opener)
     except Exception as exc:  # the first pickle failed: no pickle at all, or a damaged one
         error = exc
-    if isinstance(error, MemoryError):
-        return Layout("pickle", problem=OUT_OF_MEMORY)
+    if isinstance(error, (MemoryError, Hostile)):
+        return _hostile("pickle", error)
     if uses.globals:  # it named globals before failing: keep them, they are what a loader would run
         return Layout("pickle", problem=f"corrupt or truncated: {one_line(error)}")
     try:
-        safetensors = read_safetensors(buf)
+        safetensors = read_safetensors(buf, uses.limits)
     except FormatError as exc:
         return Layout("safetensors", problem=f"corrupt safetensors file: {exc}")
+    except Hostile as exc:
+        return _hostile("safetensors", exc)
     if safetensors is not None:
         return safetensors
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # PROTO 2-5: a damaged binary pickle
@@ -177,11 +186,15 @@ OUT_OF_MEMORY = ("the pickle asks for more memory than a checkpoint could need (
                  "it was not read further")
 
 
+def _hostile(fmt: str, error: BaseException) -> Layout:
+    return Layout(fmt, hostile=OUT_OF_MEMORY if isinstance(error, MemoryError) else str(error))
+
+
 def _guarded(fmt: str, read) -> Layout:
     try:
         return read()
-    except MemoryError:
-        return Layout(fmt, problem=OUT_OF_MEMORY)
+    except (MemoryError, Hostile) as exc:
+        return _hostile(fmt, exc)
     except (ArchiveError, FormatError) as exc:
         return Layout(fmt, problem=str(exc))
     except Exception as exc:  # what the unpickler raises on a damaged pickle

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import tarfile
@@ -20,8 +21,9 @@ from typing import Any
 
 from ..core.registry import one_line
 from .archive import Archive, ArchiveError
+from .limits import Hostile
 from .records import ITEMSIZE, Storage, Tensor
-from .stream import BufferStream
+from .stream import Opener, buffered, member_stream
 from .unpickler import StorageRef, StorageType, Uses, read_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -104,7 +106,7 @@ class ZipData(StorageData):
 
     def conflicts(self) -> str | None:
         for name, members in self.archive.by_name.items():
-            if len(members) > 1 and name.startswith(self.folder) and len({self.archive.read(m) for m in members}) > 1:
+            if len(members) > 1 and name.startswith(self.folder) and len({self.archive.raw(m) for m in members}) > 1:
                 return f"the archive holds {len(members)} different members for storage {name[len(self.folder):]!r}"
         return None
 
@@ -115,6 +117,7 @@ class Layout:
     root: Any = None  # the unpickled object (stubs and records), or {name: Tensor} for safetensors
     data: "StorageData" = field(default_factory=lambda: Spans())  # where each storage's bytes are
     problem: str | None = None  # why the file cannot be read (whole or in part)
+    hostile: str | None = None  # the limit the file passed (OD125): the read stopped there
     conflict: str | None = None  # loaders would read different pickles: unsafe whatever they hold
     metadata: dict[str, str] | None = None  # safetensors __metadata__
     byteorder: str = "little"
@@ -126,7 +129,8 @@ class Layout:
 LEGACY_EXPORT = "serialized_exported_program.json"  # the first member of torch.export.save's archive up to torch 2.5
 
 def read_zip(buf, uses: Uses) -> Layout:
-    archive = Archive(buf)
+    archive = Archive(buf, uses.limits)
+    _no_bombs(archive)
     if archive.find(LEGACY_EXPORT):  # torch.export.save before torch 2.6: a flat archive, no folder
         return Layout("torch-export")
     prefix = archive.prefix
@@ -139,17 +143,22 @@ def read_zip(buf, uses: Uses) -> Layout:
     if not candidates and kind == "zip":
         raise FormatError("a zip archive without torch's data.pkl: not a torch.save file")
     storages: dict[str, Storage] = {}
-    contents = [archive.read(m) for m in candidates]
+    contents = [_member(archive, m, uses) for m in candidates]
     if len(set(contents)) > 1:
         names = ", ".join(repr(m.text) for m in candidates)
         layout.conflict = (f"the archive holds {len(candidates)} different data.pkl members ({names}): "
                            "loaders do not agree on which one they read")
-    others = [m for m in archive.members if m.name.lower().endswith(b".pkl") and m not in candidates]
+    # Other pickles: a TorchScript loader reads them (constants.pkl); stored ones cost nothing to read and are
+    # judged too. A compressed pickle torch.load never reads is never inflated.
+    others = [m for m in archive.members if m.name.lower().endswith(b".pkl") and m not in candidates
+              and (m.method == 0 or kind != "zip")]
     persistent = _zip_storages(storages)
-    for i, data in enumerate(contents + [archive.read(m) for m in others]):
+    for i, data in enumerate(contents + [_member(archive, m, uses) for m in others]):
         layout.pickles += 1
         try:
-            value = read_pickle(BufferStream(data), uses, persistent)
+            value = read_pickle(member_stream(data), uses, persistent)
+        except (Hostile, MemoryError):
+            raise
         except Exception:
             if i == 0 and kind == "zip":
                 raise
@@ -166,6 +175,24 @@ def read_zip(buf, uses: Uses) -> Layout:
     if order:
         layout.byteorder = archive.read(order[0], limit=16).decode("ascii", "replace").strip() or "little"
     return layout
+
+
+def _member(archive: Archive, member, uses: Uses) -> bytes:
+    """A member's bytes, inflated when compressed (counted against the limits)."""
+    data = archive.read(member)
+    if member.method != 0:
+        uses.build(len(data))
+    return data
+
+
+def _no_bombs(archive: Archive) -> None:
+    """A compressed member declaring more than the `inflated` limit: built to exhaust whoever inflates it,
+    judged from the directory alone (nothing is inflated)."""
+    limit = archive.limits.inflated
+    for m in archive.members:
+        if m.method != 0 and limit is not None and m.size > limit:
+            ratio = f", {m.size // max(m.compressed, 1):,} times its compressed size" if m.compressed else ""
+            raise Hostile("inflated", m.size, limit, f" ({m.text!r}{ratio})")
 
 
 def _zip_storages(storages: dict[str, Storage]):
@@ -192,9 +219,15 @@ def _zip_storages(storages: dict[str, Storage]):
 
 # --- legacy: five pickles, then the storages ----------------------------------------------------
 
-def read_pickles(buf, uses: Uses) -> Layout:
-    """The first pickle, as torch.load reads any file that is neither a zip nor a tar; raises if it is no pickle."""
-    stream = BufferStream(buf)
+def read_pickles(buf, uses: Uses, opener: Opener | None = None) -> Layout:
+    """The first pickle, as torch.load reads any file that is neither a zip nor a tar; raises if it is no pickle.
+
+    The pickles are read from the file as `open(path, "rb")` gives it (`opener`), as torch reads them."""
+    with (opener or (lambda: buffered(buf)))() as stream:
+        return _read_pickles(buf, stream, uses)
+
+
+def _read_pickles(buf, stream, uses: Uses) -> Layout:
     first = read_pickle(stream, uses, None)
     if not (type(first) is int and first == LEGACY_MAGIC):
         return Layout("pickle", root=first, pickles=1,
@@ -204,21 +237,21 @@ def read_pickles(buf, uses: Uses) -> Layout:
         for _ in range(2):  # protocol version, system info
             read_pickle(stream, uses, None)
         storages: dict[str, Storage] = {}
-        layout.root = read_pickle(stream, uses, _legacy_storages(storages))
+        layout.root = read_pickle(stream, uses, _legacy_storages(storages, uses))
         keys = read_pickle(stream, uses, None)
         if not isinstance(keys, list):
             raise FormatError("the storage key list of a legacy file is not a list")
         _legacy_data(buf, stream.tell(), [str(k) for k in keys], storages, layout)
     except FormatError as exc:
         layout.problem = str(exc)
-    except MemoryError:
+    except (MemoryError, Hostile):
         raise
     except Exception as exc:  # what the unpickler raises on a damaged pickle
         layout.problem = f"corrupt or truncated: {one_line(exc)}"
     return layout
 
 
-def _legacy_storages(storages: dict[str, Storage]):
+def _legacy_storages(storages: dict[str, Storage], uses: Uses):
     def persistent_load(pid):
         if not isinstance(pid, tuple) or not pid:
             raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {_short(pid)}")
@@ -230,6 +263,7 @@ def _legacy_storages(storages: dict[str, Storage]):
         _, storage_type, key, location, numel, view = pid
         key = str(key)
         if key not in storages:
+            uses.record()
             storages[key] = Storage.of(key, storage_type.dtype, _text(location), _count(numel))
         if view is None:
             return StorageRef(storages[key])
@@ -257,68 +291,110 @@ def _legacy_data(buf, pos: int, keys: list[str], storages: dict[str, Storage], l
 
 # --- tar (torch < 0.4) -------------------------------------------------------------------------
 
-def open_tar(buf) -> tarfile.TarFile | None:
-    """The tar torch.load would try first; None when the bytes are not one."""
+def open_tar(buf, opener: Opener | None = None) -> tarfile.TarFile | None:
+    """The tar torch.load tries first, over the file as it opens it; None when the bytes are not one."""
+    stream = (opener or (lambda: buffered(buf)))()
     try:
-        return tarfile.open(fileobj=BufferStream(buf), mode="r:", format=tarfile.PAX_FORMAT)
+        return tarfile.open(fileobj=stream, mode="r:", format=tarfile.PAX_FORMAT)
     except (tarfile.TarError, ValueError, OSError, EOFError, UnicodeDecodeError, struct.error):
+        stream.close()
         return None
 
 
 def read_tar(buf, tar: tarfile.TarFile, uses: Uses) -> Layout:
-    members = {m.name: m for m in tar.getmembers()}
-    for name in ("storages", "tensors", "pickle"):
-        if name not in members or not members[name].isfile():
-            raise FormatError(f"a tar archive without the '{name}' member of torch's pre-0.4 format")
-    layout = Layout("tar", pickles=0)
-    objects: dict[int, Any] = {}
-    _tar_storages(buf, members["storages"], uses, objects, layout)
-    _tar_tensors(buf, members["tensors"], uses, objects, layout)
-    part = members["pickle"]
-    stream = BufferStream(buf, part.offset_data, part.offset_data + part.size)
+    """torch < 0.4's tar (torch/serialization.py `legacy_load`): `storages` and `tensors` are extracted and read
+    unbuffered, `pickle` through `tar.extractfile` (a link is followed to the member it names)."""
+    try:
+        _load_members(tar, uses)
+        parts = {name: _tar_member(tar, name) for name in ("storages", "tensors", "pickle")}
+        layout = Layout("tar", pickles=0)
+        objects: dict[int, Any] = {}
+        _tar_storages(tar, parts["storages"], uses, objects, layout)
+        _tar_tensors(tar, parts["tensors"], uses, objects, layout)
 
-    def persistent_load(saved_id):
-        if isinstance(saved_id, tuple):
-            return saved_id[0]
-        try:
-            return objects[int(saved_id)]
-        except (KeyError, ValueError, TypeError):
-            raise pickle.UnpicklingError(f"unknown object {_short(saved_id)} in a tar checkpoint") from None
+        def persistent_load(saved_id):
+            if isinstance(saved_id, tuple):
+                return saved_id[0]
+            try:
+                return objects[int(saved_id)]
+            except (KeyError, ValueError, TypeError):
+                raise pickle.UnpicklingError(f"unknown object {_short(saved_id)} in a tar checkpoint") from None
 
-    layout.root = read_pickle(stream, uses, persistent_load)
-    layout.pickles += 1
-    return layout
+        with tar.extractfile(parts["pickle"]) as stream:  # a link is followed, as tarfile follows it for torch
+            layout.root = read_pickle(stream, uses, persistent_load)
+        layout.pickles += 1
+        return layout
+    finally:
+        tar.fileobj.close()
 
 
-def _tar_storages(buf, member, uses: Uses, objects: dict, layout: Layout) -> None:
-    end = member.offset_data + member.size
-    stream = BufferStream(buf, member.offset_data, end)
+def _load_members(tar: tarfile.TarFile, uses: Uses) -> None:
+    """Read the member headers one by one, counting them against the `entries` limit."""
+    count = 0
+    while tar.next() is not None:
+        count += 1
+        if count & 0x3FF == 0:
+            uses.limits.check("entries", count)
+    uses.limits.check("entries", count)
+
+
+def _tar_member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+    """The member torch reads for `name`: the last of that name; a link resolved as tarfile resolves it."""
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise FormatError(f"a tar archive without the '{name}' member of torch's pre-0.4 format") from None
+    if name != "pickle" and member.issym():  # extracted as a link on disk: torch would open whatever it names
+        raise FormatError(f"the tar member '{name}' is a symbolic link to {member.linkname!r}: torch would extract "
+                          "it as a link and read whatever file it names")
+    try:
+        resolved = tar._find_link_target(member) if member.islnk() or member.issym() else member
+    except KeyError:
+        raise FormatError(f"the tar member '{name}' links to {member.linkname!r}, which the archive lacks") from None
+    if not resolved.isfile():
+        raise FormatError(f"the tar member '{name}' is not a file")
+    return resolved
+
+
+def _extracted(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[io.BytesIO, int]:
+    """A member's bytes as torch reads them once extracted (unbuffered: no peek), and their offset in the file."""
+    with tar.extractfile(member) as f:
+        data = f.read()
+    return member_stream(data), member.offset_data
+
+
+def _tar_storages(tar: tarfile.TarFile, member: tarfile.TarInfo, uses: Uses, objects: dict, layout: Layout) -> None:
+    stream, base = _extracted(tar, member)
+    end = member.size
     count = _bounded(read_pickle(stream, uses, None), member.size)
+    uses.limits.check("entries", count)
     layout.pickles += 1
     for _ in range(count):
         key, location, storage_type = _triple(read_pickle(stream, uses, None))
         layout.pickles += 1
         if not isinstance(storage_type, StorageType):
             raise FormatError("a storage of a tar checkpoint names no storage type")
-        numel = _int64(buf, stream.pos, "storage size")
+        pos = stream.tell()
+        numel = _int64(stream.getbuffer(), pos, "storage size")
         storage = Storage.of(str(key), storage_type.dtype, _text(location), numel)
-        layout.data[storage.key] = (stream.pos + 8, storage.nbytes)
-        stream.seek(stream.pos + 8 + storage.nbytes)
-        if stream.pos > end:
+        layout.data[storage.key] = (base + pos + 8, storage.nbytes)
+        stream.seek(pos + 8 + storage.nbytes)
+        if stream.tell() > end:
             raise FormatError(f"storage {key} runs past the end of its tar member: truncated")
         objects[_key(key)] = StorageRef(storage)
     views = read_pickle(stream, uses, None)
     layout.pickles += 1
     for target, root, offset, numel in views if isinstance(views, list) else ():
-        base = objects.get(_key(root))
-        if not isinstance(base, StorageRef):
+        base_ref = objects.get(_key(root))
+        if not isinstance(base_ref, StorageRef):
             raise FormatError(f"a storage view of a tar checkpoint names an unknown storage {root}")
-        objects[_key(target)] = StorageRef(base.storage, base.offset + _count(offset))
+        objects[_key(target)] = StorageRef(base_ref.storage, base_ref.offset + _count(offset))
 
 
-def _tar_tensors(buf, member, uses: Uses, objects: dict, layout: Layout) -> None:
-    stream = BufferStream(buf, member.offset_data, member.offset_data + member.size)
+def _tar_tensors(tar: tarfile.TarFile, member: tarfile.TarInfo, uses: Uses, objects: dict, layout: Layout) -> None:
+    stream, _ = _extracted(tar, member)
     count = _bounded(read_pickle(stream, uses, None), member.size)
+    uses.limits.check("entries", count)
     layout.pickles += 1
     for _ in range(count):
         key, storage_id, _kind = _triple(read_pickle(stream, uses, None))
@@ -338,7 +414,7 @@ def _tar_tensors(buf, member, uses: Uses, objects: dict, layout: Layout) -> None
         values = struct.unpack(f"<{2 * ndim + 1}q", body)
         shape, stride, offset = values[:ndim], values[ndim:2 * ndim], values[-1]
         s = ref.storage
-        objects[_key(key)] = Tensor(s, ref.offset + offset, tuple(shape), tuple(stride), s.dtype)
+        objects[_key(key)] = uses.tensor(Tensor(s, ref.offset + offset, tuple(shape), tuple(stride), s.dtype))
 
 
 # --- safetensors ---------------------------------------------------------------------------------

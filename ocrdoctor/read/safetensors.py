@@ -11,6 +11,7 @@ import struct
 from typing import Any
 
 from .formats import FormatError, Layout
+from .limits import DEFAULT, Limits
 from .records import ITEMSIZE, Storage, Tensor
 
 _MAX_HEADER = 100_000_000  # safetensors refuses larger headers
@@ -21,14 +22,16 @@ SAFETENSORS_DTYPES = {
 }
 
 
-def read_safetensors(buf) -> Layout | None:
-    """The layout of a safetensors file; None when the bytes are not one."""
+def read_safetensors(buf, limits: Limits = DEFAULT) -> Layout | None:
+    """The layout of a safetensors file; None when the bytes are not one. The tensor count is checked
+    against the `entries` limit before the header is parsed."""
     size = len(buf)
     if size < 10:
         return None
     (n,) = struct.unpack_from("<Q", buf, 0)
     if not 2 <= n <= min(size - 8, _MAX_HEADER) or bytes(buf[8:9]) != b"{":
         return None
+    limits.check("entries", bytes(buf[8:8 + n]).count(b'"data_offsets"'))
     try:
         header = json.loads(bytes(buf[8:8 + n]).decode("utf-8").rstrip(" "))
     except (UnicodeDecodeError, ValueError):

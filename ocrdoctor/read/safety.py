@@ -3,11 +3,15 @@
 Every global the file's pickles name is one of:
 - on torch's weights-only allowlist: fine;
 - harmless data training scripts save (numpy values, Namespace, paths, Lightning and omegaconf
-  containers): no code of consequence runs, but torch's default `torch.load` refuses it (OD120);
+  containers), judged with what the pickle hands it (read/inert.py): inert, torch's default
+  `torch.load` still refuses it (OD120); handed a global or an input its model does not cover,
+  unsafe (OD101);
 - a module class rebuilt as torch.save(model) rebuilds one (NEWOBJ or copyreg._reconstructor):
   a shipped torch / torchvision / docTR class, or the user's own class whose rebuilt state is an
   nn.Module's (`_modules`, `_parameters`): the file is a pickled model (OD102);
 - anything else, called (REDUCE, INST, OBJ), instantiated or merely referenced: unsafe (OD101).
+  A reference is inert only as an attribute in a pickled module's state (a function the model
+  keeps, like F.relu): anywhere else an allowed constructor could be handed it and call it.
   That covers every function outside the allowlist (`torch.*` ones too), dotted names that reach
   through a module (`torch` + `os.system`), attribute-chain helpers (getattr, attrgetter,
   pkgutil.resolve_name, ...), Python 2 names mapped as CPython maps them, and a name the pickle
@@ -17,8 +21,10 @@ Every global the file's pickles name is one of:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import allowlist
+from .inert import InertCheck
 from .unpickler import CALL, INST, NEW, StubObject, Uses
 
 _MACHINERY = {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "builtins.object"}
@@ -37,7 +43,7 @@ class Verdict:
         return bool(self.modules)
 
 
-def judge(uses: Uses, fmt: str) -> Verdict:
+def judge(uses: Uses, fmt: str, root: Any = None) -> Verdict:
     weights_only = allowlist.torch_weights_only()
     names = sorted(n for n in uses.globals if n not in weights_only)
     if fmt == "torchscript":
@@ -45,15 +51,17 @@ def judge(uses: Uses, fmt: str) -> Verdict:
     modules = {n for n in names if _is_module_class(uses, n)}
     user_modules = {n for n in modules if n not in allowlist.module_classes()}
     user_packages = {n.split(".", 1)[0] for n in user_modules}
-    unsafe = []
+    inert = InertCheck(uses, modules, user_packages, weights_only)
+    unsafe = inert.run(root)
     for name in names:
         if name in modules or name in _MACHINERY or allowlist.is_harmless(name):
-            continue
-        label = _unsafe_use(uses, name, bool(modules), user_packages)
+            continue  # harmless names are judged by their model, in the InertCheck above
+        label = _unsafe_use(uses, name, inert.in_module_state)
         if label:
             unsafe.append(f"{name} ({label})")
     unsafe += _bad_reconstructions(uses, modules)
     refused = sorted(set(names) | _numpy_dtype_classes(uses))
+    unsafe = list(dict.fromkeys(unsafe))
     return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(refused))
 
 
@@ -96,7 +104,7 @@ def _module_state(obj) -> bool:
     return isinstance(state, dict) and "_modules" in state and ("_parameters" in state or "_buffers" in state)
 
 
-def _unsafe_use(uses: Uses, name: str, has_modules: bool, user_packages: set[str]) -> str | None:
+def _unsafe_use(uses: Uses, name: str, in_module_state: set[str]) -> str | None:
     used = uses.globals[name].uses
     if name in uses.dotted:
         return "reached through attributes"
@@ -106,12 +114,9 @@ def _unsafe_use(uses: Uses, name: str, has_modules: bool, user_packages: set[str
         return "called"
     if NEW in used:
         return "instantiated"
-    top = name.split(".", 1)[0]
-    if has_modules and (top in allowlist.SHIPPED_PACKAGES or top in user_packages):
-        return None  # a function a pickled model keeps as an attribute (F.relu): part of its code
-    if top in allowlist.SHIPPED_PACKAGES and not name.startswith("torch._"):
-        return None  # referenced, never called: importing torch or numpy runs nothing new
-    return "referenced"
+    if name in in_module_state:
+        return None  # a function a pickled model keeps as an attribute (F.relu): nothing calls it at load time
+    return "referenced: an allowed constructor could be handed it and call it"
 
 
 def _bad_reconstructions(uses: Uses, modules: set[str]) -> list[str]:

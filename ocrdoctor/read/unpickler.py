@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from operator import index
 from typing import Any, Callable, NamedTuple
 
+from .limits import DEFAULT, Limits
 from .records import STORAGE_DTYPES, Storage, Tensor
 
 CALL, NEW, INST = "call", "new", "inst"
 _SAFE_ENCODINGS = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "utf-8", "utf8", "ascii"}
-_MAX_BYTES = 1 << 28  # bytearray(n) a pickle may ask for
 
 
 @dataclass
@@ -39,22 +39,50 @@ class GlobalUse:
 class Uses:
     """Every global named by the pickles of one file, and the class-rebuild calls between them."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits = DEFAULT) -> None:
         self.globals: dict[str, GlobalUse] = {}
         self.reconstructed: list[tuple[str, str]] = []  # (class, base) of copyreg._reconstructor calls
         self.dotted: set[str] = set()  # names whose qualname walks attributes (`torch` + `os.system`)
         self._stubs: dict[str, type] = {}
+        self.limits = limits
+        self.records = 0  # tensor records and stub instances built so far
+        self.materialised = 0  # bytes the pickles asked to be built
+        self.views: dict[str, int] = {}  # storage key -> tensors viewing it
 
     def use(self, name: str) -> GlobalUse:
         found = self.globals.get(name)
         if found is None:
+            self.limits.check("globals", len(self.globals) + 1)
             found = self.globals[name] = GlobalUse(name)
         return found
+
+    def record(self) -> None:
+        self.records += 1
+        if self.records & 0xFFF == 0:  # checked every 4,096 records: counting costs nothing per record
+            self.limits.check("records", self.records)
+
+    def tensor(self, tensor: Tensor) -> Tensor:
+        """Count a rebuilt tensor against the limits: records, tensors per storage, elements claimed."""
+        self.record()
+        if tensor.storage is not None:
+            key = tensor.storage.key
+            n = self.views[key] = self.views.get(key, 0) + 1
+            if n > 64:
+                self.limits.check("shared", n)
+        if tensor.numel > 1 << 30:
+            self.limits.check("elements", tensor.numel)
+        return tensor
+
+    def build(self, nbytes: int) -> None:
+        """Bytes a pickle asks the reader to build (bytearray(n), an encoded string)."""
+        self.materialised += nbytes
+        self.limits.check("materialised", self.materialised)
 
     def stub(self, name: str) -> type:
         cls = self._stubs.get(name)
         if cls is None:
-            cls = self._stubs[name] = StubType(name.rsplit(".", 1)[-1], (StubObject,), {"_use": self.use(name)})
+            cls = self._stubs[name] = StubType(name.rsplit(".", 1)[-1], (StubObject,),
+                                               {"_use": self.use(name), "_uses": self})
         return cls
 
 
@@ -75,6 +103,7 @@ class StubObject(dict):
     """What a stub class builds: a dict (so SETITEMS work) that keeps its arguments and state."""
 
     _use: GlobalUse
+    _uses: Uses
     _inst_pending = False
 
     def __new__(cls, *args, **kwargs):
@@ -85,6 +114,7 @@ class StubObject(dict):
 
     @classmethod
     def _make(cls, how: str, args: tuple, kwargs: dict) -> "StubObject":
+        cls._uses.record()
         obj = dict.__new__(cls)
         obj.__dict__.update(how=how, args=args, kwargs=kwargs, state=None, appended=[])
         cls._use.instances.append(obj)
@@ -152,7 +182,9 @@ class _StubUnpickler(pickle.Unpickler):
             self._uses.dotted.add(full)
         special = _SPECIAL.get(full)
         if special is not None:
-            return special(self._uses) if isinstance(special, _Bound) else special
+            if isinstance(special, _Bound):
+                return special(self._uses)
+            return _counted(special, self._uses) if full in _TENSORS else special
         if full in _DTYPES:
             return DType(full[len("torch."):])
         short = full.rsplit(".", 1)[-1]
@@ -187,6 +219,15 @@ class _Bound:
         return self.make(uses)
 
 
+def _counted(build: Callable, uses: Uses) -> Callable:
+    """A tensor rebuild function whose tensors count against the file's limits."""
+    def counted(*args, **kwargs):
+        made = build(*args, **kwargs)
+        return uses.tensor(made) if made.__class__ is Tensor else made
+
+    return counted
+
+
 def _new_instance(cls, args=(), kwargs=None):
     if isinstance(cls, StubType):
         return cls.__new__(cls, *args, **(kwargs or {}))
@@ -199,19 +240,23 @@ def _reconstructor(uses: Uses):
     def reconstruct(cls, base, state=None):
         if isinstance(base, StubType):
             base._use.uses.add(NEW)
-        uses.reconstructed.append((_global_name(cls), _global_name(base)))
+        uses.reconstructed.append((global_name(cls), global_name(base)))
         return _new_instance(cls)
 
     return reconstruct
 
 
-def _global_name(obj) -> str:
+def global_name(obj) -> str:
+    """The dotted name a stub class, storage type or special stands for."""
     if isinstance(obj, StubType):
         return obj._use.name
+    if isinstance(obj, StorageType):
+        return obj.name
     for name, special in _SPECIAL.items():
         if special is obj:
             return name
-    return type(obj).__name__
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
 
 
 def _newobj(uses: Uses):
@@ -319,24 +364,30 @@ def _encode(uses: Uses):
         if not isinstance(obj, str) or str(encoding).lower() not in _SAFE_ENCODINGS:
             uses.use(f"_codecs.encode(encoding={encoding!r})").uses.add(CALL)
             return b""
+        uses.build(len(obj))
         return obj.encode(encoding, errors if errors in ("strict", "replace", "ignore") else "strict")
 
     return encode
 
 
-def _bytearray(*args):
-    if not args:
-        return bytearray()
-    value = args[0]
-    if isinstance(value, (bytes, bytearray)):
-        return bytearray(value)
-    if isinstance(value, str) and len(args) > 1 and str(args[1]).lower() in _SAFE_ENCODINGS:
-        return bytearray(value, args[1])
-    if isinstance(value, int) and 0 <= value <= _MAX_BYTES:
-        return bytearray(value)
-    if isinstance(value, list) and len(value) <= _MAX_BYTES and all(isinstance(v, int) for v in value):
-        return bytearray(value)
-    raise pickle.UnpicklingError("bytearray() is called with arguments torch never saves")
+def _bytearray(uses: Uses):
+    def build(*args):
+        if not args:
+            return bytearray()
+        value = args[0]
+        size = value if isinstance(value, int) else len(value) if isinstance(value, (bytes, bytearray, str, list)) else 0
+        uses.build(max(size, 0))
+        if isinstance(value, (bytes, bytearray)):
+            return bytearray(value)
+        if isinstance(value, str) and len(args) > 1 and str(args[1]).lower() in _SAFE_ENCODINGS:
+            return bytearray(value, args[1])
+        if isinstance(value, int) and value >= 0:
+            return bytearray(value)
+        if isinstance(value, list) and all(isinstance(v, int) for v in value):
+            return bytearray(value)
+        raise pickle.UnpicklingError("bytearray() is called with arguments torch never saves")
+
+    return build
 
 
 def _complex(*args):
@@ -352,6 +403,11 @@ _DTYPES = {f"torch.{d}" for d in (
     "int5 int6 int7 uint1 uint2 uint3 uint4 uint5 uint6 uint7 per_tensor_affine per_channel_affine "
     "per_tensor_symmetric per_channel_symmetric per_channel_affine_float_qparams").split()}
 
+# the specials that return a tensor record: each one counts against the limits
+_TENSORS = {f"torch._utils.{n}" for n in (
+    "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_qtensor", "_rebuild_meta_tensor_no_storage",
+    "_rebuild_wrapper_subclass", "_rebuild_sparse_tensor", "_rebuild_nested_tensor")}
+
 _SPECIAL: dict[str, Any] = {
     "collections.OrderedDict": OrderedDict,
     "collections.Counter": Counter,
@@ -359,7 +415,7 @@ _SPECIAL: dict[str, Any] = {
     "builtins.frozenset": frozenset,
     "builtins.slice": slice,
     "builtins.complex": _complex,
-    "builtins.bytearray": _bytearray,
+    "builtins.bytearray": _Bound(_bytearray),
     "_codecs.encode": _Bound(_encode),
     "copyreg._reconstructor": _Bound(_reconstructor),
     "copyreg.__newobj__": _Bound(_newobj),

@@ -18,7 +18,6 @@ import numpy as np
 
 from .records import Tensor
 
-
 _NUMPY = {
     "float64": "f8", "float32": "f4", "float16": "f2", "int64": "i8", "int32": "i4", "int16": "i2", "int8": "i1",
     "uint64": "u8", "uint32": "u4", "uint16": "u2", "uint8": "u1", "bool": "u1", "complex64": "c8", "complex128": "c16",

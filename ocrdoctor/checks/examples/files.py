@@ -298,3 +298,39 @@ def reparameterized_fast(arch: str) -> dict:
     return reparameterize(doctr_model(arch)).state_dict()
 
 
+
+
+def nested_lists(depth: int) -> bytes:
+    """A pickle of `depth` lists nested one in the next: a few bytes per level."""
+    return b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
+
+
+def deflate_bomb(path: Path, inflated: int = (1 << 30) + (1 << 20)) -> None:
+    """A torch zip whose data.pkl inflates to more than 1 GiB of zeros from about a megabyte (written in chunks)."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk, parts, crc = bytes(1 << 20), [], 0
+    for _ in range(inflated >> 20):
+        parts.append(packer.compress(chunk))
+        crc = zlib.crc32(chunk, crc)
+    body = b"".join(parts) + packer.flush()
+    members = [(b"archive/data.pkl", 8, body, inflated, crc), (b"archive/version", 0, b"3\n", 2, zlib.crc32(b"3\n"))]
+    path.write_bytes(zip_bytes(members))
+
+
+def zip_bytes(members: list[tuple[bytes, int, bytes, int, int]], *, zip64_directory: bytes | None = None) -> bytes:
+    """A zip built by hand from (name, method, stored bytes, declared size, crc): what zipfile will not write."""
+    import struct
+
+    out, central = bytearray(), bytearray()
+    for name, method, data, size, crc in members:
+        offset = len(out)
+        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(data), min(size, 0xFFFFFFFF),
+                           len(name), 0) + name + data
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(data),
+                               min(size, 0xFFFFFFFF), len(name), 0, 0, 0, 0, 0, offset) + name
+    start = len(out)
+    out += central
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), start, 0)
+    return bytes(out + end)
