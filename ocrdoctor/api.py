@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .anatomy.architectures import arch_names
-from .core.config import Settings
+from .core.config import ConfigError, Settings
 from .core.engine import UsageError, run_checkpoint_rules, run_rules, select_rules
 from .core.findings import Report, Severity, TargetResult
 from .inspect.checkpoint import CheckpointFacts, facts_of
 from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
+from .read.limits import DEFAULT as DEFAULT_LIMITS
+from .read.limits import Limits
 from .read.sniff import sniff
 from .core.registry import Registry, Rule, is_enabled
 
@@ -145,6 +147,18 @@ def key_path(key: str | None) -> tuple | None:
         raise UsageError(str(exc)) from None
 
 
+def reader_limits(settings: Settings) -> Limits:
+    """The reader's limits for a run: the table, `[tool.ocrdoctor.limits]` over it, or none (`--no-limits`)."""
+    if settings.no_limits:
+        return Limits.none()
+    if not settings.limits:
+        return DEFAULT_LIMITS
+    try:
+        return DEFAULT_LIMITS.merged(dict(settings.limits))
+    except ValueError as exc:
+        raise ConfigError(f"{settings.source or 'settings'}: [tool.ocrdoctor.limits]: {exc}") from None
+
+
 def check_path(path: str | Path, **options) -> Report:
     """`ocrdoctor check PATH` from Python."""
     return check_paths([path], **options)
@@ -160,11 +174,12 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     reg, rules = select_rules(settings, "checkpoint", registry)
     rules += select_rules(settings, "onnx", reg)[1]  # check_file keeps those of the file's kind
     _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
+    limits = reader_limits(settings)
 
     def one(path: Path) -> list[TargetResult]:
         kept = [r for r in rules if not path_ignores(path, r.code, settings)]
         built = [r for r in model_rules if not path_ignores(path, r.code, settings)]
-        results = check_file_and_model(path, kept, arch, built, key)
+        results = check_file_and_model(path, kept, arch, built, key, limits)
         if on_done:
             on_done(path)
         return results
@@ -216,7 +231,8 @@ def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, de
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
     settings = settings or Settings()
     reg, rules = select_rules(settings, "checkpoint", registry)
-    with read_checkpoint(det) as det_ckpt, read_checkpoint(reco) as reco_ckpt:
+    limits = reader_limits(settings)
+    with read_checkpoint(det, limits) as det_ckpt, read_checkpoint(reco, limits) as reco_ckpt:
         checked = [_checked(path, ckpt, arch, rules, settings)
                    for path, ckpt, arch in ((det, det_ckpt, det_arch), (reco, reco_ckpt, reco_arch))]
         try:
@@ -270,7 +286,8 @@ def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> Target
 
 
 def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
-                         model_rules: Sequence[Rule] = (), key: tuple | None = None) -> list[TargetResult]:
+                         model_rules: Sequence[Rule] = (), key: tuple | None = None,
+                         limits: Limits = DEFAULT_LIMITS) -> list[TargetResult]:
     """The file's rules; with `arch` and model rules, also the model built from the same read of the file."""
     start = time.perf_counter()
     if is_onnx(path):
@@ -280,7 +297,7 @@ def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
         result = run_rules([r for r in rules if r.target == "onnx"], facts, target=str(path), kind="onnx",
                            summary=facts.summary())
         return [replace(result, seconds=time.perf_counter() - start)]
-    with read_checkpoint(path) as ckpt, gc_paused():  # 100,000 tensor facts, none of them cyclic
+    with read_checkpoint(path, limits) as ckpt, gc_paused():  # 100,000 tensor facts, none of them cyclic
         facts = facts_of(ckpt, arch, key)
         result = run_checkpoint_rules([r for r in rules if r.target == "checkpoint"], facts, str(path))
         results = [replace(result, seconds=time.perf_counter() - start)]

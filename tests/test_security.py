@@ -14,6 +14,9 @@ import pytest
 from ocrdoctor.api import check_path
 from tests.conftest import run, run_process
 from tests.payloads import PAYLOADS
+from tests.payloads_gadgets import GADGETS
+
+CORPUS = PAYLOADS + GADGETS
 
 
 def _write(payload, folder):
@@ -24,12 +27,12 @@ def _write(payload, folder):
 
 
 def test_the_corpus_is_large_and_varied():
-    assert len(PAYLOADS) >= 40
-    assert len({p.name for p in PAYLOADS}) == len(PAYLOADS)
-    assert {p.suffix for p in PAYLOADS} >= {".pt", ".pkl", ".bin", ".safetensors", ".tar"}
+    assert len(PAYLOADS) >= 40 and len(GADGETS) >= 40
+    assert len({p.name for p in CORPUS}) == len(CORPUS)
+    assert {p.suffix for p in CORPUS} >= {".pt", ".pkl", ".bin", ".safetensors", ".tar"}
 
 
-@pytest.mark.parametrize("payload", PAYLOADS, ids=repr)
+@pytest.mark.parametrize("payload", CORPUS, ids=repr)
 def test_payload_is_od101_and_never_runs(payload, tmp_path):
     path, marker = _write(payload, tmp_path)
     before = path.read_bytes()
@@ -45,17 +48,17 @@ def test_payload_is_od101_and_never_runs(payload, tmp_path):
 def test_a_folder_of_payloads_fails_the_gate_as_a_process(tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
-    markers = [_write(p, folder)[1] for p in PAYLOADS]
+    markers = [_write(p, folder)[1] for p in CORPUS]
     proc = run_process("check", folder, "--format", "json")
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     flagged = {t["target"] for t in data["targets"] if any(f["rule"] == "OD101" and f["target"] == t["target"]
                                                            for f in data["findings"])}
-    assert len(flagged) == len(PAYLOADS), sorted({t["target"] for t in data["targets"]} - flagged)
+    assert len(flagged) == len(CORPUS), sorted({t["target"] for t in data["targets"]} - flagged)
     assert not any(m.exists() for m in markers)
 
 
-@pytest.mark.parametrize("payload", PAYLOADS, ids=repr)
+@pytest.mark.parametrize("payload", CORPUS, ids=repr)
 def test_fix_refuses_every_payload(payload, tmp_path):
     pytest.importorskip("torch")
     path, marker = _write(payload, tmp_path)
@@ -66,13 +69,25 @@ def test_fix_refuses_every_payload(payload, tmp_path):
 
 
 _RUNNER = textwrap.dedent("""
-    import pickle, sys
+    import importlib, pickle, sys
     loader = sys.argv[1]
     for path in sys.argv[2:]:
         try:
             if loader == "torch":
                 import torch
                 torch.load(path, weights_only=False)
+            elif loader == "torch-allowed":  # what the old OD120 program ran: weights_only=True, the names allowed
+                import torch
+                from ocrdoctor.read.checkpoint import read_checkpoint
+                from ocrdoctor.read.allowlist import torch_weights_only
+                with read_checkpoint(path) as ckpt:
+                    names = sorted(set(ckpt.uses.globals) - torch_weights_only())
+                allowed = []
+                for name in names:
+                    module, attr = name.rsplit(".", 1)
+                    allowed.append(getattr(importlib.import_module(module), attr))
+                with torch.serialization.safe_globals(allowed):
+                    torch.load(path, weights_only=True)
             else:
                 with open(path, "rb") as f:
                     pickle.load(f)
@@ -81,12 +96,24 @@ _RUNNER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("loader", ["pickle", "torch"])
+def _needs(payload) -> str | None:
+    """The module a payload's loader needs (`pickle:lightning`), when it is not installed here."""
+    import importlib.util
+
+    loader, _, module = (payload.loader or "").partition(":")
+    modules = [module] if module else []
+    if loader.startswith("torch"):
+        modules.append("torch")
+    return next((m for m in modules if importlib.util.find_spec(m) is None), None)
+
+
+@pytest.mark.parametrize("loader", ["pickle", "torch", "torch-allowed"])
 def test_payloads_really_run_under_their_loader(loader, tmp_path):
     """The control experiment: loading the files for real (in a child process) runs every payload."""
-    if loader == "torch":
+    if loader.startswith("torch"):
         pytest.importorskip("torch")
-    chosen = [p for p in PAYLOADS if p.loader == loader]
+    chosen = [p for p in CORPUS if (p.loader or "").partition(":")[0] == loader and not _needs(p)]
+    assert chosen
     written = [_write(p, tmp_path) for p in chosen]
     subprocess.run([sys.executable, "-c", _RUNNER, loader, *[str(p) for p, _ in written]], cwd=tmp_path,
                    capture_output=True, timeout=300)

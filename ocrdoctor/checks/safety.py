@@ -87,7 +87,7 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
     Example:
         `torch.save(db_mobilenet_v3_large(), "det.pt")`
     """
-    if facts.pickled_module and not facts.unsafe:
+    if facts.pickled_module and not facts.unsafe and not facts.hostile:
         classes = facts.module_globals
         own = f"; your own classes: {listing(facts.user_modules, 3)}" if facts.user_modules else ""
         yield Problem(
@@ -123,15 +123,20 @@ def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
     Example:
         `torch.save({"model": sd, "args": argparse.Namespace(lr=1e-3), "best": np.float64(0.93)}, path)`
     """
-    if facts.unsafe or facts.pickled_module or not facts.outside_weights_only:
+    if facts.unsafe or facts.hostile or facts.pickled_module or not facts.outside_weights_only:
         return
     names = facts.outside_weights_only
-    program = safe_globals_load(names, facts.versions)
+    program = None if facts.not_by_name else safe_globals_load(names, facts.versions)
+    if facts.not_by_name:
+        why = (f"; torch's weights-only loader cannot fill a {listing(facts.not_by_name, 3)} with items even with "
+               "its name allowed, so only the weights can be loaded that way")
+    elif program is None and facts.versions.get("torch"):
+        why = "; the installed torch cannot allow them by name (torch 2.4 and newer can)"
+    else:
+        why = ""
     yield Problem(
         f"torch.load(path) (weights-only by default since torch 2.6) refuses the file: it holds "
-        f"{listing(names, 4)}; none of them runs code. `ocrdoctor fix` writes the weights alone"
-        + ("" if program else "; the installed torch cannot allow them by name (torch 2.4 and newer can)"
-           if facts.versions.get("torch") else ""),
+        f"{listing(names, 4)}; none of them runs code. `ocrdoctor fix` writes the weights alone" + why,
         location=", ".join(names),
         fix=program or "Run the command shown: it writes the weights alone, which any torch loads",
         applicability=SAFE, advice=program is None,

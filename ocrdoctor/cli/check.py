@@ -38,9 +38,11 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Check this many files at once (0: one per CPU).  [default: 1]")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
+@click.option("--no-limits", is_flag=True, help="Lift the reader's limits on hostile structure (OD125): "
+                                                  "for a genuine giant only.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
 def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include,
-          exclude, jobs, config, verbose) -> int:
+          exclude, jobs, config, no_limits, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
     or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
     from ..api import UsageError, check_deployment, check_files, collect, key_path
@@ -50,7 +52,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, f
     settings = load_settings(config).merged(
         select=tuple(common.codes(select)) or None, ignore=tuple(common.codes(ignore)) or None,
         fail_on=Severity(fail_on) if fail_on else None, include=include or None,
-        exclude=exclude or None, jobs=jobs,
+        exclude=exclude or None, jobs=jobs, no_limits=no_limits or None,
     )
     deployment = (det, det_arch, reco, reco_arch)
     if any(deployment):

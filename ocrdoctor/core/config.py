@@ -1,7 +1,8 @@
 """Settings from `[tool.ocrdoctor]` in pyproject.toml (or a --config file), then CLI flags.
 
 Keys are the CLI's long options: select, ignore, fail-on, severity (per-rule overrides),
-per-path-ignores, include, exclude, jobs. Unknown keys and wrong types are errors, because a
+per-path-ignores, include, exclude, jobs, and the reader's limits (`[tool.ocrdoctor.limits]`,
+checked against the reader's table when a file is read; `--no-limits` lifts them). Unknown keys and wrong types are errors, because a
 typo in a CI gate's config must not silently turn a check off.
 """
 
@@ -32,6 +33,8 @@ class Settings:
     include: tuple[str, ...] = ()  # globs; empty means the checkpoint suffixes
     exclude: tuple[str, ...] = ()
     jobs: int = 1
+    limits: Mapping[str, int] = field(default_factory=dict)  # overrides of the reader's limits (OD125)
+    no_limits: bool = False  # --no-limits: read a genuine giant whole
     root: Path | None = None  # the config file's folder: per-path globs are relative to it
     source: str | None = None  # which file the settings came from
 
@@ -43,7 +46,7 @@ class Settings:
 
 _KEYS = {
     "select": "list", "ignore": "list", "fail-on": "severity", "severity": "table",
-    "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int",
+    "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int", "limits": "table",
 }
 
 
@@ -94,6 +97,8 @@ def _parse(table: dict, path: Path) -> Settings:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where} must be a whole number >= 0")
             values["jobs"] = value
+        elif key == "limits":
+            values["limits"] = {k: _positive(v, f"{where}.{k}") for k, v in _table(value, where).items()}
         elif key == "severity":
             values["severity"] = {_code(k): _severity(v, f"{where}.{k}") for k, v in _table(value, where).items()}
         else:
@@ -120,6 +125,12 @@ def _severity(value, where: str) -> Severity:
         return Severity(value)
     except ValueError:
         raise ConfigError(f"{where} must be one of error, warning, info (got {value!r})") from None
+
+
+def _positive(value, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where} must be a whole number >= 1")
+    return value
 
 
 def _code(value: str) -> str:

@@ -86,6 +86,7 @@ class CheckpointFacts:
     module_globals: tuple[str, ...] = ()  # the classes a pickled nn.Module needs imported
     user_modules: tuple[str, ...] = ()  # of those, the ones not from torch, torchvision or docTR
     outside_weights_only: tuple[str, ...] = ()  # names torch's default weights-only load refuses
+    not_by_name: tuple[str, ...] = ()  # containers torch's weights-only loader cannot fill, names allowed or not
     pickled_module: bool = False
     member: str | None = None  # the model's name inside a file holding several ("model.reco")
     members: tuple["CheckpointFacts", ...] = ()  # every model of a bundle (each with `member` set)
@@ -172,6 +173,7 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
         path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem, hostile=hostile,
         unsafe_globals=verdict.unsafe, conflict=ckpt.layout.conflict, module_globals=verdict.modules,
         user_modules=verdict.user_modules, outside_weights_only=verdict.outside_weights_only,
+        not_by_name=verdict.not_by_name,
         pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
         versions=Installed(),
     )
@@ -181,6 +183,11 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
         sets = find_models(ckpt.root, verdict.pickled_module, key)
     except WeightsKeyError as exc:
         return replace(base, problem=str(exc))
+    past = next(((name, t) for ws in sets for name, t in ws.tensors if t.past_storage), None)
+    if past is not None:
+        name, t = past
+        return replace(base, problem=f"tensor {name} views {t.span:,} elements from offset {t.offset:,} of a storage "
+                                     f"of {t.storage.numel:,}: torch.load fails (the view reaches past its storage)")
     if not sets:
         return replace(base, tensors=tuple(_info(ckpt, name, t) for name, t in walk(ckpt.root)))
     try:  # storages are located lazily: a damaged archive can show only now, as torch.load would fail
@@ -188,6 +195,8 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
         tensors = _all_tensors(ckpt, models)
     except FormatError as exc:
         return replace(base, problem=str(exc))
+    except Hostile as exc:  # views that overlap far beyond their storage: the values are not read
+        return replace(base, hostile=str(exc))
     entries = tuple(_entries(ckpt.root, [ws.path for ws in sets], tensors)) if sets[0].origin != "module" else ()
     ema = tuple(format_key(p) for p in ema_paths(ckpt.root) if p not in [ws.path for ws in sets])
     if len(models) == 1:

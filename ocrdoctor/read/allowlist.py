@@ -68,6 +68,14 @@ def is_harmless(name: str) -> bool:
     return harmless_spec(name) is not None
 
 
+def bit_generator_class(value) -> set[str]:
+    """The dotted class of a bit generator handed by name (numpy 1.x pickles pass 'MT19937')."""
+    if not isinstance(value, str):
+        return set()
+    exact, _, _ = _harmless()
+    return {n for n in exact if n.startswith("numpy.random.") and n.rsplit(".", 1)[-1] == value}
+
+
 def bit_generators() -> tuple[str, ...]:
     """numpy's own bit generators (numpy/random/_pickle.py BitGenerators), the only types its ctors may build."""
     return _harmless()[2]

@@ -21,11 +21,12 @@ from ..core.registry import one_line
 from ..core.units import human_bytes
 from .archive import LOCAL_MAGIC, ArchiveError
 from .describe import describe_content
-from .formats import FormatError, Layout, open_tar, read_pickles, read_tar, read_zip
+from .formats import FormatError, Layout, read_pickles, read_zip
 from .limits import DEFAULT, Hostile, Limits
 from .records import ITEMSIZE, Tensor
 from .safetensors import read_safetensors
 from .stream import Opener, file_opener
+from .tar import open_tar, read_tar
 from .unpickler import Uses
 from .values import Located, Stats, array, statistics
 
@@ -84,7 +85,7 @@ class Checkpoint:
 
     def statistics(self, tensors: Sequence[Tensor]) -> list[Stats | None]:
         """Values statistics of each tensor (NaN/Inf count, min, max, mean, std), read from the file."""
-        return statistics(tensors, self.layout.data.where, self._buf, self.layout.byteorder)
+        return statistics(tensors, self.layout.data.where, self._buf, self.layout.byteorder, self.uses.limits)
 
     def has_data(self, tensor: Tensor) -> bool:
         return tensor.storage is not None and self.layout.data.has(tensor.storage.key)
@@ -165,11 +166,10 @@ def _layout(buf, uses: Uses, head: bytes, opener: Opener | None = None) -> Layou
         return read_pickles(buf, uses, opener)
     except Exception as exc:  # the first pickle failed: no pickle at all, or a damaged one
         error = exc
-    if isinstance(error, (MemoryError, Hostile)):
-        return _hostile("pickle", error)
     if uses.globals:  # it named globals before failing: keep them, they are what a loader would run
-        return Layout("pickle", problem=f"corrupt or truncated: {one_line(error)}")
-    try:
+        return _hostile("pickle", error) if isinstance(error, (MemoryError, Hostile)) else \
+            Layout("pickle", problem=f"corrupt or truncated: {one_line(error)}")
+    try:  # a safetensors file's length prefix often reads as a huge pickle length: its header decides
         safetensors = read_safetensors(buf, uses.limits)
     except FormatError as exc:
         return Layout("safetensors", problem=f"corrupt safetensors file: {exc}")
@@ -177,6 +177,8 @@ def _layout(buf, uses: Uses, head: bytes, opener: Opener | None = None) -> Layou
         return _hostile("safetensors", exc)
     if safetensors is not None:
         return safetensors
+    if isinstance(error, (MemoryError, Hostile)):
+        return _hostile("pickle", error)
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # PROTO 2-5: a damaged binary pickle
         return Layout("pickle", problem=f"corrupt or truncated: {one_line(error)}")
     return Layout("unknown", problem=describe_content(head, len(buf)))

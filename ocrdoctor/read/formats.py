@@ -3,7 +3,7 @@
 - zip (torch >= 1.6): the archive's folder is its first member's; the pickle is `<folder>/data.pkl`,
   found as miniz finds it; storages are `<folder>/data/<key>`. TorchScript archives
   (`constants.pkl`) and torch.export programs (`archive_format`) are zips too.
-- tar (torch < 0.4): `storages`, `tensors` and `pickle` members, each holding pickles.
+- tar (torch < 0.4): `storages`, `tensors` and `pickle` members, each holding pickles (read/tar.py).
 - legacy (torch < 1.6): five pickles in a row (magic number, protocol, system info, the object,
   the storage keys), then each storage's element count and bytes.
 - pickle: anything else torch.load would hand to the unpickler; it runs the first pickle.
@@ -12,25 +12,19 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import struct
-import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.registry import one_line
 from .archive import Archive, ArchiveError
+from .fields import FormatError, int64_at, nonnegative, short, text_of  # noqa: F401  (FormatError: its old home)
 from .limits import Hostile
-from .records import ITEMSIZE, Storage, Tensor
+from .records import ITEMSIZE, Storage
 from .stream import Opener, buffered, member_stream
 from .unpickler import StorageRef, StorageType, Uses, read_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-class FormatError(ValueError):
-    """The file has the layout's shape but cannot be read as it; the message says why."""
 
 
 class StorageData:
@@ -152,7 +146,7 @@ def read_zip(buf, uses: Uses) -> Layout:
     # judged too. A compressed pickle torch.load never reads is never inflated.
     others = [m for m in archive.members if m.name.lower().endswith(b".pkl") and m not in candidates
               and (m.method == 0 or kind != "zip")]
-    persistent = _zip_storages(storages)
+    persistent = _zip_storages(storages, uses)
     for i, data in enumerate(contents + [_member(archive, m, uses) for m in others]):
         layout.pickles += 1
         try:
@@ -178,11 +172,10 @@ def read_zip(buf, uses: Uses) -> Layout:
 
 
 def _member(archive: Archive, member, uses: Uses) -> bytes:
-    """A member's bytes, inflated when compressed (counted against the limits)."""
-    data = archive.read(member)
+    """A member's bytes, inflated when compressed: its declared size is counted against the limits first."""
     if member.method != 0:
-        uses.build(len(data))
-    return data
+        uses.build(member.size)
+    return archive.read(member)
 
 
 def _no_bombs(archive: Archive) -> None:
@@ -195,7 +188,7 @@ def _no_bombs(archive: Archive) -> None:
             raise Hostile("inflated", m.size, limit, f" ({m.text!r}{ratio})")
 
 
-def _zip_storages(storages: dict[str, Storage]):
+def _zip_storages(storages: dict[str, Storage], uses: Uses):
     refs: dict[object, StorageRef] = {}
 
     def persistent_load(pid):
@@ -204,9 +197,10 @@ def _zip_storages(storages: dict[str, Storage]):
         except (TypeError, ValueError):
             kind = storage_type = None
         if kind != "storage" or storage_type.__class__ is not StorageType:
-            raise pickle.UnpicklingError(f"an unsupported persistent id in a torch zip file: {_short(pid)}")
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a torch zip file: {short(pid)}")
         ref = refs.get(key) if key.__class__ is str else None
         if ref is None:
+            uses.limits.check("entries", len(refs) + 1)
             if numel.__class__ is not int or numel < 0:
                 raise pickle.UnpicklingError("a storage with a negative or missing size")
             text, dtype = str(key), storage_type.dtype
@@ -254,21 +248,21 @@ def _read_pickles(buf, stream, uses: Uses) -> Layout:
 def _legacy_storages(storages: dict[str, Storage], uses: Uses):
     def persistent_load(pid):
         if not isinstance(pid, tuple) or not pid:
-            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {_short(pid)}")
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {short(pid)}")
         kind = pid[0].decode("ascii") if isinstance(pid[0], bytes) else pid[0]
         if kind == "module" and len(pid) > 1:  # torch.save(model) with source: the class itself
             return pid[1]
         if kind != "storage" or len(pid) != 6 or not isinstance(pid[1], StorageType):
-            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {_short(pid)}")
+            raise pickle.UnpicklingError(f"an unsupported persistent id in a legacy file: {short(pid)}")
         _, storage_type, key, location, numel, view = pid
         key = str(key)
         if key not in storages:
-            uses.record()
-            storages[key] = Storage.of(key, storage_type.dtype, _text(location), _count(numel))
+            uses.limits.check("entries", len(storages) + 1)
+            storages[key] = Storage.of(key, storage_type.dtype, text_of(location), nonnegative(numel))
         if view is None:
             return StorageRef(storages[key])
         _view_key, offset, size = view
-        if _count(offset) + _count(size) > storages[key].numel:
+        if nonnegative(offset) + nonnegative(size) > storages[key].numel:
             raise pickle.UnpicklingError(f"a view runs past the end of storage {key}")
         return StorageRef(storages[key], offset)
 
@@ -280,185 +274,10 @@ def _legacy_data(buf, pos: int, keys: list[str], storages: dict[str, Storage], l
         storage = storages.get(key)
         if storage is None:
             raise FormatError(f"storage {key} is listed but never used by the pickle")
-        numel = _int64(buf, pos, "storage size")
+        numel = int64_at(buf, pos, "storage size")
         if numel != storage.numel:
             raise FormatError(f"storage {key} holds {numel} elements where the pickle declares {storage.numel}")
         if pos + 8 + storage.nbytes > len(buf):
             raise FormatError(f"storage {key} runs past the end of the file: truncated")
         layout.data[key] = (pos + 8, storage.nbytes)
         pos += 8 + storage.nbytes
-
-
-# --- tar (torch < 0.4) -------------------------------------------------------------------------
-
-def open_tar(buf, opener: Opener | None = None) -> tarfile.TarFile | None:
-    """The tar torch.load tries first, over the file as it opens it; None when the bytes are not one."""
-    stream = (opener or (lambda: buffered(buf)))()
-    try:
-        return tarfile.open(fileobj=stream, mode="r:", format=tarfile.PAX_FORMAT)
-    except (tarfile.TarError, ValueError, OSError, EOFError, UnicodeDecodeError, struct.error):
-        stream.close()
-        return None
-
-
-def read_tar(buf, tar: tarfile.TarFile, uses: Uses) -> Layout:
-    """torch < 0.4's tar (torch/serialization.py `legacy_load`): `storages` and `tensors` are extracted and read
-    unbuffered, `pickle` through `tar.extractfile` (a link is followed to the member it names)."""
-    try:
-        _load_members(tar, uses)
-        parts = {name: _tar_member(tar, name) for name in ("storages", "tensors", "pickle")}
-        layout = Layout("tar", pickles=0)
-        objects: dict[int, Any] = {}
-        _tar_storages(tar, parts["storages"], uses, objects, layout)
-        _tar_tensors(tar, parts["tensors"], uses, objects, layout)
-
-        def persistent_load(saved_id):
-            if isinstance(saved_id, tuple):
-                return saved_id[0]
-            try:
-                return objects[int(saved_id)]
-            except (KeyError, ValueError, TypeError):
-                raise pickle.UnpicklingError(f"unknown object {_short(saved_id)} in a tar checkpoint") from None
-
-        with tar.extractfile(parts["pickle"]) as stream:  # a link is followed, as tarfile follows it for torch
-            layout.root = read_pickle(stream, uses, persistent_load)
-        layout.pickles += 1
-        return layout
-    finally:
-        tar.fileobj.close()
-
-
-def _load_members(tar: tarfile.TarFile, uses: Uses) -> None:
-    """Read the member headers one by one, counting them against the `entries` limit."""
-    count = 0
-    while tar.next() is not None:
-        count += 1
-        if count & 0x3FF == 0:
-            uses.limits.check("entries", count)
-    uses.limits.check("entries", count)
-
-
-def _tar_member(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo:
-    """The member torch reads for `name`: the last of that name; a link resolved as tarfile resolves it."""
-    try:
-        member = tar.getmember(name)
-    except KeyError:
-        raise FormatError(f"a tar archive without the '{name}' member of torch's pre-0.4 format") from None
-    if name != "pickle" and member.issym():  # extracted as a link on disk: torch would open whatever it names
-        raise FormatError(f"the tar member '{name}' is a symbolic link to {member.linkname!r}: torch would extract "
-                          "it as a link and read whatever file it names")
-    try:
-        resolved = tar._find_link_target(member) if member.islnk() or member.issym() else member
-    except KeyError:
-        raise FormatError(f"the tar member '{name}' links to {member.linkname!r}, which the archive lacks") from None
-    if not resolved.isfile():
-        raise FormatError(f"the tar member '{name}' is not a file")
-    return resolved
-
-
-def _extracted(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[io.BytesIO, int]:
-    """A member's bytes as torch reads them once extracted (unbuffered: no peek), and their offset in the file."""
-    with tar.extractfile(member) as f:
-        data = f.read()
-    return member_stream(data), member.offset_data
-
-
-def _tar_storages(tar: tarfile.TarFile, member: tarfile.TarInfo, uses: Uses, objects: dict, layout: Layout) -> None:
-    stream, base = _extracted(tar, member)
-    end = member.size
-    count = _bounded(read_pickle(stream, uses, None), member.size)
-    uses.limits.check("entries", count)
-    layout.pickles += 1
-    for _ in range(count):
-        key, location, storage_type = _triple(read_pickle(stream, uses, None))
-        layout.pickles += 1
-        if not isinstance(storage_type, StorageType):
-            raise FormatError("a storage of a tar checkpoint names no storage type")
-        pos = stream.tell()
-        numel = _int64(stream.getbuffer(), pos, "storage size")
-        storage = Storage.of(str(key), storage_type.dtype, _text(location), numel)
-        layout.data[storage.key] = (base + pos + 8, storage.nbytes)
-        stream.seek(pos + 8 + storage.nbytes)
-        if stream.tell() > end:
-            raise FormatError(f"storage {key} runs past the end of its tar member: truncated")
-        objects[_key(key)] = StorageRef(storage)
-    views = read_pickle(stream, uses, None)
-    layout.pickles += 1
-    for target, root, offset, numel in views if isinstance(views, list) else ():
-        base_ref = objects.get(_key(root))
-        if not isinstance(base_ref, StorageRef):
-            raise FormatError(f"a storage view of a tar checkpoint names an unknown storage {root}")
-        objects[_key(target)] = StorageRef(base_ref.storage, base_ref.offset + _count(offset))
-
-
-def _tar_tensors(tar: tarfile.TarFile, member: tarfile.TarInfo, uses: Uses, objects: dict, layout: Layout) -> None:
-    stream, _ = _extracted(tar, member)
-    count = _bounded(read_pickle(stream, uses, None), member.size)
-    uses.limits.check("entries", count)
-    layout.pickles += 1
-    for _ in range(count):
-        key, storage_id, _kind = _triple(read_pickle(stream, uses, None))
-        layout.pickles += 1
-        ref = objects.get(_key(storage_id))
-        if not isinstance(ref, StorageRef):
-            raise FormatError(f"a tensor of a tar checkpoint names an unknown storage {storage_id}")
-        head = stream.read(8)
-        if len(head) < 8:
-            raise FormatError("a tensor record of a tar checkpoint is cut short")
-        (ndim,) = struct.unpack("<i", head[:4])
-        if not 0 <= ndim <= 64:
-            raise FormatError("a tensor record of a tar checkpoint has an impossible rank")
-        body = stream.read(16 * ndim + 8)
-        if len(body) < 16 * ndim + 8:
-            raise FormatError("a tensor record of a tar checkpoint is cut short")
-        values = struct.unpack(f"<{2 * ndim + 1}q", body)
-        shape, stride, offset = values[:ndim], values[ndim:2 * ndim], values[-1]
-        s = ref.storage
-        objects[_key(key)] = uses.tensor(Tensor(s, ref.offset + offset, tuple(shape), tuple(stride), s.dtype))
-
-
-# --- safetensors ---------------------------------------------------------------------------------
-
-# --- small validators ----------------------------------------------------------------------------
-
-def _int64(buf, pos: int, what: str) -> int:
-    if pos + 8 > len(buf):
-        raise FormatError(f"the file ends inside a {what}: truncated")
-    (value,) = struct.unpack_from("<q", buf, pos)
-    if value < 0:
-        raise FormatError(f"a negative {what}")
-    return value
-
-
-def _count(value: Any) -> int:
-    if not isinstance(value, int) or value < 0:
-        raise pickle.UnpicklingError("a storage size or offset is not a count")
-    return value
-
-
-def _bounded(value: Any, limit: int) -> int:
-    if not isinstance(value, int) or not 0 <= value <= limit:
-        raise FormatError("a record count of a tar checkpoint is not a plausible number")
-    return value
-
-
-def _triple(value: Any) -> tuple:
-    if not isinstance(value, tuple) or len(value) != 3:
-        raise FormatError("a record of a tar checkpoint is not a (key, ..., ...) triple")
-    return value
-
-
-def _key(value: Any) -> Any:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def _text(value: Any) -> str:
-    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

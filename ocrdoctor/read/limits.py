@@ -14,14 +14,15 @@ from dataclasses import dataclass, fields, replace
 
 # name: (limit, what it counts). The checks name the limit and how far past it the file went.
 TABLE: dict[str, tuple[int, str]] = {
-    "entries": (250_000, "zip directory entries, tar members or safetensors tensors in one file"),
-    "records": (2_000_000, "tensor records and rebuilt objects in one file's pickles"),
+    "entries": (200_000, "zip directory entries, tar members, storages or safetensors tensors in one file"),
+    "records": (500_000, "tensor records and rebuilt objects in one file's pickles"),
     "shared": (20_000, "tensors viewing one storage"),
     "globals": (20_000, "distinct globals one file's pickles name"),
     "elements": (1 << 36, "elements one tensor claims"),
     "inflated": (1 << 30, "bytes one compressed archive member inflates to"),
-    "materialised": (1 << 30, "bytes the pickles ask the reader to build (bytearray, encoded strings, inflated members)"),
+    "materialised": (1 << 28, "bytes the pickles ask the reader to build (bytearray, encoded strings, inflated members)"),
     "nesting": (10_000, "levels of nested containers"),
+    "overlap": (4, "times its storage's size that the tensors viewing one storage read together"),
 }
 
 
@@ -35,6 +36,7 @@ class Limits:
     inflated: int | None = TABLE["inflated"][0]
     materialised: int | None = TABLE["materialised"][0]
     nesting: int | None = TABLE["nesting"][0]
+    overlap: int | None = TABLE["overlap"][0]
 
     @classmethod
     def none(cls) -> "Limits":

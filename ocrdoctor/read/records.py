@@ -87,5 +87,11 @@ class Tensor:
             return 1 if not self.shape else 0
         return 1 + sum((size - 1) * stride for size, stride in zip(self.shape, self.stride))
 
+    @property
+    def past_storage(self) -> bool:
+        """The view reaches past the end of its storage: torch's `set_` refuses it, so torch.load fails."""
+        s = self.storage
+        return s is not None and self.numel > 0 and self.offset + self.span > s.numel
+
     def __setstate__(self, state) -> None:
         """BUILD on a rebuilt tensor (Python attributes saved with it): nothing a check needs."""

@@ -37,6 +37,7 @@ class Verdict:
     modules: tuple[str, ...] = ()  # module classes the file rebuilds (torch.save(model))
     user_modules: tuple[str, ...] = ()  # of those, the ones not shipped by torch, torchvision or docTR
     outside_weights_only: tuple[str, ...] = ()  # every name torch's weights-only loader refuses
+    not_by_name: tuple[str, ...] = ()  # what torch's weights-only loader refuses whatever names are allowed
 
     @property
     def pickled_module(self) -> bool:
@@ -60,9 +61,21 @@ def judge(uses: Uses, fmt: str, root: Any = None) -> Verdict:
         if label:
             unsafe.append(f"{name} ({label})")
     unsafe += _bad_reconstructions(uses, modules)
-    refused = sorted(set(names) | _numpy_dtype_classes(uses))
+    refused = sorted(set(names) | _numpy_dtype_classes(uses) | _built_classes(uses))
     unsafe = list(dict.fromkeys(unsafe))
-    return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(refused))
+    return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(refused),
+                   _not_by_name(uses))
+
+
+def _not_by_name(uses: Uses) -> tuple[str, ...]:
+    """What no `safe_globals` list makes loadable: torch's weights-only unpickler (torch/_weights_only_unpickler.py,
+    `_check_set_item_target`, `_check_append_target`) sets items only on an exact dict, OrderedDict or Counter and
+    appends only to a list, so a defaultdict, AttributeDict or deque holding anything cannot be rebuilt."""
+    found = []
+    for name, use in uses.globals.items():
+        if allowlist.is_harmless(name) and any(len(obj) or obj.__dict__.get("appended") for obj in use.instances):
+            found.append(name.rsplit(".", 1)[-1])
+    return tuple(sorted(set(found)))
 
 
 # numpy dtype codes -> the class torch's weights-only loader must also allow to BUILD the dtype
@@ -86,6 +99,23 @@ def _numpy_dtype_classes(uses: Uses) -> set[str]:
                 name = {"U": "StrDType", "S": "BytesDType", "V": "VoidDType"}[kind[:1]]
             if name:
                 found.add(f"numpy.dtypes.{name}")
+    return found
+
+
+def _built_classes(uses: Uses) -> set[str]:
+    """Classes a harmless ctor returns and BUILD then sets (numpy's RandomState): torch's weights-only loader
+    refuses BUILD on a type it was not given, though the pickle never names it."""
+    found = set()
+    for name, use in uses.globals.items():
+        spec = allowlist.harmless_spec(name)
+        builds = spec.get("builds") if spec else None
+        for obj in use.instances if builds else ():
+            if obj.__dict__.get("state") is None:
+                continue
+            if builds != "bitgen":
+                found.add(builds)
+            elif obj.__dict__.get("args"):
+                found.update(allowlist.bit_generator_class(obj.__dict__["args"][0]))
     return found
 
 

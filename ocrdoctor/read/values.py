@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from .limits import DEFAULT, Hostile, Limits
 from .records import Tensor
 
 _NUMPY = {
@@ -114,26 +115,40 @@ _E4M3 = _e4m3_table()
 
 
 def statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None], file_buffer,
-               byteorder: str = "little") -> list[Stats | None]:
+               byteorder: str = "little", limits: Limits = DEFAULT) -> list[Stats | None]:
     """Stats for each tensor; `resolve(key)` gives (buffer or None for `file_buffer`, offset, length) of a storage.
 
     Non-finite values are counted, not warned about: numpy's floating-point warnings (a signalling
     NaN cast to float64 under numpy 1.x, an overflow in a sum of squares) are silenced here.
+    Work is bounded per storage: a view is read once however many tensors repeat it, a broadcast
+    view (stride 0) over the elements it covers, and overlapping views of one storage together read
+    at most `overlap` times its size (OD125 beyond).
     """
     with np.errstate(all="ignore"):
-        return _statistics(tensors, resolve, file_buffer, byteorder)
+        return _statistics(tensors, resolve, file_buffer, byteorder, limits)
 
 
 def _statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None], file_buffer,
-                byteorder: str) -> list[Stats | None]:
+                byteorder: str, limits: Limits) -> list[Stats | None]:
     """The loop does per tensor only what must be: where its bytes are. Small contiguous tensors are
     then gathered by numpy, per buffer and dtype, in batches."""
     out: list[Stats | None] = [None] * len(tensors)
     groups: dict[tuple[int, str], tuple[list[int], list[int], list[int], object]] = {}
+    seen: dict[tuple, int] = {}  # a view already computed -> its index
+    repeats: list[tuple[int, int]] = []
+    read: dict[str, int] = {}  # storage key -> elements its views read so far
     for i, t in enumerate(tensors):
         s = t.storage
         if s is None or (t.kind != "dense" and t.kind != "nested"):
             continue
+        view = (s.key, t.offset, t.shape, t.stride, t.dtype)
+        first = seen.setdefault(view, i)
+        if first != i:
+            repeats.append((i, first))
+            continue
+        work = read[s.key] = read.get(s.key, 0) + min(t.numel, max(t.span, 0))
+        if limits.overlap is not None and work > limits.overlap * s.numel + (1 << 20):
+            raise Hostile("overlap", work // max(s.numel, 1), limits.overlap, f" (storage {s.key})")
         dtype = _dtype(t.dtype, byteorder)
         found = resolve(s.key) if dtype is not None else None
         if found is None:
@@ -155,13 +170,26 @@ def _statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None
             group[1].append(start)
             group[2].append(numel)
         elif t.span * size <= limit:
-            out[i] = _one(array(Located(buffer, start, limit, t), byteorder))
+            located = Located(buffer, start, limit, t)
+            out[i] = _one(array(located, byteorder) if t.numel <= t.span else _covered(located, byteorder))
     for (_, name), (indices, starts, counts, buffer) in groups.items():
         for lo, hi in _batches(counts):
             stats = _gathered(buffer, starts[lo:hi], counts[lo:hi], name, byteorder)
             for i, value in zip(indices[lo:hi], stats):
                 out[i] = value
+    for i, first in repeats:
+        out[i] = out[first]
     return out
+
+
+def _covered(where: Located, byteorder: str) -> np.ndarray | None:
+    """The elements a broadcast view (more elements than it spans: stride 0) covers, each once."""
+    t = where.tensor
+    dtype = numpy_dtype(t, byteorder)
+    if dtype is None:
+        return None
+    flat = np.frombuffer(where.buffer, dtype=dtype, count=max(t.span, 0), offset=where.start)
+    return _widen(flat, t.dtype)
 
 
 def _batches(counts: list[int]) -> list[tuple[int, int]]:

@@ -305,8 +305,8 @@ def nested_lists(depth: int) -> bytes:
     return b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
 
 
-def deflate_bomb(path: Path, inflated: int = (1 << 30) + (1 << 20)) -> None:
-    """A torch zip whose data.pkl inflates to more than 1 GiB of zeros from about a megabyte (written in chunks)."""
+def deflated_zeros(inflated: int) -> tuple[bytes, int]:
+    """(raw deflate stream, CRC) of `inflated` zero bytes, compressed a megabyte at a time."""
     import zlib
 
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -314,12 +314,21 @@ def deflate_bomb(path: Path, inflated: int = (1 << 30) + (1 << 20)) -> None:
     for _ in range(inflated >> 20):
         parts.append(packer.compress(chunk))
         crc = zlib.crc32(chunk, crc)
-    body = b"".join(parts) + packer.flush()
-    members = [(b"archive/data.pkl", 8, body, inflated, crc), (b"archive/version", 0, b"3\n", 2, zlib.crc32(b"3\n"))]
+    return b"".join(parts) + packer.flush(), crc
+
+
+def deflate_bomb(path: Path, inflated: int = (1 << 30) + (1 << 20), member: bytes = b"archive/data.pkl") -> None:
+    """A torch zip with a member that inflates to more than 1 GiB of zeros from about a megabyte."""
+    import zlib
+
+    body, crc = deflated_zeros(inflated)
+    members = [(member, 8, body, inflated, crc), (b"archive/version", 0, b"3\n", 2, zlib.crc32(b"3\n"))]
+    if member != b"archive/data.pkl":  # a valid checkpoint beside the bomb
+        members.insert(0, (b"archive/data.pkl", 0, b"\x80\x02}.", 4, zlib.crc32(b"\x80\x02}.")))
     path.write_bytes(zip_bytes(members))
 
 
-def zip_bytes(members: list[tuple[bytes, int, bytes, int, int]], *, zip64_directory: bytes | None = None) -> bytes:
+def zip_bytes(members: list[tuple[bytes, int, bytes, int, int]]) -> bytes:
     """A zip built by hand from (name, method, stored bytes, declared size, crc): what zipfile will not write."""
     import struct
 
@@ -332,5 +341,10 @@ def zip_bytes(members: list[tuple[bytes, int, bytes, int, int]], *, zip64_direct
                                min(size, 0xFFFFFFFF), len(name), 0, 0, 0, 0, 0, offset) + name
     start = len(out)
     out += central
-    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), start, 0)
+    n = len(members)
+    if n > 0xFFFF:  # a zip64 directory record and its locator, as zip writers add them
+        record = len(out)
+        out += struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, len(central), start)
+        out += struct.pack("<4sIQI", b"PK\x06\x07", 0, record, 1)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, min(n, 0xFFFF), min(n, 0xFFFF), len(central), start, 0)
     return bytes(out + end)
