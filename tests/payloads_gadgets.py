@@ -27,7 +27,6 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from ocrdoctor.checks.examples.files import zip_bytes
 from tests.payloads import Payload, code, evil_pickle, shell, torch_zip
 from tests.torchfile import call, global_, integer, pickled, text, tuple_, value
 

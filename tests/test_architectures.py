@@ -125,3 +125,17 @@ def test_vitstr_small_and_base_share_keys_but_not_shapes():
     shapes = {k: tuple(v.shape) for k, v in ex.doctr_model("vitstr_small").state_dict().items()}
     assert identify(shapes).arch == "vitstr_small"
     assert identify(shapes, "vitstr_base").mismatched
+
+
+def test_installed_versions_agree_with_importlib_metadata():
+    """The dist-info scan that spares a plain check importlib.metadata gives its answers."""
+    import importlib.metadata
+
+    from ocrdoctor.anatomy import versions as v
+
+    for package in ("numpy", "click", "psutil", "pytest", "no-such-distribution"):
+        try:
+            expected = importlib.metadata.version(v.DISTRIBUTIONS.get(package, package))
+        except importlib.metadata.PackageNotFoundError:
+            expected = None
+        assert v.installed(package) == expected, package

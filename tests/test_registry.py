@@ -148,7 +148,37 @@ def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
     monkeypatch.delenv("OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setattr("ocrdoctor.core.registry.find_plugins", lambda: plugins)
     reg = Registry()
-    monkeypatch.setattr("ocrdoctor.core.registry.BUILTIN_MODULES", ())
+    monkeypatch.setattr("ocrdoctor.core.registry.BUILTIN", {})
     reg.load()
     [error] = reg.plugin_errors
     assert error.name == "zz-broken" and "missing_dependency" in error.error
+
+
+def test_plugins_are_looked_up_only_where_a_distribution_declares_the_group(tmp_path, monkeypatch):
+    """The pre-scan finds an entry_points.txt naming [ocrdoctor.checks] on the path, and nothing where none does."""
+    from ocrdoctor.core import registry
+
+    monkeypatch.setattr("sys.path", [str(tmp_path)])
+    other = tmp_path / "other-1.0.dist-info"
+    other.mkdir()
+    (other / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n")
+    assert not registry._declared_anywhere()
+    plugin = tmp_path / "team_rules-0.1.dist-info"
+    plugin.mkdir()
+    (plugin / "entry_points.txt").write_text("[ocrdoctor.checks]\nteam = team_rules.rules\n")
+    assert registry._declared_anywhere()
+
+
+def test_a_run_that_names_no_code_loads_only_its_kind():
+    """Without --select/--ignore, a checkpoint run imports the checkpoint rules only; naming a code loads all."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ocrdoctor.core.config import Settings\nfrom ocrdoctor.core.engine import select_rules\n"
+            "reg, rules = select_rules(Settings(), 'checkpoint')\n"
+            "print(sorted({r.target for r in reg.rules.values()}), 'ocrdoctor.inspect.environment' in sys.modules)\n"
+            "reg, rules = select_rules(Settings(select=('OD3',)), 'checkpoint')\n"
+            "print(sorted({r.target for r in reg.rules.values()}), len(rules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "['checkpoint'] False"
+    assert out[1] == "['checkpoint', 'environment', 'model', 'onnx'] 0"

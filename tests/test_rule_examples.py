@@ -24,6 +24,8 @@ def test_every_rule_has_good_and_bad_examples():
 def _outcome(rule, example, tmp_path):
     """Run every rule of the example's target kind, as a real run would."""
     same_kind = [r for r in RULES if r.target == rule.target]
+    if isinstance(example, FactsExample) and not example.applies():
+        pytest.skip(f"{example.label} needs a newer docTR than the installed one")
     if isinstance(example, FactsExample):
         return run_rules(same_kind, example.make(), target=example.label, kind=rule.target)
     path = tmp_path / f"example{example.suffix}"

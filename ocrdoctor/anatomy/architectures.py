@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Iterable, Mapping
 
 THRESHOLD = 0.6  # share of keys (with compatible shapes) needed to call an architecture identified
@@ -192,7 +192,7 @@ def _expected(sig: Signature, key: str, head_size: int | None) -> tuple[int, ...
 
 @lru_cache(maxsize=1)
 def _table() -> dict:
-    return json.loads(resources.files("ocrdoctor").joinpath("data/architectures.json").read_text(encoding="utf-8"))
+    return json.loads((Path(__file__).resolve().parent.parent / "data" / "architectures.json").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)

@@ -160,9 +160,9 @@ def untrained_model(facts: ModelFacts) -> Iterator[Problem]:
          ex.model("crop-orientation", lambda: ex.ocr_predictor(assume_straight_pages=False)),
          ex.model("detect-orientation", lambda: ex.ocr_predictor(detect_orientation=True))],
     good=[ex.model("straight-pages", ex.ocr_predictor),
-          *([ex.model("crop-orientation-disabled",  # the flag exists from docTR 0.10
-                      lambda: ex.ocr_predictor(assume_straight_pages=False, disable_crop_orientation=True))]
-            if doctr_release() >= DISABLE_FLAGS else [])],
+          ex.model("crop-orientation-disabled",  # the flag exists from docTR 0.10
+                   lambda: ex.ocr_predictor(assume_straight_pages=False, disable_crop_orientation=True),
+                   when=lambda: doctr_release() >= DISABLE_FLAGS)],
 )
 def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
     """Predictor options that multiply the work per page.

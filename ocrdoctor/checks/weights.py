@@ -13,7 +13,7 @@ from ..anatomy.architectures import strip_wrappers
 from ..core.findings import Applicability, Problem, Severity
 from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from ..core.registry import check
-from ..core.units import human_bytes, listing, subscript
+from ..core.units import count, human_bytes, listing, subscript
 from . import examples as ex
 from ..anatomy.untrained import fresh_statistics
 from .programs import fix_command, weights_program
@@ -335,7 +335,8 @@ def no_tensor_data(facts: CheckpointFacts) -> Iterator[Problem]:
 @check(
     "OD124", "quantized-weights", Severity.INFO, "checkpoint",
     fix="Nothing to repair: build the float model, quantize it the same way, then load the weights",
-    bad=[ex.saved(ex.quantized_state_dict, "static-quantized")],
+    bad=[ex.saved(ex.quantized_state_dict, "static-quantized"),
+         ex.saved(lambda: ex.dynamic_quantized().state_dict(), "dynamic-quantized-crnn")],
     good=[ex.saved(ex.tiny_state_dict, "state-dict")],
 )
 def quantized_weights(facts: CheckpointFacts) -> Iterator[Problem]:
@@ -343,19 +344,25 @@ def quantized_weights(facts: CheckpointFacts) -> Iterator[Problem]:
 
     What it detects:
         Tensors stored quantized (qint8, quint8, qint32: torch's static or dynamic
-        quantization), with their quantization scheme.
+        quantization), with their quantization scheme; a dynamic-quantized model's packed
+        LSTM and Linear parameters (`decoder._all_weight_values.0.param`, a `torch.ScriptObject`
+        of `rnn.CellParamsBase`; `linear._packed_params._packed_params`) are read under the
+        float model's keys, so the architecture is named and compared as for a float file.
     Why it matters:
         They are not an error, but they load only into a model quantized the same way, and
         docTR builds float models: the architecture checks compare the float layout, and
-        `ocrdoctor fix` and `export` cannot rebuild them from bytes.
+        `export` cannot rebuild them from bytes. torch's weights-only loader refuses the packed
+        parameters' script objects (OD120).
     Fix:
-        Build the float docTR model, quantize it as in training (`torch.ao.quantization`),
-        then load the weights.
+        `ocrdoctor fix q.pt -o float.pt` writes them dequantized ((q - zero_point) * scale) under
+        the float keys, verified by a strict load into the float docTR model; or build the float
+        model, quantize it as in training (`torch.ao.quantization`), then load the weights.
     Example:
         `torch.save(torch.ao.quantization.quantize_dynamic(model).state_dict(), path)`
     """
     quantized = [t for t in facts.require_weights() if t.kind == "quantized" or t.dtype.startswith(("qint", "quint"))]
     if quantized:
         dtypes = ", ".join(sorted({t.dtype for t in quantized}))
-        yield Problem(f"{len(quantized)} quantized tensors ({dtypes}): they load only into a model quantized the "
-                      "same way", location=listing([t.name for t in quantized], 3))
+        yield Problem(f"{count(len(quantized), 'quantized tensor')} ({dtypes}): they load only into a model quantized "
+                      "the same way; `ocrdoctor fix` writes them dequantized, for the float model",
+                      location=listing([t.name for t in quantized], 3), command=fix_command(facts))

@@ -12,7 +12,7 @@ import click
 from . import common
 
 
-@common.cli.command()
+@click.command()
 @click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint.")
 @click.option("--det-arch", default="fast_tiny", show_default=True, help="Its docTR architecture.")
 @click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint.")

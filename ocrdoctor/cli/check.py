@@ -16,7 +16,7 @@ from . import common
 PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 
 
-@common.cli.command()
+@click.command()
 @click.argument("paths", nargs=-1)
 @click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`), "
                              "then load them into it and check the model.")

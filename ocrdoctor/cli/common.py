@@ -11,8 +11,24 @@ import click
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # check takes 1 from Report.exit_code (--fail-on)
 
 
+# command -> the module that defines it: a run imports the one command it runs
+COMMANDS = {"check": "check", "env": "env", "fix": "fix", "export": "export", "bench": "bench", "rules": "rules",
+            "explain": "rules", "demo": "demo"}
+
+
 class Group(click.Group):
-    """Turns every failure of the run itself into one line on stderr and exit code 2."""
+    """Turns every failure of the run itself into one line on stderr and exit code 2; imports each command's
+    module when that command is asked for (click's lazy-group pattern)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name: str):
+        import importlib
+
+        if name not in COMMANDS:
+            return None
+        return getattr(importlib.import_module(f"{__package__}.{COMMANDS[name]}"), name)
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D401 - click's signature
         from ..api import UsageError

@@ -7,7 +7,6 @@ while the model sat on cuda:0.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import click
@@ -52,6 +51,8 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
     from ..api import check_path
     from ..render import render
 
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-demo-") as tmp:
         folder = Path(out) if out else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ def _repair(path: Path, clean: Path, color: bool) -> None:
     click.echo(render(check_path(clean), "text", color=color), nl=False, color=color)
 
 
-@common.cli.command()
+@click.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Keep the demo checkpoint in this folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def demo(out, fmt) -> int:

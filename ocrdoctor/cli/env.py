@@ -11,7 +11,7 @@ from ..core.findings import Severity
 from . import common
 
 
-@common.cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")

@@ -9,7 +9,7 @@ import click
 from . import common
 
 
-@common.cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--arch", required=True, help="The docTR architecture of the checkpoint (ocrdoctor rules --archs).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,

@@ -9,7 +9,7 @@ import click
 from . import common
 
 
-@common.cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Where to write the clean checkpoint (never the input); a folder for a file holding several models.")

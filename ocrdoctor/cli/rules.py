@@ -7,7 +7,7 @@ import click
 from . import common
 
 
-@common.cli.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--archs", is_flag=True, help="List the docTR architectures ocrdoctor can identify instead.")
 @click.option("--builtin-only", is_flag=True, help="Leave out rules added by plugins.")
@@ -19,7 +19,7 @@ def rules(fmt, archs, builtin_only) -> int:
     return common.EXIT_OK
 
 
-@common.cli.command()
+@click.command()
 @click.argument("code")
 def explain(code) -> int:
     """Show one rule's documentation: what, why, fix, example."""

@@ -8,10 +8,6 @@ typo in a CI gate's config must not silently turn a check off.
 
 from __future__ import annotations
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -73,6 +69,10 @@ def load_settings(explicit: Path | None = None, start: Path | None = None) -> Se
 
 
 def _read(path: Path) -> dict:
+    try:  # imported here: a check run from a folder without a pyproject.toml never needs it
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

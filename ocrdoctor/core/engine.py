@@ -86,8 +86,10 @@ def _finding(rule: Rule, problem: Problem, target: str, member: str | None = Non
 
 
 def select_rules(settings: Settings, target: str = "checkpoint", registry: Registry | None = None) -> tuple[Registry, list[Rule]]:
-    """The enabled rules, with per-rule severity overrides applied; bad codes are usage errors."""
-    reg = (registry or default).load()
+    """The enabled rules, with per-rule severity overrides applied; bad codes are usage errors. Settings that
+    name codes load every rule, so each code is validated; otherwise only the target kind's rules load."""
+    names_codes = settings.select or settings.ignore or settings.severity or settings.per_path_ignores
+    reg = (registry or default).load(None if names_codes else [target])
     try:
         rules = reg.select(settings.select, settings.ignore, target=target)
         reg.validate_prefixes([*settings.severity, *(c for codes in settings.per_path_ignores.values() for c in codes)])

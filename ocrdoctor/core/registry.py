@@ -9,8 +9,8 @@ entry-point name so runs repeat, and a plugin that fails is recorded by name, ne
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import inspect
+import sys
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,9 +20,15 @@ from .findings import Applicability, CheckError, Severity
 
 ENTRY_POINT_GROUP = "ocrdoctor.checks"
 DISABLE_PLUGINS_ENV = "OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"  # like PYTEST_DISABLE_PLUGIN_AUTOLOAD
-BUILTIN_MODULES = ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.safety", "ocrdoctor.checks.weights",
-                   "ocrdoctor.checks.architecture", "ocrdoctor.checks.precision", "ocrdoctor.checks.model",
-                   "ocrdoctor.checks.environment", "ocrdoctor.checks.resources", "ocrdoctor.checks.onnx")
+# The built-in rule modules of each target kind: a run imports those of the kinds it checks.
+BUILTIN = {
+    "checkpoint": ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.safety", "ocrdoctor.checks.weights",
+                   "ocrdoctor.checks.architecture"),
+    "model": ("ocrdoctor.checks.precision", "ocrdoctor.checks.model"),
+    "environment": ("ocrdoctor.checks.environment", "ocrdoctor.checks.resources"),
+    "onnx": ("ocrdoctor.checks.onnx",),
+}
+BUILTIN_MODULES = tuple(m for modules in BUILTIN.values() for m in modules)
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
@@ -82,7 +88,8 @@ def parse_docs(doc: str | None) -> tuple[str, dict[str, str]]:
 class Registry:
     rules: dict[str, Rule] = field(default_factory=dict)
     plugin_errors: list[CheckError] = field(default_factory=list)
-    _loaded: bool = False
+    _loaded: bool = False  # plugins
+    _kinds: set[str] = field(default_factory=set)  # target kinds whose built-in rules are imported
 
     def check(
         self,
@@ -122,13 +129,18 @@ class Registry:
             raise RegistryError(f"rule {rule.code} ({rule.origin}): " + "; ".join(problems))
         self.rules[rule.code] = rule
 
-    def load(self) -> "Registry":
-        """Import the built-in rules, then every plugin (unless disabled by the environment); idempotent."""
+    def load(self, kinds: Iterable[str] | None = None) -> "Registry":
+        """Import the built-in rules of `kinds` (all when None), and every plugin once (unless disabled by the
+        environment); idempotent. Importing a kind's rules imports its inspector: a checkpoint check
+        does not pay for the environment's or a live model's."""
+        for kind in TARGET_KINDS if kinds is None else kinds:
+            if kind not in self._kinds:
+                self._kinds.add(kind)
+                for module in BUILTIN.get(kind, ()):
+                    importlib.import_module(module)
         if self._loaded:
             return self
         self._loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
         if os.environ.get(DISABLE_PLUGINS_ENV):
             return self
         for ep in sorted(find_plugins(), key=lambda e: e.name):
@@ -188,8 +200,38 @@ def validate(rule: Rule) -> list[str]:
     return problems
 
 
-def find_plugins() -> list[importlib.metadata.EntryPoint]:
+def find_plugins() -> list:
+    """The `ocrdoctor.checks` entry points, found by importlib.metadata; it is imported (20 ms of a plain check)
+    only when a distribution on the path declares the group at all."""
+    if not _declared_anywhere():
+        return []
+    import importlib.metadata
+
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _declared_anywhere() -> bool:
+    """Whether an entry_points.txt of a distribution on sys.path (where importlib.metadata's path finder looks)
+    names the group; anything unreadable or unusual answers yes, and importlib.metadata decides."""
+    marker = f"[{ENTRY_POINT_GROUP}]"
+    for folder in sys.path:
+        try:
+            with os.scandir(folder or ".") as entries:
+                names = [e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")) and e.is_dir()]
+        except OSError:
+            if os.path.isfile(folder):  # a zip on the path: only importlib.metadata reads it
+                return True
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(folder or ".", name, "entry_points.txt"), encoding="utf-8") as f:
+                    if marker in f.read():
+                        return True
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError):
+                return True
+    return False
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -26,6 +26,7 @@ from ..read.values import Stats
 from ..anatomy.untrained import Evidence, evidence
 from ..anatomy.versions import Installed
 from .config import ModelConfig, stored_config
+from .quantized import consumed
 from .weights import EMA, WeightSet, WeightsKeyError, ema_paths, find_models, format_key
 
 _MAX_DEPTH = 8
@@ -48,7 +49,6 @@ class TensorInfo(NamedTuple):
     minimum: float | None = None  # of the finite values (None without statistics)
     maximum: float | None = None
     mean: float | None = None
-    std: float | None = None
 
     @property
     def floating(self) -> bool:
@@ -243,7 +243,7 @@ def _info(ckpt: Checkpoint, name: str, t: Tensor, stats: Stats | None = None) ->
     if stats is None:
         return TensorInfo(name, t.shape, t.dtype, s.device, t.nbytes, s.key, s.nbytes, t.kind, has_data)
     return TensorInfo(name, t.shape, t.dtype, s.device, t.nbytes, s.key, s.nbytes, t.kind, has_data,
-                      stats.nonfinite, stats.minimum, stats.maximum, stats.mean, stats.std)
+                      stats.nonfinite, stats.minimum, stats.maximum, stats.mean)
 
 
 def weights_of(ckpt: Checkpoint, facts: CheckpointFacts) -> list[tuple[str, Tensor]]:
@@ -261,9 +261,10 @@ def _entries(obj: Any, paths: list[tuple], tensors: tuple[TensorInfo, ...]) -> I
         return
     tops = {p[0] for p in paths if p}
     flat = any(p == () for p in paths)
+    converted = consumed(obj) if flat else set()  # packed quantized parameters: weights, not entries
     for raw_key, value in obj.items():
         key = str(raw_key)
-        if raw_key in tops or (flat and isinstance(value, Tensor)):
+        if raw_key in tops or (flat and isinstance(value, Tensor)) or key in converted:
             continue
         inside = [t for t in tensors if t.name == key or t.name.startswith(f"{key}.")]
         storage_bytes = sum({t.storage: t.storage_nbytes for t in inside}.values())

@@ -6,10 +6,7 @@ NVML library, an unreadable cgroup file, a broken torchvision), never into a cra
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import multiprocessing
 import os
-import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,6 +90,8 @@ TRUE = {"1", "ON", "YES", "TRUE"}  # what docTR's own flags accept
 def inspect_environment(refresh: bool = False) -> EnvironmentFacts:
     """Cheap facts are read each call; NVML, torchvision and onnxruntime once per process
     unless `refresh` (they do not change while a process runs, and cost most of the time)."""
+    import platform
+
     import psutil
 
     if refresh:
@@ -134,6 +133,8 @@ def _torch() -> dict:
 
 def _doctr_runtime(environ=os.environ) -> dict:
     """What docTR's runtime leans on: /dev/shm for its pool, its worker count, its cache folder."""
+    import multiprocessing
+
     cache = Path(environ.get("DOCTR_CACHE_DIR") or Path.home() / ".cache" / "doctr")
     try:
         shm = os.statvfs("/dev/shm")
@@ -226,6 +227,8 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
 
 @functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
 def _torchvision() -> dict:
+    import importlib.metadata
+
     try:
         version = importlib.metadata.version("torchvision")
     except importlib.metadata.PackageNotFoundError:
@@ -242,6 +245,8 @@ def _torchvision() -> dict:
 
 @functools.lru_cache(maxsize=1)  # slow and stable: probed once per process
 def _onnxruntime() -> dict:
+    import importlib.metadata
+
     packages = tuple(sorted(
         name for name in (d.metadata["Name"] for d in importlib.metadata.distributions()) if name
         and name.lower().replace("_", "-").startswith("onnxruntime")

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from ..anatomy.architectures import THRESHOLD, identify, shared_prefix
 from ..read.records import Tensor
+from .quantized import float_layout, packed
 from ..read.unpickler import StubObject
 
 # Where the weights usually sit inside a training checkpoint, most likely first.
@@ -171,6 +172,9 @@ def _mappings(root: Any) -> Iterator[tuple[tuple, int]]:
 
 
 def _tensors(mapping: dict) -> tuple[tuple[str, Tensor], ...]:
+    """The state_dict's tensors; a dynamic-quantized one's packed parameters under their float keys."""
+    if packed(mapping):
+        return float_layout(mapping)
     return tuple((str(k), v) for k, v in mapping.items() if isinstance(v, Tensor))
 
 

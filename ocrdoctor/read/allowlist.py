@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 SHIPPED_PACKAGES = ("torch", "torchvision", "doctr", "numpy")
 
 
 def _data(name: str) -> dict:
-    return json.loads(resources.files("ocrdoctor").joinpath(f"data/{name}").read_text())
+    return json.loads((Path(__file__).resolve().parent.parent / "data" / name).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +74,11 @@ def bit_generator_class(value) -> set[str]:
         return set()
     exact, _, _ = _harmless()
     return {n for n in exact if n.startswith("numpy.random.") and n.rsplit(".", 1)[-1] == value}
+
+
+def torchbind_classes() -> frozenset[str]:
+    """The TorchBind classes whose saved state torch's own C++ rebuilds: quantized packed parameters."""
+    return frozenset(_data("harmless_globals.json")["torchbind_classes"])
 
 
 def bit_generators() -> tuple[str, ...]:

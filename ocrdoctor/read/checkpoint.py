@@ -26,7 +26,6 @@ from .limits import DEFAULT, Hostile, Limits
 from .records import ITEMSIZE, Tensor
 from .safetensors import read_safetensors
 from .stream import Opener, file_opener
-from .tar import open_tar, read_tar
 from .unpickler import Uses
 from .values import Located, Stats, array, statistics
 
@@ -159,6 +158,8 @@ def _layout(buf, uses: Uses, head: bytes, opener: Opener | None = None) -> Layou
     """Read as torch.load does: a zip by its first bytes, else a tar, else pickles."""
     if head.startswith(LOCAL_MAGIC):
         return _guarded("zip", lambda: read_zip(buf, uses))
+    from .tar import open_tar, read_tar  # here: tarfile costs a zip checkpoint's check 4 ms
+
     tar = open_tar(buf, opener)
     if tar is not None:
         return _guarded("tar", lambda: read_tar(buf, tar, uses))

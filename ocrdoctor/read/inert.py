@@ -89,11 +89,13 @@ class InertCheck:
             else:
                 self._values(kwargs.items(), f"{name}(**kwargs)", module=False)
         state = d.get("state")
-        if state is not None:
-            if spec.get("state", "data") == "none":
-                self.problems.append(f"{name}.__setstate__({_short(state)}) (BUILD state the class never receives)")
-            else:
-                self._values([("", state)], f"{name}.__setstate__", module=False)
+        kind = spec.get("state", "data")
+        if state is not None and kind == "none":
+            self.problems.append(f"{name}.__setstate__({_short(state)}) (BUILD state the class never receives)")
+        elif kind == "torchbind":
+            self._torchbind(name, state)
+        elif state is not None:
+            self._values([("", state)], f"{name}.__setstate__", module=False)
         self._items(name, obj, spec)
         appended = d.get("appended") or []
         if appended:
@@ -103,6 +105,18 @@ class InertCheck:
             elif spec.get("appends") != "data" and spec.get("items") != "fallthrough":
                 self.problems.append(f"{name}.append({_short(appended[0])}) (APPEND on a class that never receives one)")
             self._values(enumerate(appended), f"{name}.append", module=False)
+
+    def _torchbind(self, name: str, state: Any) -> None:
+        """A ScriptObject's state names the TorchBind class whose __setstate__ runs: only quantized packed
+        parameters, which torch's own C++ rebuilds from the tensors handed over, are modelled."""
+        classes = allowlist.torchbind_classes()
+        if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], str)):
+            self.problems.append(f"{name}.__setstate__({_short(state)}) (a script object whose class is not named)")
+        elif state[1] not in classes:
+            self.problems.append(f"{name} of class {state[1]} (a TorchBind class whose __setstate__ runs code "
+                                 "this model does not cover; only quantized packed parameters are)")
+        else:
+            self._values([("", state[0])], f"{name}<{state[1].rsplit('.', 1)[-1]}>", module=False)
 
     def _argument(self, name: str, args: tuple, i: int, value: Any, kind: str) -> None:
         where = _call(name, args, i)

@@ -112,7 +112,9 @@ def _rebuild_v3(storage, storage_offset, size, stride, requires_grad, backward_h
 def _rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params, *rest):
     scheme = quantizer_params[0] if isinstance(quantizer_params, tuple) and quantizer_params else None
     name = getattr(scheme, "global_name", None) or str(scheme)
-    return rebuild_tensor(storage, storage_offset, size, stride, kind="quantized", quantization=name.rsplit(".", 1)[-1])
+    made = rebuild_tensor(storage, storage_offset, size, stride, kind="quantized", quantization=name.rsplit(".", 1)[-1])
+    made.qparams = tuple(quantizer_params[1:]) if isinstance(quantizer_params, tuple) else ()
+    return made
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None):

@@ -48,7 +48,8 @@ class Tensor:
     `storage` is None for tensors saved without data (the meta device, wrapper subclasses).
     """
 
-    __slots__ = ("storage", "offset", "shape", "stride", "dtype", "kind", "parameter", "quantization", "numel")
+    __slots__ = ("storage", "offset", "shape", "stride", "dtype", "kind", "parameter", "quantization", "numel",
+                 "qparams")
 
     def __init__(self, storage: Storage | None, offset: int, shape: tuple[int, ...], stride: tuple[int, ...],
                  dtype: str, kind: str = "dense", parameter: bool = False, quantization: str | None = None):
@@ -56,6 +57,7 @@ class Tensor:
         self.kind = kind  # dense | quantized | meta | sparse | nested | subclass
         self.parameter = parameter
         self.quantization = quantization  # the qscheme of a quantized tensor
+        self.qparams: tuple = ()  # its scale and zero point (per tensor), or scales, zero points and axis
         self.numel = prod(shape)
 
     def __repr__(self) -> str:

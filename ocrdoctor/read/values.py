@@ -1,7 +1,8 @@
 """The values rules need, read straight from the storage bytes with numpy (memory-mapped, never torch).
 
-Per tensor: how many values are NaN or infinite, and the minimum, maximum, mean and standard
-deviation of the finite ones (a constant tensor has minimum == maximum). bfloat16 and float8
+Per tensor: how many values are NaN or infinite, and the minimum, maximum and mean of the finite
+ones (a constant tensor has minimum == maximum; weight matrices past a million elements skip
+minimum and maximum: no rule asks whether they are constant). bfloat16 and float8
 are widened exactly; quantized and data-less tensors have no statistics.
 
 Small contiguous tensors are gathered from the file in one vectorized step per dtype and
@@ -28,6 +29,7 @@ _SMALL = 1 << 15  # elements: contiguous tensors up to this size are gathered an
 _BATCH = 1 << 22  # elements gathered at once
 _CHUNK = 1 << 20
 _TINY = 64  # elements: below this average size a gather beats joining slices
+_EXTREMES = 1 << 20  # elements: above this a tensor is a weight matrix, never a norm or a bias: no min / max
 
 
 class Stats(NamedTuple):
@@ -35,7 +37,6 @@ class Stats(NamedTuple):
     minimum: float | None  # of the finite values; None when there are none
     maximum: float | None
     mean: float | None
-    std: float | None  # population standard deviation
 
     @property
     def constant(self) -> float | None:
@@ -45,7 +46,7 @@ class Stats(NamedTuple):
         return None
 
 
-_EMPTY = Stats(0, None, None, None, None)
+_EMPTY = Stats(0, None, None, None)
 
 
 class Located(NamedTuple):
@@ -229,40 +230,40 @@ def _reduced(x: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> list[Stat
     total = np.add.reduceat(x, firsts)
     if np.isfinite(total).all():  # no NaN or Inf anywhere: no masks needed
         bad = np.zeros(len(counts), dtype=np.int64)
-        squares = np.add.reduceat(x * x, firsts)
         low, high = np.minimum.reduceat(x, firsts), np.maximum.reduceat(x, firsts)
     else:
         finite = np.isfinite(x)
         bad = np.add.reduceat((~finite).astype(np.int64), firsts)
-        clean = np.where(finite, x, 0.0)
-        total, squares = np.add.reduceat(clean, firsts), np.add.reduceat(clean * clean, firsts)
+        total = np.add.reduceat(np.where(finite, x, 0.0), firsts)
         low = np.minimum.reduceat(np.where(finite, x, np.inf), firsts)
         high = np.maximum.reduceat(np.where(finite, x, -np.inf), firsts)
     kept = counts - bad
-    safe = np.maximum(kept, 1)
-    mean = total / safe
-    std = np.sqrt(np.maximum(squares / safe - mean * mean, 0.0))
-    return [Stats(b, lo, hi, m, sd) if n else Stats(b, None, None, None, None) for b, n, lo, hi, m, sd
-            in zip(bad.tolist(), kept.tolist(), low.tolist(), high.tolist(), mean.tolist(), std.tolist())]
+    mean = total / np.maximum(kept, 1)
+    return [Stats(b, lo, hi, m) if n else Stats(b, None, None, None) for b, n, lo, hi, m
+            in zip(bad.tolist(), kept.tolist(), low.tolist(), high.tolist(), mean.tolist())]
 
 
 def _one(values: np.ndarray | None) -> Stats | None:
+    """One pass over a large tensor: a float64 sum is finite exactly when every value is (float16/32 sums cannot
+    overflow it), so the rules' facts (non-finite count; min and max, whose equality makes a constant) cost one
+    reduction, and min / max are read only where a constant can matter: tensors the size of a norm or a bias."""
     if values is None:
         return None
     if np.iscomplexobj(values):
         finite = np.isfinite(values.real) & np.isfinite(values.imag)
-        return Stats(int(values.size - finite.sum()), None, None, None, None)
+        return Stats(int(values.size - finite.sum()), None, None, None)
     flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
     total = float(np.add.reduce(flat, dtype=np.float64))
     if flat.dtype.kind in "iub" or np.isfinite(total):  # a NaN or Inf anywhere would make the float64 sum one
-        squares = float(np.einsum("i,i->", flat, flat, dtype=np.float64))
-        return _stats(0, flat.size, float(flat.min()), float(flat.max()), total, squares)
+        if flat.size > _EXTREMES:
+            return Stats(0, None, None, total / flat.size)
+        return Stats(0, float(flat.min()), float(flat.max()), total / flat.size)
     return _masked(flat)
 
 
 def _masked(flat: np.ndarray) -> Stats:
     """Stats of the finite values of an array holding NaN or Inf, in chunks."""
-    bad, count, low, high, total, squares = 0, 0, np.inf, -np.inf, 0.0, 0.0
+    bad, count, low, high, total = 0, 0, np.inf, -np.inf, 0.0
     for start in range(0, flat.size, _CHUNK):
         x = flat[start:start + _CHUNK].astype(np.float64)
         kept = x[np.isfinite(x)]
@@ -271,13 +272,6 @@ def _masked(flat: np.ndarray) -> Stats:
         if kept.size:
             low, high = min(low, float(kept.min())), max(high, float(kept.max()))
             total += float(kept.sum())
-            squares += float(np.dot(kept, kept))
-    return _stats(bad, count, low, high, total, squares)
-
-
-def _stats(bad: int, count: int, low: float, high: float, total: float, squares: float) -> Stats:
     if count <= 0:
-        return Stats(bad, None, None, None, None)
-    mean = total / count
-    variance = max(squares / count - mean * mean, 0.0)
-    return Stats(bad, float(low), float(high), mean, variance ** 0.5)
+        return Stats(bad, None, None, None)
+    return Stats(bad, float(low), float(high), total / count)

@@ -27,7 +27,7 @@ from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..inspect.config import ModelConfig, sidecar_path
 from ..read.checkpoint import Checkpoint, read_checkpoint
 from ..core.registry import one_line
-from ..core.units import human_bytes, subscript
+from ..core.units import count, human_bytes, subscript
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 
 T = TypeVar("T")
@@ -113,8 +113,11 @@ def _readable(source: Path, facts: CheckpointFacts) -> None:
         empty = [t for t in model.weights if not t.has_data]
         if empty:
             raise FixError(f"refusing {source}: {len(empty)} tensors have no data (OD122, e.g. {empty[0].name})")
-        if any(t.kind == "quantized" for t in model.weights):
-            raise FixError(f"refusing {source}: quantized weights (OD124) cannot be rebuilt from their bytes alone")
+        activation = [t.name for t in model.weights if t.name.endswith((".scale", ".zero_point"))]
+        if any(t.kind == "quantized" for t in model.weights) and activation:
+            raise FixError(f"refusing {source}: statically quantized weights (OD124) with activation scales "
+                           f"({activation[0]}, ...) have no float layout to write; save the float model's "
+                           "state_dict before quantizing it")
 
 
 def _outputs(source: Path, output: Path, facts: CheckpointFacts, safetensors: bool, force: bool) -> list[Path]:
@@ -176,6 +179,10 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
     except MaterializeError as exc:
         raise FixError(f"cannot rebuild the weights of {ckpt.path}: {exc}") from None
     changes = []
+    quantized = [t for t in model.weights if t.kind == "quantized"]
+    if quantized:
+        changes.append(f"dequantized {count(len(quantized), 'tensor')} ({', '.join(sorted({t.dtype for t in quantized}))}) "
+                       "to float32, under the float model's keys")
     if model.weights_origin == "module":
         changes.append(f"read the weights from the pickled model's module tree ({len(model.module_globals)} "
                        "classes, none imported)")

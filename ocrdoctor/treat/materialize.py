@@ -35,6 +35,8 @@ def to_torch(ckpt: Checkpoint, record: Tensor, bases: dict[str, Any] | None = No
         raise MaterializeError(f"dtype {record.dtype} is not known to the installed torch {torch.__version__}")
     if record.kind == "meta":
         return torch.empty_strided(record.shape, record.stride, dtype=dtype, device="meta")
+    if record.kind == "quantized":
+        return dequantized(ckpt, record, bases, torch)
     if record.kind != "dense":
         raise MaterializeError(f"a {record.kind} tensor cannot be rebuilt from its bytes alone")
     storage = record.storage
@@ -48,6 +50,37 @@ def to_torch(ckpt: Checkpoint, record: Tensor, bases: dict[str, Any] | None = No
     if (record.offset + record.span) > view_dtype.numel():
         raise MaterializeError(f"a view reaches past the end of storage {key}")
     return view_dtype.as_strided(record.shape, record.stride, record.offset)
+
+
+_INTEGERS = {"qint8": "int8", "quint8": "uint8", "qint32": "int32"}
+
+
+def dequantized(ckpt: Checkpoint, record: Tensor, bases: dict[str, Any] | None, torch) -> Any:
+    """A quantized record as float32: (q - zero_point) * scale, per tensor or per channel along its axis."""
+    integer = _INTEGERS.get(record.dtype)
+    scheme = record.quantization or ""
+    if integer is None or not record.qparams:
+        raise MaterializeError(f"a {record.dtype} tensor ({scheme or 'no scheme'}) cannot be dequantized")
+    raw = to_torch(ckpt, _as_dense(record, integer), bases).to(torch.float32)
+    if scheme in ("per_tensor_affine", "per_tensor_symmetric") and len(record.qparams) == 2:
+        scale, zero = (float(v) for v in record.qparams)
+        return (raw - zero) * scale
+    if scheme.startswith("per_channel") and len(record.qparams) == 3:
+        scales, zeros, axis = record.qparams
+        if not (isinstance(scales, Tensor) and isinstance(zeros, Tensor) and isinstance(axis, int)):
+            raise MaterializeError(f"a {scheme} tensor without per-channel scales cannot be dequantized")
+        shape = [1] * len(record.shape)
+        shape[axis] = -1
+        s = to_torch(ckpt, scales, bases).to(torch.float64).reshape(shape)
+        z = to_torch(ckpt, zeros, bases).to(torch.float64).reshape(shape)
+        return ((raw.to(torch.float64) - z) * s).to(torch.float32)
+    raise MaterializeError(f"a {scheme} tensor cannot be dequantized")
+
+
+def _as_dense(record: Tensor, dtype: str) -> Tensor:
+    """The quantized record's integers, as a dense record of the same view."""
+    dense = Tensor(record.storage, record.offset, record.shape, record.stride, dtype)
+    return dense
 
 
 def _storage_tensor(ckpt: Checkpoint, record: Tensor, torch) -> Any:

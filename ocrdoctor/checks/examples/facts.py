@@ -20,9 +20,13 @@ class FactsExample:
 
     make: Callable[[], Any]
     label: str
+    when: Callable[[], bool] | None = None  # asked when the example runs: False where the installed docTR lacks it
 
     def __repr__(self) -> str:
         return self.label
+
+    def applies(self) -> bool:
+        return self.when is None or self.when()
 
 
 def _healthy_gpu_box() -> Any:
@@ -100,13 +104,13 @@ def split_across_devices() -> Any:
     return net
 
 
-def model(label: str, build: Callable[[], Any], **changes) -> FactsExample:
+def model(label: str, build: Callable[[], Any], when: Callable[[], bool] | None = None, **changes) -> FactsExample:
     """The facts of a real module, with `changes` (e.g. cuda_available=True for a GPU host)."""
     from dataclasses import replace
 
     from ...inspect.model import inspect_model
 
-    return FactsExample(lambda: replace(inspect_model(build()), **changes), label)
+    return FactsExample(lambda: replace(inspect_model(build()), **changes), label, when)
 
 
 def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (8, 0), **changes) -> FactsExample:

@@ -174,6 +174,16 @@ def quantized_state_dict() -> dict:
         return torch.ao.quantization.convert(prepared).state_dict()
 
 
+def dynamic_quantized(arch: str = "crnn_mobilenet_v3_small", layers: tuple[str, ...] = ("LSTM", "Linear")) -> Any:
+    """A trained-looking docTR recognizer after torch.ao.quantization.quantize_dynamic (packed LSTM / Linear)."""
+    import torch
+
+    with warnings.catch_warnings():  # torch deprecates torch.ao.quantization for torchao; teams still ship it
+        warnings.simplefilter("ignore")
+        kinds = {getattr(torch.nn, name) for name in layers}
+        return torch.ao.quantization.quantize_dynamic(doctr_model(arch).eval(), kinds, dtype=torch.qint8)
+
+
 def db_with_untrained_thresh_head() -> dict:
     """A trained DBNet whose thresh_head still has fresh BatchNorm statistics: docTR never runs it at inference."""
     import torch
