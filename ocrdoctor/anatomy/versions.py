@@ -17,6 +17,11 @@ def installed(package: str) -> str | None:
     found = _dist_info().get(_normalized(name))
     if found is not None:
         return found
+    if package in DISTRIBUTIONS:  # a package ocrdoctor uses: not importable means not installed, for every use here
+        import importlib.util
+
+        if importlib.util.find_spec(package) is None:
+            return None
     import importlib.metadata  # the general answer (eggs, zips, custom finders): 20-40 ms, so only when needed
 
     try:

@@ -42,7 +42,9 @@ from .unpickler import (
 LOOKED_UP = ("__setstate__", "append", "extend")
 _PLAIN = (str, bytes, bytearray, int, float, complex, bool, type(None), DType, Tensor)
 _CONTAINERS = (dict, list, tuple, set, frozenset)
-_MAX_NODES = 1_000_000  # the walk stops (and the file is judged by what it saw) beyond this many values
+# The walk stops beyond this many values. That errs only towards OD101: a reference is excused where the walk
+# saw it in a module's state, and every reference it did not reach is unsafe (safety._unsafe_use).
+_MAX_NODES = 1_000_000
 
 
 class InertCheck:
