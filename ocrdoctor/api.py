@@ -125,14 +125,46 @@ def _unique(paths: list[Path]) -> list[Path]:
     return unique
 
 
-def check_paths(paths: Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
-                registry: Registry | None = None, key: str | None = None, **overrides) -> Report:
-    """Inspect and check every checkpoint under `paths` (overrides: any Settings field); `key` picks the
-    weights inside each file (`model.reco`)."""
-    settings = (settings or Settings()).merged(**overrides)
+def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
+                registry: Registry | None = None, key: str | None = None, **options) -> Report:
+    """`ocrdoctor check PATH...` from Python: a path or several. `options` are the CLI's (`fail_on="warning"`,
+    `select="OD1"` or `["OD1", "OD205"]`, `ignore`, `include`, `exclude`, `jobs`, `no_limits`) and behave as
+    there; an unknown one is a TypeError. `key` picks the weights inside each file (`model.reco`)."""
+    settings = run_settings(settings, "check_paths", options)
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     files, skipped = collect(paths, settings.include, settings.exclude)
     report = check_files(files, arch=arch, settings=settings, registry=registry, key=key_path(key))
     return replace(report, skipped=tuple(skipped))
+
+
+def run_settings(settings: Settings | None, caller: str, options: dict) -> Settings:
+    """Settings for a Python call: the CLI's options under their Python names, given as the CLI takes them
+    (codes as a comma-separated string or a list, a severity by name); an unknown option is a TypeError."""
+    known = {"select", "ignore", "fail_on", "include", "exclude", "jobs", "no_limits", "severity", "per_path_ignores",
+             "limits"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    values = dict(options)
+    for name in ("select", "ignore"):
+        if values.get(name) is not None:
+            values[name] = tuple(codes(values[name]))
+    for name in ("include", "exclude"):
+        if isinstance(values.get(name), (str, os.PathLike)):
+            values[name] = (str(values[name]),)
+    if values.get("fail_on") is not None:
+        try:
+            values["fail_on"] = Severity(values["fail_on"])
+        except ValueError:
+            raise UsageError(f"fail_on must be one of error, warning, info (got {values['fail_on']!r})") from None
+    return (settings or Settings()).merged(**values)
+
+
+def codes(values: str | Iterable[str]) -> list[str]:
+    """'OD1,OD205' or ['OD1', 'OD205 '] -> ['OD1', 'OD205'], as --select and --ignore read them."""
+    items = [values] if isinstance(values, str) else list(values)
+    return [c.strip().upper() for v in items for c in str(v).split(",") if c.strip()]
 
 
 def key_path(key: str | None) -> tuple | None:
@@ -160,8 +192,8 @@ def reader_limits(settings: Settings) -> Limits:
 
 
 def check_path(path: str | Path, **options) -> Report:
-    """`ocrdoctor check PATH` from Python."""
-    return check_paths([path], **options)
+    """`ocrdoctor check PATH` from Python (options as for check_paths)."""
+    return check_paths(path, **options)
 
 
 def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Settings | None = None,
@@ -174,6 +206,9 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     reg, rules = select_rules(settings, "checkpoint", registry)
     rules += select_rules(settings, "onnx", reg)[1]  # check_file keeps those of the file's kind
     _, model_rules = select_rules(settings, "model", reg) if arch else (reg, [])
+    if not rules and not model_rules:
+        raise UsageError(f"the selection ({_selection(settings)}) leaves no rule to run on files: a check would "
+                         "pass whatever the files hold")
     limits = reader_limits(settings)
 
     def one(path: Path) -> list[TargetResult]:
@@ -191,7 +226,13 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
 
         with ThreadPoolExecutor(max_workers=settings.jobs or None) as pool:
             targets = [t for ts in pool.map(one, files) for t in ts]
-    return Report(tuple(targets), errors=tuple(reg.plugin_errors))
+    return Report(tuple(targets), errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
+
+
+def _selection(settings: Settings) -> str:
+    parts = [f"--select {','.join(settings.select)}"] if settings.select else []
+    parts += [f"--ignore {','.join(settings.ignore)}"] if settings.ignore else []
+    return " ".join(parts) or "no rule installed"
 
 
 def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list[Rule]) -> TargetResult:
@@ -244,11 +285,12 @@ def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, de
             # the files' error findings say why (OD113, OD118, ...): exit 1, not a failed run
             model_rules = select_rules(settings, "model", reg)[1]
             target = not_built("the deployment's predictor", f"not built: {exc}", model_rules)
-            environment = check_environment(settings=settings, registry=reg)
-            return Report(tuple(r for _, r in checked) + (target,) + environment.targets,
-                          errors=tuple(reg.plugin_errors))
+            environment = _environment(select_rules(settings, "environment", reg)[1])
+            return Report(tuple(r for _, r in checked) + (target, environment),
+                          errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
     deployed = diagnose(predictor, settings=settings, registry=reg)
-    return Report(tuple(r for _, r in checked) + deployed.targets, errors=tuple(reg.plugin_errors))
+    return Report(tuple(r for _, r in checked) + deployed.targets, errors=tuple(reg.plugin_errors),
+                  fail_on=settings.fail_on)
 
 
 def _checked(path: Path, ckpt: Checkpoint, arch: str | None, rules: list[Rule], settings: Settings
@@ -307,21 +349,29 @@ def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
 
 
 def check_environment(*, settings: Settings | None = None, registry: Registry | None = None,
-                      facts=None, **overrides) -> Report:
-    """The OD3xx rules over this machine (or over `facts`, e.g. a GPU host's, for a test)."""
+                      facts=None, **options) -> Report:
+    """The OD3xx rules over this machine (or over `facts`, e.g. a GPU host's, for a test); options as for
+    check_paths."""
+    settings = run_settings(settings, "check_environment", options)
+    reg, rules = select_rules(settings, "environment", registry)
+    if not rules:
+        raise UsageError(f"the selection ({_selection(settings)}) leaves no environment rule to run")
+    return Report((_environment(rules, facts),), errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
+
+
+def _environment(rules: list[Rule], facts=None) -> TargetResult:
     from .inspect.environment import inspect_environment
 
-    settings = (settings or Settings()).merged(**overrides)
-    reg, rules = select_rules(settings, "environment", registry)
     start = time.perf_counter()
     facts = facts if facts is not None else inspect_environment()
     result = run_rules(rules, facts, target="environment", kind="environment", summary=facts.summary())
-    return Report((replace(result, seconds=time.perf_counter() - start),), errors=tuple(reg.plugin_errors))
+    return replace(result, seconds=time.perf_counter() - start)
 
 
 def diagnose(obj, *, environment: bool = True, settings: Settings | None = None, registry: Registry | None = None,
-             **overrides) -> Report:
-    """The OD2xx rules on a live docTR predictor or torch module (and OD3xx on this machine).
+             **options) -> Report:
+    """The OD2xx rules on a live docTR predictor or torch module (and OD3xx on this machine); options as for
+    check_paths.
 
     Reads devices, dtypes and modes only: no weight is copied or moved. Raises
     ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed,
@@ -332,12 +382,15 @@ def diagnose(obj, *, environment: bool = True, settings: Settings | None = None,
     require_doctr("ocrdoctor.diagnose", modules=("torch",))
     from .inspect.model import inspect_model
 
-    settings = (settings or Settings()).merged(**overrides)
+    settings = run_settings(settings, "diagnose", options)
     reg, rules = select_rules(settings, "model", registry)
+    env_rules = select_rules(settings, "environment", reg)[1] if environment else []
+    if not rules and not env_rules:
+        raise UsageError(f"the selection ({_selection(settings)}) leaves no rule to run on a model")
     start = time.perf_counter()
     facts = inspect_model(obj)
     model = run_rules(rules, facts, target=facts.target, kind="model", summary=facts.summary())
     targets = [replace(model, seconds=time.perf_counter() - start)]
     if environment:
-        targets += check_environment(settings=settings, registry=reg).targets
-    return Report(tuple(targets), errors=tuple(reg.plugin_errors))
+        targets.append(_environment(env_rules))
+    return Report(tuple(targets), errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)

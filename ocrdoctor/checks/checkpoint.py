@@ -73,6 +73,12 @@ def _remedy(facts: CheckpointFacts) -> str:
     return "Save the weights again from the training run: torch.save(model.state_dict(), path)"
 
 
+# What makes a file heavy and fails load_state_dict: optimizer, scheduler, scaler and loop state. Small run
+# metadata alone (epoch, step, args, hyper-parameters, metrics) is silent under a few KiB.
+_STATE = re.compile(r"optim|sched|scaler|loops|callback|trainer|rng", re.IGNORECASE)
+SMALL_METADATA = 4 << 10
+
+
 def _is_training_state(key: str) -> bool:
     return bool(_TRAINING_KEY.search(key))
 
@@ -88,6 +94,8 @@ def _is_training_state(key: str) -> bool:
     ],
     good=[
         ex.saved(ex.tiny_state_dict, "state-dict"),
+        ex.saved(lambda: {"model": ex.tiny_state_dict(), "epoch": 3, "hyper_parameters": {"lr": 1e-3}},
+                 "small-metadata-beside"),
         ex.saved(lambda: {"model": ex.tiny_state_dict(), "vocab": "abc"}, "model-and-vocab"),
         ex.saved(lambda: {"model": ex.tiny_state_dict(), "ema": ex.tiny_state_dict()}, "model-and-ema"),
     ],
@@ -99,7 +107,9 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
         Entries such as `optimizer`, `scheduler`, `scaler`, `epoch`, `step`, `args`, or
         Lightning's `optimizer_states` and `loops`, stored beside the weights. The message
         gives their bytes and their share of the file. EMA weights (`ema`, `model_ema`,
-        `state_dict_ema`) are not training state: they are a second set of weights.
+        `state_dict_ema`) are not training state: they are a second set of weights. Small run
+        metadata alone beside wrapped weights (an epoch, the arguments, hyper-parameters: under
+        4 KiB together) is not reported; inside a flat state_dict any of it breaks a strict load.
     Why it matters:
         An AdamW state is twice the size of the weights: the file is three times larger,
         slower to download and load, and `model.load_state_dict(torch.load(path))` fails.
@@ -114,6 +124,9 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     extra = [e for e in facts.entries if _is_training_state(e.key) and e.kind != "ema weights"]
     if not extra:
         return
+    flat = any(m.weights_path == () for m in facts.models)  # inside the state_dict, any entry breaks a strict load
+    if not flat and not any(_STATE.search(e.key) for e in extra) and sum(e.nbytes for e in extra) < SMALL_METADATA:
+        return  # an epoch, the arguments, a few hyper-parameters beside the weights: notes about the run
     total = sum(e.nbytes for e in extra)
     parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra, key=lambda e: -e.nbytes)]
     share = total / facts.size if facts.size else 0

@@ -97,9 +97,14 @@ def wrapper_prefix(facts: CheckpointFacts) -> Iterator[Problem]:
     weights = facts.require_weights()
     prefix = strip_wrappers([t.name for t in weights])
     if prefix:
-        why = "DataParallel / DistributedDataParallel" if prefix.startswith("module.") else "torch.compile"
-        yield _with_program(facts, f"all {len(weights)} keys start with {prefix!r} ({why}): a plain model will not "
-                                   "load them", location=prefix)
+        wrappers = {"module.": "DataParallel / DistributedDataParallel", "_orig_mod.": "torch.compile"}
+        found, rest = [], prefix
+        while rest:
+            head = next(w for w in wrappers if rest.startswith(w))
+            found.append(f"{head!r} ({wrappers[head]})")
+            rest = rest[len(head):]
+        yield _with_program(facts, f"all {len(weights)} keys start with {prefix!r}: {' then '.join(found)}; a plain "
+                                   "model will not load them", location=prefix)
 
 
 def _float_weights(facts: CheckpointFacts) -> list[TensorInfo]:

@@ -70,8 +70,8 @@ def is_terminal(stream) -> bool:
 
 
 def use_color(stream=None) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    return "NO_COLOR" not in os.environ and is_terminal(stream or sys.stdout)
+    """Colour only on a terminal, and never when NO_COLOR is set to a non-empty value (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and is_terminal(stream or sys.stdout)
 
 
 @click.group(name="ocrdoctor", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

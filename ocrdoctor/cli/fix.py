@@ -28,6 +28,8 @@ def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
     from ..api import UsageError, key_path
     from ..treat.fix import FixError, fix_checkpoint
 
+    if half and dtype not in (None, "float16"):
+        raise UsageError(f"--half means --dtype float16: it conflicts with --dtype {dtype}")
     try:
         results = fix_checkpoint(source, output, arch=arch, dtype="float16" if half else dtype,
                                  safetensors=as_safetensors, force=force, key=key_path(key))

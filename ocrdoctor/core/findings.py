@@ -141,6 +141,7 @@ class Report:
     targets: tuple[TargetResult, ...] = ()
     errors: tuple[CheckError, ...] = ()  # failures not tied to one target (plugins)
     skipped: tuple = ()  # SkippedPath: files in the folders given that were not checked, and why
+    fail_on: Severity = Severity.ERROR  # the run's threshold (--fail-on): exit_code() uses it
 
     @property
     def findings(self) -> list[Finding]:
@@ -162,9 +163,10 @@ class Report:
     def at_or_above(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity >= severity]
 
-    def exit_code(self, fail_on: Severity = Severity.ERROR) -> int:
-        """The CI contract: 1 when any finding reaches `fail_on`, else 0."""
-        return 1 if self.at_or_above(fail_on) else 0
+    def exit_code(self, fail_on: Severity | str | None = None) -> int:
+        """The CI contract: 1 when any finding reaches `fail_on` (the run's own threshold by default), else 0."""
+        threshold = self.fail_on if fail_on is None else Severity(fail_on)
+        return 1 if self.at_or_above(threshold) else 0
 
     def raise_for_errors(self) -> None:
         errors = self.at_or_above(Severity.ERROR)

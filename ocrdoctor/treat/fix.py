@@ -267,6 +267,7 @@ def write_atomically(output: Path, write: Callable[[Path], None], verify: Callab
     try:
         try:
             write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it: writers differ (safetensors: 0600)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         except FixError:
@@ -278,6 +279,13 @@ def write_atomically(output: Path, write: Callable[[Path], None], verify: Callab
         return result
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """This process's umask (reading it means setting it: restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def temp_path(output: Path) -> Path:
