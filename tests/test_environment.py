@@ -119,7 +119,12 @@ def test_doctr_runtime_read_from_the_process_environment(tmp_path):
 
     cache = tmp_path / "cache"
     (cache / "models").mkdir(parents=True)
-    (cache / "models" / "mobilenet_v3_small_crop_orientation-5620cf7e.pt").write_bytes(b"x")
+    from tests import torchfile as tf
+
+    good = tf.save_zip(cache / "models" / "mobilenet_v3_small_crop_orientation-5620cf7e.pt", {"w": tf.trained({"w": (2,)})})
+    (cache / "models" / "mobilenet_v3_small_page_orientation-8e60325c.pt").write_bytes(b"")  # a failed download
+    (cache / "models" / "crnn_vgg16_bn-9762b0b0.pt").write_bytes(good.read_bytes()[:200])  # cut short
+    (cache / "models" / "db_resnet50-79bd7d70.pt").write_text("<html>rate limited</html>")  # an error page
     facts = _doctr_runtime({"DOCTR_CACHE_DIR": str(cache), "DOCTR_MULTIPROCESSING_DISABLE": "true",
                             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "0"})
     assert facts["doctr_cache"] == str(cache) and facts["doctr_cache_writable"]

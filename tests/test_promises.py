@@ -121,3 +121,12 @@ def test_the_cli_exits_as_the_api_reports(wrapped):
     proc = subprocess.run([sys.executable, "-m", "ocrdoctor", "check", str(wrapped), "--fail-on", "warning"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == ocrdoctor.check_paths(wrapped, fail_on="warning").exit_code() == 1
+
+
+def test_a_second_weight_set_is_named_with_the_key_that_checks_it(tmp_path):
+    weights = tf.trained({"conv.weight": (4, 3, 3, 3), "conv.bias": (4,)})
+    path = tf.save_zip(tmp_path / "ema.pt", {"model": weights, "model_ema": tf.trained(dict.fromkeys(weights, (4,)), 1)})
+    report = ocrdoctor.check_path(path)
+    assert report.targets[0].summary["other_weights"] == "model_ema"
+    assert "also holds a second weight set: model_ema (check it with --key model_ema)" in str(report)
+    assert ocrdoctor.check_path(path, key="model_ema").targets[0].summary.get("weights_key") == "model_ema"

@@ -145,6 +145,8 @@ class CheckpointFacts:
             out["checked_against"] = self.requested_arch
         if self.config is not None:
             out["config"] = self.config.source
+        if self.ema:  # a second set of weights (EMA, SWA): checked only when asked for with --key
+            out["other_weights"] = ", ".join(self.ema)
         return out
 
 

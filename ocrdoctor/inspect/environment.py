@@ -143,7 +143,7 @@ def _doctr_runtime(environ=os.environ) -> dict:
         shm_bytes = None
     models = cache / "models"
     try:
-        cached = tuple(sorted(p.name for p in models.iterdir() if p.is_file())) if models.is_dir() else ()
+        cached = tuple(sorted(p.name for p in models.iterdir() if _usable(p))) if models.is_dir() else ()
     except OSError:
         cached = ()
     return {
@@ -155,6 +155,28 @@ def _doctr_runtime(environ=os.environ) -> dict:
         "doctr_cached_models": cached,
         "offline": tuple(f"{k}={environ[k]}" for k in OFFLINE_VARIABLES if environ.get(k, "").upper() in TRUE),
     }
+
+
+def _usable(path: Path) -> bool:
+    """A cached weight file docTR could load: a non-empty checkpoint, and a zip with its directory at the end
+    (a failed download leaves an empty or truncated file, which docTR then fails to load offline)."""
+    from ..read.archive import LOCAL_MAGIC
+    from ..read.sniff import is_checkpoint_content
+
+    try:
+        size = path.stat().st_size
+        if not path.is_file() or size == 0:
+            return False
+        with path.open("rb") as f:
+            head = f.read(512)
+            if not is_checkpoint_content(head):
+                return False
+            if head.startswith(LOCAL_MAGIC):
+                f.seek(max(0, size - (1 << 16) - 22))
+                return b"PK\x05\x06" in f.read()
+    except OSError:
+        return False
+    return True
 
 
 def _writable(folder: Path) -> bool:

@@ -17,6 +17,10 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
     lines: list[str] = []
     for target in report.targets:
         lines.append(_header(target, color))
+        other = target.summary.get("other_weights")
+        if other:  # a second weight set is checked only when asked for: say how
+            first = str(other).split(", ")[0]
+            lines.append(f"  also holds a second weight set: {other} (check it with --key {first})")
         for finding in target.findings:
             lines += _finding(finding, color)
         for error in target.errors:
