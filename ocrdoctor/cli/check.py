@@ -45,12 +45,12 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, f
           exclude, jobs, config, no_limits, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
     or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
-    from ..api import UsageError, check_deployment, check_files, collect, key_path
+    from ..api import UsageError, check_deployment, check_files, codes, collect, key_path
     from ..core.config import load_settings
     from ..render import render
 
     settings = load_settings(config).merged(
-        select=tuple(common.codes(select)) or None, ignore=tuple(common.codes(ignore)) or None,
+        select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
         fail_on=Severity(fail_on) if fail_on else None, include=include or None,
         exclude=exclude or None, jobs=jobs, no_limits=no_limits or None,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
 
 import click
 
@@ -58,11 +57,6 @@ class Group(click.Group):
 def fail(message: str) -> None:
     click.echo(f"ocrdoctor: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
-
-
-def codes(values: Sequence[str]) -> list[str]:
-    """--select OD1,OD205 --select OD3 -> ['OD1', 'OD205', 'OD3']"""
-    return [c.strip().upper() for v in values for c in v.split(",") if c.strip()]
 
 
 def is_terminal(stream) -> bool:

@@ -20,14 +20,14 @@ from . import common
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (TOML).")
 def env(fmt, fail_on, select, ignore, config) -> int:
     """Check the machine: torch and CUDA, GPUs (NVML), CPUs and threads, memory, torchvision, onnxruntime."""
-    from ..api import check_environment
+    from ..api import check_environment, codes
     from ..core.config import load_settings
     from ..inspect.environment import inspect_environment
     from ..render import render
     from ..render.json import report_dict
 
     settings = load_settings(config).merged(
-        select=tuple(common.codes(select)) or None, ignore=tuple(common.codes(ignore)) or None,
+        select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
         fail_on=Severity(fail_on) if fail_on else None,
     )
     facts = inspect_environment()
