@@ -10,7 +10,7 @@ import errno
 import fnmatch
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -141,8 +141,7 @@ def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = 
 def run_settings(settings: Settings | None, caller: str, options: dict) -> Settings:
     """Settings for a Python call: the CLI's options under their Python names, given as the CLI takes them
     (codes as a comma-separated string or a list, a severity by name); an unknown option is a TypeError."""
-    known = {"select", "ignore", "fail_on", "include", "exclude", "jobs", "no_limits", "severity", "per_path_ignores",
-             "limits"}
+    known = {f.name for f in fields(Settings)} - {"root", "source"}  # where a config file was found: not options
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")

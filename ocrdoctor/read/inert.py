@@ -180,10 +180,11 @@ class InertCheck:
             if isinstance(value, _CONTAINERS) and id(value) not in seen:
                 seen.add(id(value))
                 children = value.items() if isinstance(value, dict) else enumerate(value)
-                for key, child in children:
-                    if isinstance(value, dict):
+                for key, child in children:  # plain keys and values need no path: most of a state_dict
+                    if isinstance(value, dict) and not isinstance(key, _PLAIN):
                         stack.append((f"{path}[{_short(key)}]", key, depth + 1))
-                    stack.append((f"{path}.{key}" if path else str(key), child, depth + 1))
+                    if not isinstance(child, _PLAIN):
+                        stack.append((f"{path}.{key}" if path else str(key), child, depth + 1))
 
     def _reference_at(self, ref: str, path: str, *, module: bool, root: bool) -> None:
         if self._inert_type_name(ref):
