@@ -9,16 +9,24 @@ from . import render as _render  # noqa: F401  fills the Report's text and HTML 
 
 __all__ = [
     "Applicability", "Finding", "Problem", "Report", "Severity", "Skip",
-    "check", "check_environment", "check_path", "check_paths", "diagnose", "optimize", "__version__",
+    "check", "check_environment", "check_path", "check_paths", "compare", "diagnose", "optimize", "trained_pair",
+    "trained_predictor", "__version__",
 ]
+_LAZY = {  # need torch and docTR (or the pair's files): imported on first use, a plain check needs none
+    "optimize": ("treat.optimize", "optimize"),
+    "compare": ("treat.compare", "compare"),
+    "trained_predictor": ("treat.build", "trained_predictor"),
+    "trained_pair": ("specimens.pair", "trained_pair"),
+}
 
 
 def __getattr__(name: str):
-    """`optimize` and `__version__` on first use: a plain checkpoint check needs neither."""
-    if name == "optimize":
-        from .treat.optimize import optimize
+    """The heavier functions and `__version__` on first use: a plain checkpoint check needs none of them."""
+    if name in _LAZY:
+        import importlib
 
-        return optimize
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
     if name == "__version__":
         from .core.version import package_version
 

@@ -150,4 +150,7 @@ def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     text = run_process("demo")
     assert text.returncode == 0 and "OD105 warning wrapper-prefix" in text.stdout
     assert "verified: reloads weights-only; 384 tensors bit-identical" in text.stdout
-    assert text.stdout.rstrip().endswith("No problems found in 1 file.")
+    assert "No problems found in 1 file." in text.stdout  # the repaired file
+    lines = text.stdout.rstrip().splitlines()
+    assert lines[-2] == "No problems found in 3 pages."  # the repaired detector reads what the pair reads
+    assert lines[-1].startswith("reads the same on 3 pages: ") and lines[-1].split(": ")[1].split()[0] not in ("0/0",)

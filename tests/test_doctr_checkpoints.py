@@ -146,7 +146,7 @@ def test_pickled_predictor_model_and_nan_weights(save, db_state_dict):
     sd["prob_head.6.weight"].view(-1)[:3] = float("nan")
     [finding] = check_path(save(sd)).findings
     assert finding.rule == "OD109"
-    assert finding.message == "3 NaN/Inf values in 1 tensors: prob_head.6.weight (3)"
+    assert finding.message == "3 NaN/Inf values in 1 tensor: prob_head.6.weight (3)"
 
 
 def test_mixed_half_cast(save, db_state_dict):

@@ -45,7 +45,7 @@ def sample_report() -> Report:
         target="models/reco 50%.pth", kind="checkpoint", summary={"format": "zip", "bytes": 1024},
         findings=(
             Finding("OD109", "non-finite-weights", Severity.ERROR, "models/reco 50%.pth",
-                    "3 NaN/Inf values in 1 tensors: linear.weight (3)", "linear.weight",
+                    "3 NaN/Inf values in 1 tensor: linear.weight (3)", "linear.weight",
                     "Retrain from the last finite checkpoint"),
             Finding("OD112", "unknown-architecture", Severity.INFO, "models/reco 50%.pth",
                     "the keys match no docTR architecture; OD113 and OD114 were skipped"),

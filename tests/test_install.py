@@ -111,11 +111,17 @@ def test_installing_ocrdoctor_changes_neither_torch_nor_docTR(deployment, tmp_pa
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(wheels), str(ROOT)], capture_output=True, text=True, env=env, timeout=300)
     assert build.returncode == 0, build.stderr
+    import zipfile
+
+    shipped = zipfile.ZipFile(next(wheels.glob("ocrdoctor-*.whl"))).namelist()
+    pair = [n for n in shipped if n.startswith("ocrdoctor/data/pair/")]
+    assert {"ocrdoctor/data/pair/det.safetensors", "ocrdoctor/data/pair/reco.safetensors",
+            "ocrdoctor/data/pair/held_out.json", "ocrdoctor/data/pair/samples/truth.json"} <= set(pair)
     venv = tmp_path / "deployment"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     site = next((venv / "lib").glob("python*/site-packages"))
     installed = {**deployment, "click": "8.1.7", "psutil": "5.9.8", "nvidia-ml-py": "12.560.30", "safetensors": "0.4.5",
-                 "tomli": "2.0.1"}
+                 "tomli": "2.0.1", "rapidfuzz": "3.9.0"}  # docTR itself needs rapidfuzz
     for name, version in installed.items():
         _stub(site, name, version)
     report = tmp_path / "report.json"

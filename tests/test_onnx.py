@@ -48,7 +48,10 @@ def test_export_writes_a_verified_model(exported_det):
     assert re.search(r", float32, opset \d+, dynamic batch\)$", lines[0])  # docTR's own opset (17 before 1.0)
     assert lines[1].startswith("compared on 2 sample pages: largest difference ")
     assert "latency, batch of 2, median of 1: onnxruntime " in lines[2] and "(CPUExecutionProvider)" in lines[2]
-    assert lines[3] == f'use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; model = db_mobilenet_v3_large("{out}")'
+    # The boxes found on the pair's sample pages: a random detector's map hovers at the threshold, so its boxes
+    # are noise either way (the trained pair's export finds the same boxes: tests/test_compare.py).
+    assert re.match(r"in words: finds (the same|other) boxes on 3 pages: \d+% of \d+ box(es)? found again", lines[3])
+    assert lines[4] == f'use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; model = db_mobilenet_v3_large("{out}")'
     facts = inspect_onnx(out)
     assert [p.shape for p in facts.inputs] == [("batch_size", 3, 1024, 1024)]
     assert facts.session_providers == ("CPUExecutionProvider",) and facts.runtime_error is None

@@ -131,11 +131,12 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
     Why it matters:
         `.half()` is often twice as fast or more there. It changes numerics, though, and has
         silently corrupted some recognition models' output (docTR PR #2111, crnn_vgg16_bn):
-        compare the OCR text on real pages before and after.
+        compare the words read on real pages before and after.
         Architectures known to crash or corrupt in half precision (OD211) are never advised.
     Fix:
-        `.half()` on the model (docTR casts each batch to its model's dtype), then compare the
-        OCR text on a sample of real pages.
+        `.half()` on the model (docTR casts each batch to its model's dtype), once
+        `ocrdoctor compare PAGES... --det D --det-arch A --reco R --reco-arch B --candidate-dtype
+        float16 --candidate-device cuda` shows the same words read on a sample of real pages.
     Example:
         A docTR predictor moved with `.cuda()` only, on an A100.
     """
@@ -147,7 +148,8 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
                 f"{c.role} model ({c.cls}) runs float32 on a GPU with compute capability "
                 f"{'.'.join(map(str, facts.gpu_capability))}: half precision is often 2x faster",
                 location=c.path,
-                fix=f"{c.path}.half()  # then compare the OCR text on real pages",
+                fix=f"{c.path}.half()  # once `ocrdoctor compare PAGES... --candidate-dtype float16 "
+                    "--candidate-device cuda` reads the same words",
             )
 
 
@@ -234,7 +236,9 @@ def half_unsafe_architecture(facts: ModelFacts) -> Iterator[Problem]:
         crashed on rotated pages until docTR 1.1. Speed is no use with wrong text.
     Fix:
         Keep that model in float32 (`.float()` on it); the other model can stay in half
-        precision, since docTR casts each batch to its own model's dtype.
+        precision, since docTR casts each batch to its own model's dtype. `ocrdoctor compare
+        PAGES... --candidate-dtype float16 --candidate-device cuda` shows, on the team's own
+        pages, the words half precision changes.
     Example:
         `ocr_predictor("db_resnet50", "crnn_vgg16_bn", pretrained=True).cuda().half()`
     Seen in the field:

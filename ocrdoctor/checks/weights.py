@@ -205,7 +205,7 @@ def non_finite_weights(facts: CheckpointFacts) -> Iterator[Problem]:
     if bad:
         total = sum(t.nonfinite for t in bad)
         yield Problem(
-            f"{total} NaN/Inf values in {len(bad)} tensors: "
+            f"{count(total, 'NaN/Inf value')} in {count(len(bad), 'tensor')}: "
             + listing([f"{t.name} ({t.nonfinite})" for t in bad], 3),
             location=listing([t.name for t in bad], 5),
         )
@@ -303,7 +303,7 @@ def untrained_weights(facts: CheckpointFacts) -> Iterator[Problem]:
     found = facts.untrained
     if found is not None:
         yield Problem(f"every weight is still at its initialization: {found.describe()}",
-                      location=f"{len(facts.weights)} tensors")
+                      location=count(len(facts.weights), "tensor"))
 
 
 @check(

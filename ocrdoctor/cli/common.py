@@ -12,7 +12,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # check takes 1 from Report.exit_c
 
 # command -> the module that defines it: a run imports the one command it runs
 COMMANDS = {"check": "check", "env": "env", "fix": "fix", "export": "export", "bench": "bench", "rules": "rules",
-            "explain": "rules", "demo": "demo"}
+            "explain": "rules", "demo": "demo", "compare": "compare"}
 
 
 class Group(click.Group):

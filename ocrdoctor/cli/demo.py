@@ -1,8 +1,9 @@
-"""`ocrdoctor demo`: a realistic broken training checkpoint of a real docTR model, checked.
+"""`ocrdoctor demo`: the trained pair reads a page; its detector, saved as training scripts save it, is
+checked, repaired with `ocrdoctor fix`, and proven to read the same words with `ocrdoctor compare`.
 
-It is what a team's training script commonly saves: the DataParallel-wrapped model's
-state_dict under "model", the AdamW and scheduler state, the epoch, the arguments, all saved
-while the model sat on cuda:0.
+The broken checkpoint is what a team's training script commonly saves: the DataParallel-wrapped
+model's state_dict under "model", the AdamW and scheduler state of the last step, the epoch and
+the arguments, all saved while the model sat on cuda:0.
 """
 
 from __future__ import annotations
@@ -14,36 +15,56 @@ import click
 from . import common
 
 DEMO_ARCH = "db_mobilenet_v3_large"
+SHOWN_LINES = 4
 
 
 def write_demo_checkpoint(folder: Path) -> Path:
-    """One real training step of a docTR detector, saved the way training scripts often do."""
+    """The trained pair's detector after its last training step (a one-cycle schedule ends at lr 0, so the
+    weights are the pair's), saved the way training scripts often do."""
     import numpy as np
     import torch
-    from doctr.models import detection
 
-    torch.manual_seed(0)
-    model = torch.nn.DataParallel(detection.__dict__[DEMO_ARCH](pretrained=False, pretrained_backbone=False))
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10)
+    from ..specimens.files import storages_tagged
+    from ..specimens.pair import trained_pair
+    from ..treat.build import build_model
+
+    det_path, arch, _, _ = trained_pair()
+    inner = build_model(det_path, arch)
+    model = torch.nn.DataParallel(inner)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.0)  # the schedule's end
     boxes = [{"words": np.array([[0.1, 0.1, 0.6, 0.3], [0.2, 0.5, 0.9, 0.7]], dtype=np.float32)}] * 2
-    model(torch.rand(2, 3, 256, 256), target=boxes)["loss"].backward()
+    model.eval()  # the loss without moving BatchNorm's statistics: the weights stay the pair's
+    model(torch.rand(2, 3, 512, 512), target=boxes)["loss"].backward()
     opt.step()
     sched.step()
+    model.train()
+    cfg = inner.cfg
     ckpt = {
         "epoch": 12,
         "model": model.state_dict(),  # keys start with "module."
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
-        "args": {"arch": DEMO_ARCH, "lr": 1e-3, "batch_size": 2},
+        "args": {"arch": arch, "lr": 2e-3, "batch_size": 4, "input_shape": list(cfg["input_shape"]),
+                 "mean": list(cfg["mean"]), "std": list(cfg["std"])},
     }
     path = folder / "det_epoch12.pt"
-    from ..specimens.files import storages_tagged
-
     with storages_tagged("cuda:0"):
         torch.save(ckpt, path)
     return path
+
+
+def _read_a_page() -> None:
+    """The trained pair reading its first sample page, as `ocrdoctor.trained_predictor()` gives it."""
+    from ..specimens.pair import sample_pages
+    from ..treat.build import trained_predictor
+    from ..treat.pages import load_pages
+
+    page = load_pages([sample_pages()[0]])[0]
+    click.echo(">>> ocrdoctor.trained_predictor()([page])   # the docTR pair that ships with ocrdoctor", err=True)
+    lines = [" ".join(w.value for w in line.words)
+             for block in trained_predictor()([page.image]).pages[0].blocks for line in block.lines]
+    click.echo("\n".join(lines[:SHOWN_LINES]) + (f"\n... ({len(lines)} lines)" if len(lines) > SHOWN_LINES else ""))
 
 
 def run_demo(out: str | None, fmt: str, color: bool) -> None:
@@ -57,7 +78,8 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
         folder = Path(out) if out else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "text":
-            click.echo(f"Writing a training checkpoint of docTR's {DEMO_ARCH} (one real AdamW step)...", err=True)
+            _read_a_page()
+            click.echo(f"\nWriting that detector ({DEMO_ARCH}) as training scripts save it...", err=True)
         path = write_demo_checkpoint(folder)
         if fmt == "text":
             click.echo(f"$ ocrdoctor check {path}\n", err=True)
@@ -65,7 +87,9 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
         click.echo(render(report, fmt, color=color), nl=False, color=color)
         if fmt != "text":
             return
-        _repair(path, folder / "det_weights.pt", color)
+        clean = folder / "det_weights.pt"
+        _repair(path, clean, color)
+        _prove(clean, color)
         where = f"are kept in {folder}" if out else "are deleted now; pass --out DIR to keep them"
         click.echo(f"\nThe demo files {where}. Try `ocrdoctor explain OD103`.", err=True)
 
@@ -82,11 +106,30 @@ def _repair(path: Path, clean: Path, color: bool) -> None:
     click.echo(render(check_path(clean), "text", color=color), nl=False, color=color)
 
 
+def _prove(clean: Path, color: bool) -> None:
+    """The repaired detector in the pair, against the pair as shipped: the same words on the sample pages."""
+    from ..core.config import Settings
+    from ..inspect.comparison import Tolerance
+    from ..render import render
+    from ..specimens.pair import trained_pair
+    from ..treat.compare import Options
+    from ..treat.sides import compare_files
+
+    det, det_arch, reco, reco_arch = trained_pair()
+    click.echo(f"\n$ ocrdoctor compare --det {det} --det-arch {det_arch} --reco {reco} --reco-arch "
+               f"{reco_arch} --candidate-det {clean}\n", err=True)
+    result = compare_files([], det, det_arch, reco, reco_arch, Options(det=clean), golden=None, save_golden=None,
+                           tolerance=Tolerance(), settings=Settings())
+    click.echo(render(result.report, "text", color=color), nl=False, color=color)
+    click.echo(result.verdict())
+
+
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Keep the demo checkpoint in this folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def demo(out, fmt) -> int:
-    """Write a realistic broken docTR training checkpoint, check it and show the fixes."""
+    """The trained pair reads a page; its detector saved as a training checkpoint is checked, fixed and proven to
+    read the same words."""
     from ..treat.build import require_doctr
 
     require_doctr("ocrdoctor demo")

@@ -27,9 +27,10 @@ BUILTIN = {
     "model": ("ocrdoctor.checks.precision", "ocrdoctor.checks.model"),
     "environment": ("ocrdoctor.checks.environment", "ocrdoctor.checks.resources"),
     "onnx": ("ocrdoctor.checks.onnx",),
+    "comparison": ("ocrdoctor.checks.comparison",),
 }
 BUILTIN_MODULES = tuple(m for modules in BUILTIN.values() for m in modules)
-TARGET_KINDS = ("checkpoint", "model", "environment", "onnx")
+TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
 

@@ -22,9 +22,11 @@ def listing(items: Sequence[str], most: int = 3) -> str:
     return f"{shown} and {rest} more" if rest > 0 else shown
 
 
-def count(n: int, word: str) -> str:
-    """'1 error', '2 errors', '3 info' (info has no plural)."""
-    return f"{n} {word}" if n == 1 or word == "info" else f"{n} {word}s"
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 error', '2 errors', '3 info' (info has no plural), '2 boxes' (given)."""
+    if n == 1 or word == "info":
+        return f"{n} {word}"
+    return f"{n} {plural or word + 's'}"
 
 
 def subscript(path: tuple) -> str:

@@ -29,6 +29,8 @@ FORMATS = tuple(_RENDERERS)  # the names; renderer(name) imports one
 
 register_view("text", lambda report: renderer("text")(report, color=False))
 register_view("html", lambda report: renderer("html")(report))
+register_view("comparison-html",  # a Comparison in a notebook: both readings side by side
+              lambda comparison: importlib.import_module(f"{__name__}.comparison").render_comparison_html(comparison))
 
 
 def render(report: Report, fmt: str, **options) -> str:

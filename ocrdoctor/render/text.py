@@ -48,7 +48,7 @@ def _header(target: TargetResult, color: bool) -> str:
         parts.append(human_bytes(int(facts["bytes"])))
     if facts.get("architecture"):
         parts.append(str(facts["architecture"]))
-    parts += [str(facts[k]) for k in ("components", "devices", "dtypes", "graph") if facts.get(k)]
+    parts += [str(facts[k]) for k in ("components", "devices", "dtypes", "graph", "reading") if facts.get(k)]
     detail = f"  ({', '.join(parts)})" if parts else ""
     return click.style(target.target, bold=True) + detail if color else target.target + detail
 
@@ -85,10 +85,11 @@ def _what(report: Report) -> str:
     kinds = Counter("file" if t.kind in FILE_KINDS else t.kind for t in report.targets)
     parts = []
     for kind, one, many in (("file", "1 file", "{} files"), ("model", "the model", "{} models"),
-                            ("environment", "the environment", "{} environments")):
+                            ("environment", "the environment", "{} environments"),
+                            ("comparison", "1 page", "{} pages")):
         if kinds.get(kind):
             parts.append(one if kinds[kind] == 1 else many.format(kinds[kind]))
-    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("file", "model", "environment")]
+    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("file", "model", "environment", "comparison")]
     if not parts:
         return "0 files"
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

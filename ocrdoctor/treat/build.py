@@ -151,3 +151,12 @@ def build_predictor(det: str | Path | Checkpoint, det_arch: str, reco: str | Pat
     except (RuntimeError, AssertionError) as exc:
         raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
     return predictor.half() if half else predictor
+
+
+def trained_predictor(**options) -> Any:
+    """The docTR OCRPredictor of the trained pair that ships with ocrdoctor (float32, on the CPU; `options`
+    go to `ocr_predictor`)."""
+    from ..specimens.pair import trained_pair
+
+    det, det_arch, reco, reco_arch = trained_pair()
+    return build_predictor(det, det_arch, reco, reco_arch, **options)

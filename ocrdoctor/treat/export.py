@@ -53,6 +53,7 @@ class ExportResult:
     torch_seconds: float
     repeat: int
     report: Report
+    proof: str | None = None  # the words (or boxes) PyTorch and the export read on the pair's samples
 
     def describe(self) -> str:
         if self.facts is None:
@@ -73,6 +74,8 @@ class ExportResult:
                 f"{self.torch_seconds / self.onnx_seconds:.2f}x the speed of eager")
         if self.float16 and f.session_providers[:1] == (CPU_PROVIDER,):
             lines.append("note: float16 runs slower than float32 on the CPU provider; --fp16 is for GPU serving")
+        if self.proof:
+            lines.append(f"in words: {self.proof}")
         if self.written:
             lines.append(f"use it with OnnxTR: {onnxtr_snippet(self.arch, self.task, self.output)}")
         return "\n".join(lines)
@@ -119,13 +122,29 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
         result = run_rules(rules if rules is not None else _onnx_rules(), facts, target=str(output), kind="onnx",
                            summary=facts.summary())
         written = not any(f.severity is Severity.ERROR for f in result.findings)
+        proof = _reading_proof(model, tmp) if written else None
         if written:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportResult(output, arch, task, fp16, written, facts, onnx_s, torch_s, repeat, Report((result,)))
+    return ExportResult(output, arch, task, fp16, written, facts, onnx_s, torch_s, repeat, Report((result,)), proof)
+
+
+def _reading_proof(model: Any, path: Path) -> str:
+    """PyTorch and the export (inside docTR's pipeline) on the pair's samples: the words they read. Run only
+    after the isolated session ran the export, so onnxruntime is known not to crash on it."""
+    from .onnxside import onnx_model
+    from .proof import prove
+
+    model.exportable = False  # docTR's own forward for the PyTorch side, and the twin's post-processor
+    try:
+        return prove(model, onnx_model(path, model)).describe()
+    except (BuildError, RuntimeError) as exc:
+        return f"not proven in words: {one_line(exc)}"
+    finally:
+        model.exportable = True
 
 
 def _refusal(facts, source: Path, rules: list | None) -> Report | None:

@@ -48,6 +48,7 @@ class FixResult:
     verified: tuple[str, ...]
     config: Path | None = None  # the sidecar written beside the output, if any
     member: str | None = None
+    proof: str | None = None  # a --dtype cast: the words read before and after, on the pair's samples
 
     def describe(self) -> str:
         ratio = self.size_after / self.size_before if self.size_before else 0
@@ -61,6 +62,8 @@ class FixResult:
         if self.config is not None:
             lines.append(f"kept: the model config in {self.config}")
         lines.append("verified: " + "; ".join(self.verified))
+        if self.proof:
+            lines.append(f"in words: {self.proof}")
         return "\n".join(lines)
 
 
@@ -72,6 +75,7 @@ class _Plan:
     removed: list[str]
     changes: list[str]
     config: ModelConfig | None
+    before: dict | None = None  # the weights before a --dtype cast: what the reading proof compares with
 
 
 def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None = None, dtype: str | None = None,
@@ -108,7 +112,8 @@ def _readable(source: Path, facts: CheckpointFacts) -> None:
     for model in facts.models:
         bad = [t for t in model.weights if t.nonfinite]
         if bad:
-            raise FixError(f"refusing {source}: {sum(t.nonfinite for t in bad)} NaN/Inf values in {len(bad)} tensors "
+            values = count(sum(t.nonfinite for t in bad), "NaN/Inf value")
+            raise FixError(f"refusing {source}: {values} in {count(len(bad), 'tensor')} "
                            f"(OD109, e.g. {bad[0].name}): a clean copy of broken weights is still broken")
         empty = [t for t in model.weights if not t.has_data]
         if empty:
@@ -150,11 +155,11 @@ def check_output(source: Path, output: Path, force: bool) -> None:
 
 
 def _plan(ckpt: Checkpoint, facts: CheckpointFacts, model: CheckpointFacts, output: Path, dtype: str | None) -> _Plan:
-    state, changes = _clean_state(ckpt, model, dtype)
+    state, changes, before = _clean_state(ckpt, model, dtype)
     removed = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in facts.entries
                if e.key not in ("vocab", "config", "cfg")]
     config = _config(model)
-    return _Plan(model, output, state, removed, changes, config)
+    return _Plan(model, output, state, removed, changes, config, before)
 
 
 def _config(model: CheckpointFacts) -> ModelConfig | None:
@@ -168,8 +173,9 @@ def _config(model: CheckpointFacts) -> ModelConfig | None:
                        input_shape=stored.input_shape, task=stored.task, source=stored.source)
 
 
-def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) -> tuple[dict, list[str]]:
-    """The weights as fresh, compact CPU tensors (cloned out of the mapped file), and what changed."""
+def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) -> tuple[dict, list[str], dict | None]:
+    """The weights as fresh, compact CPU tensors (cloned out of the mapped file), what changed, and the weights
+    before a dtype cast (None without one)."""
     import torch
 
     from .materialize import MaterializeError, state_dict
@@ -196,10 +202,12 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
     devices = sorted({t.device for t in model.weights if t.device != "cpu"})
     if devices:
         changes.append(f"mapped storages to the CPU (saved from {', '.join(devices)})")
+    before = None
     if dtype is not None:
         target = getattr(torch, dtype)
         floating = {str(v.dtype).removeprefix("torch.") for v in state.values() if v.is_floating_point()}
         if floating != {dtype}:
+            before = {k: v.detach().clone() for k, v in state.items()}  # the mapped file closes before the write
             state = {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
             changes.append(f"cast floating tensors to {dtype} (were {', '.join(sorted(floating))})")
     state = {k: v.detach().clone().contiguous() for k, v in state.items()}
@@ -209,7 +217,7 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
             changes.append(f"reparameterized {match.arch}")
         else:
             changes.append(f"left {match.arch} in its training form: {FAST_FUSION_UNSOUND}")
-    return state, changes
+    return state, changes, before
 
 
 def _reparameterized(state: dict, match) -> dict:
@@ -229,7 +237,7 @@ def _write(plan: _Plan, size_before: int, safetensors: bool, dtype: str | None, 
     sidecar = None if safetensors or plan.config is None else sidecar_path(plan.output)
     if sidecar is not None and sidecar.exists() and not force:
         raise FixError(f"{sidecar} exists (pass --force to overwrite it); nothing was written")
-    verified = write_atomically(plan.output, lambda tmp: _save(plan.state, tmp, safetensors, metadata),
+    verified, proof = write_atomically(plan.output, lambda tmp: _save(plan.state, tmp, safetensors, metadata),
                                 lambda tmp: _verify(tmp, plan, dtype))
     if sidecar is not None:
         write_atomically(sidecar, lambda tmp: tmp.write_text(json.dumps(plan.config.to_dict(), indent=2,
@@ -237,7 +245,7 @@ def _write(plan: _Plan, size_before: int, safetensors: bool, dtype: str | None, 
                          lambda tmp: None)
     kept = plan.output if safetensors and metadata else sidecar
     return FixResult(plan.output, size_before, plan.output.stat().st_size, tuple(plan.removed), tuple(plan.changes),
-                     tuple(verified), kept if plan.config is not None else None, plan.facts.member)
+                     tuple(verified), kept if plan.config is not None else None, plan.facts.member, proof)
 
 
 def _metadata(config: ModelConfig | None) -> dict[str, str] | None:
@@ -293,7 +301,7 @@ def temp_path(output: Path) -> Path:
     return output.with_name(f".{output.name}.ocrdoctor-{os.getpid()}{output.suffix}")
 
 
-def _verify(output: Path, plan: _Plan, dtype: str | None) -> list[str]:
+def _verify(output: Path, plan: _Plan, dtype: str | None) -> tuple[list[str], str | None]:
     """Every step, on the file just written: reread by the reader, reloaded weights-only (the one
     torch.load here, on ocrdoctor's own output), compared bit for bit, loaded strictly."""
     import torch
@@ -320,11 +328,28 @@ def _verify(output: Path, plan: _Plan, dtype: str | None) -> list[str]:
               + (f" after the {dtype} cast" if dtype else "")]
     match = plan.facts.architecture
     if match is not None and match.identified:
-        checks.append(_strict_load(written, match, plan.config))
-    return checks
+        loaded, model = _strict_load(written, match, plan.config)
+        checks.append(loaded)
+        if plan.before is not None:
+            return checks, _reading_proof(model, plan.before)
+    return checks, None
 
 
-def _strict_load(written: dict, match, config: ModelConfig | None) -> str:
+def _reading_proof(after: Any, before_state: dict) -> str:
+    """The cast model and the model before the cast on the pair's samples: the words they read."""
+    import copy
+
+    from .proof import prove
+
+    before = copy.deepcopy(after)
+    try:
+        before.load_state_dict(before_state, strict=True)
+    except RuntimeError as exc:  # a form the cast changed (FAST fused after it): no like-for-like reading
+        return f"not proven in words: the weights before the cast do not load alike ({one_line(exc)})"
+    return prove(before.float().eval(), after.float().eval()).describe()
+
+
+def _strict_load(written: dict, match, config: ModelConfig | None) -> tuple[str, Any]:
     fused = match.arch.startswith("fast") and (match.form != "training" or fast_fusion_sound())
     vocab = config.vocab if config is not None and config.vocab and len(config.vocab) == match.head_size else None
     try:
@@ -336,4 +361,4 @@ def _strict_load(written: dict, match, config: ModelConfig | None) -> str:
     form = " (reparameterized)" if fused else ""
     head = f" with a {match.head} of {match.head_size}" if match.custom_head else ""
     kept = " and its stored vocab" if vocab else ""
-    return f"loads strictly into {match.arch}{form}{head}{kept}"
+    return f"loads strictly into {match.arch}{form}{head}{kept}", model

@@ -17,6 +17,7 @@ from typing import Any
 from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.registry import one_line
+from .proof import read_samples, readings_proof
 
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "bfloat16": 2e-2}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -56,10 +57,12 @@ class OptimizeResult:
     comparisons: tuple[Comparison, ...]
     tolerance: float
     unchecked: str | None = None  # why no comparison could run, if none could
+    reading: Any = None  # ReadingProof: the whole predictor's words on the pair's sample pages, before and after
 
     @property
     def ok(self) -> bool:
-        return all(c.max_diff <= self.tolerance and c.words_same == c.words for c in self.comparisons)
+        same_words = self.reading is None or self.reading.holds
+        return same_words and all(c.max_diff <= self.tolerance and c.words_same == c.words for c in self.comparisons)
 
     def describe(self) -> str:
         changes = "; ".join(self.changes) or "nothing to change"
@@ -68,6 +71,8 @@ class OptimizeResult:
             lines.append(f"not compared: {self.unchecked}")
         for c in self.comparisons:
             lines.append(f"sample page: {c.describe(self.tolerance)}")
+        if self.reading is not None:
+            lines.append(f"in words: {self.reading.describe()}")
         if self.comparisons:
             lines.append("within tolerance" if self.ok else "OUTSIDE tolerance: check accuracy on your own pages "
                          "before deploying (or keep float32)")
@@ -88,7 +93,8 @@ def optimize(predictor: Any, device: str = "auto", dtype: str = "auto", *, verbo
         print(result.describe())
     if not result.ok:
         message = "optimized predictor outside tolerance on the sample page: " + "; ".join(
-            c.describe(result.tolerance) for c in result.comparisons)
+            [c.describe(result.tolerance) for c in result.comparisons]
+            + ([result.reading.describe()] if result.reading is not None and not result.reading.holds else []))
         if strict:
             raise OptimizeError(message)
         warnings.warn(message, ToleranceWarning, stacklevel=2)
@@ -108,6 +114,7 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
         predictor.eval()
         changes.append(f"eval mode ({training} module{'s' if training != 1 else ''} were training)")
     samples, unchecked = _samples(parts)
+    read_before = read_samples(predictor)
     try:
         before = {path: _outputs(model, x) for path, (model, x) in samples.items()}
     except Exception as exc:  # e.g. weights on the meta device, or split across devices
@@ -134,7 +141,9 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
         _restore(placed)
         raise OptimizeError(f"the predictor on {device} in {dtype} fails on the sample page: {one_line(exc)}; "
                             "it was moved back, keep its dtype") from None
-    return OptimizeResult(predictor, device, dtype, tuple(changes), comparisons, TOLERANCE[dtype], unchecked)
+    read_after = read_samples(predictor) if read_before is not None else None
+    reading = readings_proof(read_before, read_after) if read_after is not None else None
+    return OptimizeResult(predictor, device, dtype, tuple(changes), comparisons, TOLERANCE[dtype], unchecked, reading)
 
 
 def _tensor_placement(predictor: Any) -> list[tuple[Any, str, str, Any, Any]]:

@@ -186,3 +186,22 @@ def onnx_facts(label: str, **changes) -> FactsExample:
     return FactsExample(make, label)
 
 
+
+
+def page_facts(label: str, base: str, candidate: str, *, shift: float = 0.0, golden: str | None = None,
+               only_in: str | None = None, **tolerance) -> FactsExample:
+    """One page read twice: `base` and `candidate` are its words (space-separated), laid out on a line;
+    the candidate's boxes move right by `shift` (a share of the page's width)."""
+    from ...inspect.comparison import PageFacts, Tolerance, compare_pages
+    from ...inspect.reading import PageReading, Word
+
+    def reading(text: str, dx: float) -> PageReading:
+        words = tuple(Word(w, (0.05 + 0.1 * i + dx, 0.1, 0.13 + 0.1 * i + dx, 0.14), 0.9)
+                      for i, w in enumerate(text.split()))
+        return PageReading("page-1.png", "0" * 64, words, 0.5)
+
+    def make():
+        compared = None if only_in else compare_pages(reading(base, 0.0), reading(candidate, shift))
+        return PageFacts("page-1.png", Tolerance(**tolerance), compared, golden=golden, only_in=only_in)
+
+    return FactsExample(make, label)

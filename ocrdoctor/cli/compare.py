@@ -1,0 +1,85 @@
+"""`ocrdoctor compare`: does the candidate read what the base reads, on the same pages?"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..core.findings import Severity
+from . import common
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("pages", nargs=-1)
+@click.option("--det", type=FILE, required=True, help="The base's detection checkpoint.")
+@click.option("--det-arch", required=True, help="Its docTR architecture.")
+@click.option("--reco", type=FILE, required=True, help="The base's recognition checkpoint.")
+@click.option("--reco-arch", required=True, help="Its docTR architecture.")
+@click.option("--candidate-det", type=FILE,
+              help="The candidate's detector: a checkpoint or an ONNX export (default: the base's).")
+@click.option("--candidate-det-arch", help="Its architecture (default: the base's).")
+@click.option("--candidate-reco", type=FILE,
+              help="The candidate's recognizer: a checkpoint or an ONNX export (default: the base's).")
+@click.option("--candidate-reco-arch", help="Its architecture (default: the base's).")
+@click.option("--candidate-dtype", type=click.Choice(["float16", "bfloat16", "float64"]),
+              help="Cast the candidate predictor (the base stays float32).")
+@click.option("--candidate-device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--golden", type=FILE, help="Check the deployment (--det/--reco) against this saved reading.")
+@click.option("--save-golden", type=FILE, help="Write the base's reading here, for a later --golden.")
+@click.option("--max-cer", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Character error rate tolerated per page.")
+@click.option("--max-wer", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Word error rate tolerated per page.")
+@click.option("--min-box-recall", type=click.FloatRange(0, 1), default=0.98, show_default=True,
+              help="Share of word boxes each side must find of the other's (IoU 0.5).")
+@click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
+              help="Exit 1 when a finding reaches this severity.  [default: error]")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read settings from this TOML file instead of the nearest pyproject.toml.")
+def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_arch, candidate_reco,
+            candidate_reco_arch, candidate_dtype, candidate_device, golden, save_golden, max_cer, max_wer,
+            min_box_recall, fmt, fail_on, config) -> int:
+    """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
+    the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
+    from ..treat.build import require_doctr
+
+    require_doctr("ocrdoctor compare")
+    from ..core.config import load_settings
+    from ..inspect.comparison import Tolerance
+    from ..render import render
+    from ..treat.compare import Options
+    from ..treat.sides import compare_files
+
+    settings = load_settings(config).merged(fail_on=Severity(fail_on) if fail_on else None)
+    candidate = Options(candidate_det, candidate_det_arch, candidate_reco, candidate_reco_arch, candidate_dtype,
+                        candidate_device)
+    result = compare_files(list(pages), det, det_arch, reco, reco_arch, candidate, golden=golden,
+                           save_golden=save_golden, tolerance=Tolerance(max_cer, max_wer, min_box_recall),
+                           settings=settings, phase=_phase if common.is_terminal(sys.stderr) else None)
+    if result.saved:
+        click.echo(f"saved the base's reading to {result.saved}", err=fmt != "text")
+    if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse
+        click.echo(result.verdict() if fmt == "text" else render(result.report, fmt), nl=fmt == "text")
+        return common.EXIT_OK
+    color = common.use_color() and fmt == "text"
+    click.echo(render(result.report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
+    if fmt == "text":
+        click.echo(result.verdict())
+    return result.report.exit_code(settings.fail_on)
+
+
+def _phase(text: str, total: int):
+    """A phase on stderr (only on a terminal), a dot per page read, a new line when it is done."""
+    click.echo(f"{text} ", err=True, nl=False)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        click.echo("." if done[0] < total else ". done", err=True, nl=done[0] >= total)
+
+    return tick

@@ -1,0 +1,122 @@
+"""Repairs proven in words: the model before and after a change read the same sample pages or crops.
+
+A recognizer alone reads the word crops shipped with the trained pair; a detector alone finds
+boxes on its sample pages (a box kept is a box found again at IoU 0.5, both ways). With the
+trained pair the words are real; with another model they are whatever it reads, and reading
+the same is still the proof that the change kept the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.units import count
+from ..inspect.comparison import DIFF_SHOWN, boxes_found
+
+MIN_BOX_RECALL = 0.98
+
+
+@dataclass(frozen=True)
+class ReadingProof:
+    """Before and after, on the same samples: words read the same, or boxes found again."""
+
+    samples: str  # "24 word crops", "3 pages"
+    unit: str  # "words" or "boxes"
+    same: int
+    total: int
+    differences: tuple[str, ...] = ()
+    recall: tuple[float, float] = (1.0, 1.0)  # boxes: before's found after, after's found before
+
+    @property
+    def holds(self) -> bool:
+        if self.unit == "boxes":
+            return min(self.recall) >= MIN_BOX_RECALL
+        return self.same == self.total and not self.differences  # a word added is a difference too
+
+    def describe(self) -> str:
+        if self.unit == "boxes":
+            figures = (f"{self.recall[0]:.0%} of {count(self.total, 'box', 'boxes')} found again, "
+                       f"{self.recall[1]:.0%} the other way")
+            return f"{'finds the same boxes' if self.holds else 'finds other boxes'} on {self.samples}: {figures}"
+        if self.holds:
+            return f"reads the same on {self.samples}: {self.same}/{self.total} words"
+        shown = "; ".join(self.differences[:DIFF_SHOWN])
+        return f"reads differently on {self.samples}: {self.same}/{self.total} words the same ({shown})"
+
+
+def task_of(model: Any) -> str:
+    return "detection" if ".detection." in type(model).__module__ else "recognition"
+
+
+def prove(before: Any, after: Any, twin: Any = None) -> ReadingProof:
+    """`before` and `after` (docTR models, or an ONNX model from `onnxside` with `twin` for its pre-processing)
+    on the pair's samples, through docTR's own predictors."""
+    twin = twin if twin is not None else before
+    if task_of(twin) == "detection":
+        return _boxes(before, after, twin)
+    return _words(before, after, twin)
+
+
+def _words(before: Any, after: Any, twin: Any) -> ReadingProof:
+    from ..specimens.pair import sample_words
+
+    crops = [_image(p) for p in sample_words()]
+    a, b = (_predictor(m, twin, "recognition")(crops) for m in (before, after))
+    texts_a, texts_b = [w for w, _ in a], [w for w, _ in b]
+    differences = tuple(f"-{x!r} +{y!r}" for x, y in zip(texts_a, texts_b) if x != y)
+    same = len(texts_a) - len(differences)
+    return ReadingProof(count(len(crops), "word crop"), "words", same, len(crops), differences)
+
+
+def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
+    import numpy as np
+
+    from ..specimens.pair import sample_pages
+
+    pages = [_image(p) for p in sample_pages()]
+    a, b = ([np.asarray(r["words"])[:, :4] for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
+    total = sum(len(x) for x in a)
+    found = [boxes_found(x, y) * len(x) for x, y in zip(a, b)]
+    back = [boxes_found(y, x) * len(y) for x, y in zip(a, b)]
+    recall = (sum(found) / max(1, total), sum(back) / max(1, sum(len(y) for y in b)))
+    return ReadingProof(count(len(pages), "page"), "boxes", round(sum(found)), total, recall=recall)
+
+
+def _predictor(model: Any, twin: Any, task: str) -> Any:
+    """docTR's predictor of the twin's configuration, holding `model`."""
+    from doctr.models import detection_predictor, recognition_predictor
+
+    predictor = (detection_predictor if task == "detection" else recognition_predictor)(twin)
+    predictor.model = model.eval()
+    return predictor
+
+
+def _image(path) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def read_samples(predictor: Any) -> Any:
+    """An OCR predictor's reading of the pair's sample pages (None for anything else, or when it cannot read)."""
+    from .pages import load_pages, read_pages
+
+    if not hasattr(predictor, "det_predictor"):
+        return None
+    try:
+        return read_pages(predictor, load_pages(None), "sample pages")
+    except (RuntimeError, ValueError, TypeError, NotImplementedError):
+        return None
+
+
+def readings_proof(before: Any, after: Any) -> ReadingProof:
+    """Two readings of the same pages (from `read_samples`) as a proof in words."""
+    from ..inspect.comparison import compare_pages
+
+    pages = [compare_pages(a, b) for a, b in zip(before.pages, after.pages)]
+    differences = tuple(d for p in pages for d in p.diff(limit=10**6).split("; ") if d)
+    return ReadingProof(count(len(pages), "page"), "words", sum(p.same for p in pages), sum(p.words for p in pages),
+                        differences)
