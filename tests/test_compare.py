@@ -251,3 +251,19 @@ def test_box_matching_is_bounded_on_a_page_of_noise():
         tracemalloc.stop()
     assert same == 1.0 and shifted == 0.0
     assert peak < 200 << 20, f"{peak >> 20} MiB"
+
+
+def test_pdf_pages_and_folders_are_read(tmp_path):
+    """A PDF (every page, named file#page=N) and a folder of images are pages as well as the shipped PNGs."""
+    from PIL import Image
+
+    images = [Image.open(p).convert("RGB") for p in sample_pages()[:2]]
+    images[0].save(tmp_path / "scan.pdf", save_all=True, append_images=images[1:])
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(sample_pages()[2].read_bytes())
+    result = run("compare", tmp_path / "scan.pdf", folder, *BASE, "--candidate-dtype", "float64", "--format", "json")
+    assert result.exit_code == 0, result.output
+    targets = [t["target"] for t in json.loads(result.stdout)["targets"]]
+    assert targets == [f"{tmp_path / 'scan.pdf'}#page=1", f"{tmp_path / 'scan.pdf'}#page=2", str(folder / "a.png")]
+    assert all(t["facts"]["words"] > 20 for t in json.loads(result.stdout)["targets"])
