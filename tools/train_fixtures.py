@@ -125,6 +125,32 @@ def one_cycle(step: int, total: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
+def fit(model, loss_at, steps: int, peak: float, every: int, evaluate, side: str, metric: str, out: Path) -> None:
+    """One-cycle AdamW with gradient clipping; every `every` steps the held-out figure, the best weights kept."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, weight_decay=1e-4)
+    curve, best, started = [], -1.0, time.monotonic()
+    for step in range(steps):
+        model.train()
+        loss = loss_at(step)
+        for g in opt.param_groups:
+            g["lr"] = one_cycle(step, steps, peak)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        if (step + 1) % every == 0 or step + 1 == steps:
+            figure = evaluate(model)
+            curve.append({"step": step + 1, "loss": round(loss.item(), 4), metric: figure,
+                          "minutes": round((time.monotonic() - started) / 60, 1)})
+            print(json.dumps(curve[-1]), flush=True)
+            if figure >= best:
+                best = figure
+                torch.save(model.state_dict(), out / f"{side}.pt")
+    (out / f"{side}_curve.json").write_text(json.dumps(curve, indent=1))
+
+
 def train_reco(steps: int, out: Path, evaluate) -> None:
     import torch
     from doctr.models import crnn_mobilenet_v3_small, recognition_predictor
@@ -133,29 +159,14 @@ def train_reco(steps: int, out: Path, evaluate) -> None:
     rng = random.Random(TRAIN_SEED)
     model = crnn_mobilenet_v3_small(pretrained=False, pretrained_backbone=False, vocab=VOCAB)
     pre = recognition_predictor(model).pre_processor
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    curve, best, started = [], -1.0, time.monotonic()
-    for step in range(steps):
-        model.train()
-        longest = 4 if step < steps // 5 else 10
+
+    def loss_at(step: int):
+        longest = 4 if step < steps // 5 else 10  # short words first: CTC leaves its blank plateau sooner
         crops, texts = zip(*(word_crop(rng, longest) for _ in range(64)))
         batch = pre.normalize(torch.stack([pre.sample_transforms(c) for c in crops]))
-        for g in opt.param_groups:
-            g["lr"] = one_cycle(step, steps, 3e-3)
-        loss = model(batch, list(texts))["loss"]
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        if (step + 1) % 250 == 0 or step + 1 == steps:
-            acc = evaluate(model)
-            curve.append({"step": step + 1, "loss": round(loss.item(), 4), "val_word_accuracy": acc,
-                          "minutes": round((time.monotonic() - started) / 60, 1)})
-            print(json.dumps(curve[-1]), flush=True)
-            if acc >= best:
-                best = acc
-                torch.save(model.state_dict(), out / "reco.pt")
-    (out / "reco_curve.json").write_text(json.dumps(curve, indent=1))
+        return model(batch, list(texts))["loss"]
+
+    fit(model, loss_at, steps, 3e-3, 250, evaluate, "reco", "val_word_accuracy", out)
 
 
 def train_det(steps: int, out: Path, evaluate) -> None:
@@ -168,32 +179,17 @@ def train_det(steps: int, out: Path, evaluate) -> None:
     model = db_mobilenet_v3_large(pretrained=False, pretrained_backbone=False)
     model.cfg = {**model.cfg, "input_shape": (3, DET_SIZE, DET_SIZE)}  # what the predictor's pre-processor reads
     pre = detection_predictor(model).pre_processor
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    curve, best, started = [], -1.0, time.monotonic()
-    for step in range(steps):
-        model.train()
+
+    def loss_at(step: int):
         images, targets = [], []
         for _ in range(4):
             img, boxes = page(rng)
             s = pre.resize(Sample(image=torch.from_numpy(img).permute(2, 0, 1).contiguous(), target=boxes))
             images.append(s.image.float() / 255)
             targets.append({"words": s.target.astype(np.float32)})
-        for g in opt.param_groups:
-            g["lr"] = one_cycle(step, steps, 2e-3)
-        loss = model(pre.normalize(torch.stack(images)), targets)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        if (step + 1) % 100 == 0 or step + 1 == steps:
-            recall = evaluate(model)
-            curve.append({"step": step + 1, "loss": round(loss.item(), 4), "val_box_recall": recall,
-                          "minutes": round((time.monotonic() - started) / 60, 1)})
-            print(json.dumps(curve[-1]), flush=True)
-            if recall >= best:
-                best = recall
-                torch.save(model.state_dict(), out / "det.pt")
-    (out / "det_curve.json").write_text(json.dumps(curve, indent=1))
+        return model(pre.normalize(torch.stack(images)), targets)["loss"]
+
+    fit(model, loss_at, steps, 2e-3, 100, evaluate, "det", "val_box_recall", out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,6 @@ from ..core.registry import check
 from ..inspect.comparison import PageFacts
 from . import examples as ex
 
-COMPARE = "ocrdoctor compare PAGES... --det D --det-arch A --reco R --reco-arch B"
-
 
 def _compared(facts: PageFacts):
     if facts.comparison is None:
@@ -125,7 +123,7 @@ def pages_differ(facts: PageFacts) -> Iterator[Problem]:
         The CI page set gained `invoice-7.png` after the golden was saved.
     """
     if facts.only_in == "pages":
-        yield Problem(f"not recorded in {facts.golden}: this page was not compared", location=facts.name,
-                      fix=f"{COMPARE} --save-golden {facts.golden}  # from the deployment known to read well")
+        yield Problem(f"not recorded in {facts.golden}: this page was not compared (record a new golden with "
+                      f"--save-golden from the deployment known to read well)", location=facts.name)
     elif facts.only_in == "golden":
         yield Problem(f"recorded in {facts.golden} but not given: this page was not compared", location=facts.name)

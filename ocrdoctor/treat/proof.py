@@ -60,8 +60,9 @@ def prove(before: Any, after: Any, twin: Any = None) -> ReadingProof:
 
 def _words(before: Any, after: Any, twin: Any) -> ReadingProof:
     from ..specimens.pair import sample_words
+    from .pages import load_pages
 
-    crops = [_image(p) for p in sample_words()]
+    crops = [p.image for p in load_pages(sample_words())]
     a, b = (_predictor(m, twin, "recognition")(crops) for m in (before, after))
     texts_a, texts_b = [w for w, _ in a], [w for w, _ in b]
     differences = tuple(f"-{x!r} +{y!r}" for x, y in zip(texts_a, texts_b) if x != y)
@@ -73,8 +74,9 @@ def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
     import numpy as np
 
     from ..specimens.pair import sample_pages
+    from .pages import load_pages
 
-    pages = [_image(p) for p in sample_pages()]
+    pages = [p.image for p in load_pages(sample_pages())]
     a, b = ([np.asarray(r["words"])[:, :4] for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
     total = sum(len(x) for x in a)
     found = [boxes_found(x, y) * len(x) for x, y in zip(a, b)]
@@ -90,14 +92,6 @@ def _predictor(model: Any, twin: Any, task: str) -> Any:
     predictor = (detection_predictor if task == "detection" else recognition_predictor)(twin)
     predictor.model = model.eval()
     return predictor
-
-
-def _image(path) -> Any:
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def read_samples(predictor: Any) -> Any:
