@@ -8,6 +8,9 @@ In one process, alternating runs (A B A B ...) so both see the same machine stat
 The overhead is (median B - median A) / median A; target <= 5% (issue 16).
 Then the words each candidate dtype reads against float32, on the same pages (the words-read
 column of a precision ladder), with its time per page as a ratio of the float32 base.
+Last, the seed ladder on the trained pair (float64 weights, layers left in training mode, 2x as
+many threads as usable CPUs) with its words column: `ocrdoctor bench`'s rows, each reading the
+sample pages, and what reading them costs the ladder (the same ladder run without reading).
 
     python bench/bench_compare.py [--runs 7] [--json out.json]
 """
@@ -77,10 +80,39 @@ def main() -> int:
                                     "findings": sorted({f.rule for f in result.findings})}
         print(f"{dtype:>9}: {same}/{words} words read the same, {ratio:.2f}x the float32 time per page, "
               f"findings {figures['dtypes'][dtype]['findings'] or 'none'}")
+    figures["ladder"] = _seed_ladder(torch)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(figures, f, indent=2)
     return 0 if overhead <= TARGET_OVERHEAD else 1
+
+
+def _seed_ladder(torch) -> dict:
+    import ocrdoctor
+    from ocrdoctor.inspect.environment import inspect_environment
+    from ocrdoctor.treat.bench import bench
+
+    def seed():
+        predictor = ocrdoctor.trained_predictor().to(torch.float64)
+        for part in (predictor.det_predictor, predictor.reco_predictor):
+            for layer in part.model.children():
+                layer.train(True)
+        torch.set_num_threads(2 * inspect_environment().cpus_usable)
+        return predictor
+
+    figures = {}
+    for read in (False, True):
+        start = time.perf_counter()
+        result = bench(seed(), words=150, repeat=3, read=read)
+        figures["with_words" if read else "without_words"] = time.perf_counter() - start
+    print(result.table())
+    figures["rows"] = [{"variant": r.variant, "step": r.step, "total": r.speedup, "measurable": r.measurable,
+                        "words_same": r.words_same, "words_total": r.words_total} for r in result.rows]
+    figures["reading_cost"] = figures["with_words"] / figures["without_words"]
+    print(f"the ladder took {figures['with_words']:.1f} s with its words column, {figures['without_words']:.1f} s "
+          f"without ({figures['reading_cost']:.2f}x)")
+    torch.set_num_threads(2)
+    return figures
 
 
 if __name__ == "__main__":

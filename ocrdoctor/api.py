@@ -6,13 +6,13 @@ here too, where scripts and plugins have imported them from.
 
 from __future__ import annotations
 
-import errno
-import fnmatch
+import contextlib
+
 import os
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .anatomy.architectures import arch_names
 from .core.config import ConfigError, Settings
@@ -22,108 +22,8 @@ from .inspect.checkpoint import CheckpointFacts, facts_of
 from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
 from .read.limits import DEFAULT as DEFAULT_LIMITS
 from .read.limits import Limits
-from .read.sniff import sniff
+from .read.paths import SkippedPath, collect, matches  # noqa: F401  (the Python face names them)
 from .core.registry import Registry, Rule, is_enabled
-
-@dataclass(frozen=True)
-class SkippedPath:
-    """A path a folder check did not check, and why (a dangling link, not a checkpoint, ...)."""
-
-    path: str
-    reason: str
-
-
-def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-            ) -> tuple[list[Path], list[SkippedPath]]:
-    """Files as given; folders searched recursively, sorted, filtered by the globs; each file once.
-
-    In a folder every regular file is sniffed by its first bytes (a checkpoint under any name is
-    checked, ONNX exports go by their suffix); links that dangle or loop, links to folders and
-    files that are plainly something else are skipped, and each skip is recorded with its reason.
-    Globs match a file's path relative to the folder given (or its name); with include globs,
-    the matching files are checked whatever they hold.
-    """
-    found: list[Path] = []
-    skipped: list[SkippedPath] = []
-    used: set[str] = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            here: list[SkippedPath] = []
-            inside = sorted(_folder(path, include, exclude, used, here))
-            skipped += sorted(here, key=lambda s: s.path)
-            if not inside:
-                what = ", ".join(include) if include else "checkpoints or ONNX exports"
-                raise UsageError(f"no {what} in {path}" + (f" ({len(here)} files skipped)" if here else ""))
-            found += inside
-        elif path.exists():
-            found.append(path)
-        elif path.is_symlink():
-            raise UsageError(f"dangling link: {path} -> {os.readlink(path)}")
-        else:
-            raise UsageError(f"path not found: {path}")
-    unmatched = [g for g in include if g not in used]
-    if unmatched:
-        raise UsageError(f"include glob '{unmatched[0]}' matched no file")
-    return _unique(found), skipped
-
-
-def _folder(folder: Path, include: Sequence[str], exclude: Sequence[str], used: set[str],
-            skipped: list[SkippedPath]) -> Iterator[Path]:
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in sorted(names + [d for d in dirs if (Path(root) / d).is_symlink()]):
-            path = Path(root) / name
-            rel = path.relative_to(folder).as_posix()
-            if any(_glob(rel, g) for g in exclude):
-                continue
-            reason = _not_checked(path, rel, include, used)
-            if reason:
-                skipped.append(SkippedPath(str(path), reason))
-            else:
-                yield path
-
-
-def _not_checked(path: Path, rel: str, include: Sequence[str], used: set[str]) -> str | None:
-    """Why a file in a folder is not checked; None when it is."""
-    if include:
-        hits = [g for g in include if _glob(rel, g)]
-        used.update(hits)
-        if not hits:
-            return "not matched by --include"
-    if path.is_symlink():
-        try:
-            target = path.resolve(strict=True)
-        except FileNotFoundError:
-            return f"dangling link to {os.readlink(path)}"
-        except (RuntimeError, OSError):
-            return "a link that loops"
-        if target.is_dir():
-            return "a link to a folder (not followed)"
-    if not path.is_file():
-        return "not a regular file"
-    if include:
-        return None
-    try:
-        return None if sniff(path) else "not a checkpoint (its first bytes say so)"
-    except OSError as exc:  # unreadable: checked anyway, so OD100 says why
-        return None if exc.errno in (errno.EACCES, errno.EPERM) else f"unreadable: {exc.strerror or exc}"
-
-
-def _glob(rel: str, pattern: str) -> bool:
-    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
-
-
-def _unique(paths: list[Path]) -> list[Path]:
-    seen: set[Path] = set()
-    unique = []
-    for p in paths:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
-
 
 def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
                 registry: Registry | None = None, key: str | None = None, **options) -> Report:
@@ -260,24 +160,32 @@ def not_built(target: str, reason: str, rules: list[Rule]) -> TargetResult:
                         rules=tuple((r.code, r.name) for r in rules))
 
 
-def check_deployment(det: Path, det_arch: str, reco: Path, reco_arch: str, *, device: str = "cpu",
-                     half: bool = False, settings: Settings | None = None, registry: Registry | None = None) -> Report:
-    """Both checkpoints (each read once, checked against its architecture), then the predictor built from
-    those same reads as a deployment builds it, then the machine."""
+def check_deployment(det: Path | None = None, det_arch: str | None = None, reco: Path | None = None,
+                     reco_arch: str | None = None, *, device: str = "cpu", half: bool = False, settings: Settings | None = None,
+                     registry: Registry | None = None) -> Report:
+    """The checkpoints (each read once, checked against its architecture), then the predictor built from
+    those same reads as a deployment builds it, then the machine. A detector alone or a recognizer
+    alone is a deployment too: that half's rules and the environment run."""
     from .treat.build import BuildError, build_predictor
 
-    for name in (det_arch, reco_arch):
+    halves = {task: (path, arch) for task, path, arch in (("det", det, det_arch), ("reco", reco, reco_arch))
+              if path is not None}
+    if not halves:
+        raise UsageError("a deployment needs a detection or a recognition checkpoint (or both)")
+    for _, name in halves.values():
         if name not in arch_names():
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
     settings = settings or Settings()
     reg, rules = select_rules(settings, "checkpoint", registry)
     limits = reader_limits(settings)
-    with read_checkpoint(det, limits) as det_ckpt, read_checkpoint(reco, limits) as reco_ckpt:
-        checked = [_checked(path, ckpt, arch, rules, settings)
-                   for path, ckpt, arch in ((det, det_ckpt, det_arch), (reco, reco_ckpt, reco_arch))]
+    with contextlib.ExitStack() as stack:
+        ckpts = {task: stack.enter_context(read_checkpoint(path, limits)) for task, (path, _) in halves.items()}
+        done = {task: _checked(path, ckpts[task], arch, rules, settings) for task, (path, arch) in halves.items()}
+        checked = list(done.values())
+        facts = tuple(done[task][0] if task in done else None for task in ("det", "reco"))
         try:
-            predictor = build_predictor(det_ckpt, det_arch, reco_ckpt, reco_arch, device=device, half=half,
-                                        facts=tuple(f for f, _ in checked))
+            predictor = build_predictor(ckpts.get("det"), det_arch, ckpts.get("reco"), reco_arch, device=device,
+                                        half=half, facts=facts)
         except BuildError as exc:
             if not any(f.severity is Severity.ERROR for _, r in checked for f in r.findings):
                 raise UsageError(str(exc)) from None  # nothing in the files explains it: the run itself failed
@@ -312,7 +220,7 @@ def path_ignores(path: Path, code: str, settings: Settings) -> bool:
         rel = rel.relative_to(settings.root)
     texts = {rel.as_posix(), path.as_posix()}
     return any(
-        any(_glob(text, glob) for text in texts) and not is_enabled(code, [], list(codes))
+        any(matches(text, glob) for text in texts) and not is_enabled(code, [], list(codes))
         for glob, codes in settings.per_path_ignores.items()
     )
 

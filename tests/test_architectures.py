@@ -93,7 +93,9 @@ def test_dumps_is_stable_json():
 def test_the_installed_release_matches_its_entries():
     """Extracts the installed docTR's signatures; on failure run `python tools/doctr_tables.py`."""
     pytest.importorskip("doctr")
-    fresh = architectures.extract()
+    from ocrdoctor.anatomy.extract import extract
+
+    fresh = extract()
     release = fresh["doctr_version"]
     assert release in architectures.all_releases(), f"docTR {release} is not in the table"
     assert fresh["vocabs"] == architectures.release_vocabs(release)
@@ -114,7 +116,9 @@ def test_each_architecture_identifies_itself(arch):
 
     shapes = {k: tuple(v.shape) for k, v in ex.doctr_model(arch, trained=False).state_dict().items()}
     match = identify(shapes)
-    assert (match.arch, match.score, match.identified, match.fits) == (arch, 1.0, True, True)
+    named = {match.arch, *match.same_layout}  # the crop and page orientation classifiers share one layout
+    assert (arch in named, match.score, match.identified, match.fits) == (True, 1.0, True, True)
+    assert len(named) == 1 or architectures.arch_task(arch) == "classification"
     assert reference_release()[0] in match.releases
 
 
@@ -139,3 +143,25 @@ def test_installed_versions_agree_with_importlib_metadata():
         except importlib.metadata.PackageNotFoundError:
             expected = None
         assert v.installed(package) == expected, package
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v3_small_crop_orientation", "mobilenet_v3_small_page_orientation"])
+def test_docTRs_orientation_classifiers_are_known_and_accepted_by_arch(tmp_path, arch):
+    """The classifiers straighten_pages, detect_orientation and assume_straight_pages=False build: identified from
+    the file (the two share one layout, so the file names the family), and `--arch` builds and checks each."""
+    torch = pytest.importorskip("torch")
+    from ocrdoctor.api import check_path, check_paths
+    from ocrdoctor.specimens.models import doctr_model
+
+    from ocrdoctor.anatomy.architectures import arch_names, arch_task
+
+    assert arch in arch_names() and arch_task(arch) == "classification"
+    path = tmp_path / "orientation.pt"
+    torch.save(doctr_model(arch, num_classes=2).state_dict(), path)
+    facts = check_path(path).targets[0].summary
+    assert facts["architecture"] == ("mobilenet_v3_small_crop_orientation (classification, classes of 2, or "
+                                     "mobilenet_v3_small_orientation or mobilenet_v3_small_page_orientation: "
+                                     "the same layout, docTR 0.9.0-1.1.0)")  # 0.7-0.8 called it that
+    report = check_paths(path, arch=arch)
+    assert [t.kind for t in report.targets] == ["checkpoint", "model"] and list(report.findings) == []
+    assert report.targets[1].target == f"{path} as {arch}"

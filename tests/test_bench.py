@@ -19,7 +19,7 @@ def test_the_seed_scenario_as_a_process():
     """float64, unfused FAST, oversubscribed threads: each fix gets its row, ONNX Runtime last."""
     usable = inspect_environment().cpus_usable
     proc = run_process("bench", "--dtype", "float64", "--threads", usable + 2, "--repeat", "1", "--words", "4",
-                       "--format", "json")
+                       "--no-read", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     names = [r["variant"] for r in data["rows"]]
@@ -32,7 +32,9 @@ def test_the_seed_scenario_as_a_process():
     rows = data["rows"]
     assert rows[0]["speedup"] == 1.0 and rows[0]["step"] == 1.0
     for before, row in zip(rows, rows[1:]):
+        assert row["measurable"]  # one timed run: no spread, so every step counts
         assert math.isclose(row["speedup"], before["speedup"] * row["step"], rel_tol=1e-9)
+        assert row["words_total"] is None and not row["reads_differently"]  # --no-read
         assert math.isclose(row["pages_per_second"], 1 / row["seconds_per_page"])
     assert rows[1]["step"] > 1.5  # float64 -> float32 is a large gain on any CPU
     assert "+ eval mode (already in eval mode)" in data["skipped"]
@@ -53,15 +55,58 @@ def test_bench_from_checkpoints_with_a_progress_bar(checkpoints, monkeypatch):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "OCRPredictor on cpu: 1 synthetic page(s), 4 word crops per page, median of 1"
-    assert lines[1].split() == ["variant", "pages/s", "ms/page", "step", "total"]
+    assert lines[1].split() == ["variant", "pages/s", "ms/page", "min-max", "step", "total", "words"]
     assert lines[2].startswith("as given ") and lines[3].startswith("+ eval mode ")
     assert "not applicable: + ONNX Runtime (float32 export) (left out (--no-onnx))" in lines
     assert "timing [----------" in result.stderr and "1/2 + eval mode" in result.stderr
     assert torch.get_num_threads() >= 1
 
 
+def test_the_trained_pair_reads_the_same_after_each_fix_and_the_eval_step_is_flagged():
+    """The words column: every row reads the pair's sample pages; leaving training mode changes the words
+    (flagged, and said to be expected), float32 and the ONNX export read as the row before."""
+    pytest.importorskip("onnxruntime")
+    import ocrdoctor
+    from ocrdoctor.treat.bench import bench
+    from ocrdoctor.treat.proof import read_samples
+
+    predictor = ocrdoctor.trained_predictor().to(torch.float64)
+    for part in (predictor.det_predictor, predictor.reco_predictor):
+        for layer in part.model.children():
+            layer.train(True)
+    result = bench(predictor, words=4, repeat=1)
+    rows = {r.variant: r for r in result.rows}
+    assert list(rows) == ["as given", "+ eval mode", "+ float32", "+ ONNX Runtime (float32 export)"]
+    truth = sum(len(p.words) for p in read_samples(ocrdoctor.trained_predictor()).pages)
+    assert rows["as given"].words_total == rows["as given"].words_same > 0
+    assert rows["+ eval mode"].reads_differently and rows["+ eval mode"].words_changed
+    for name in ("+ float32", "+ ONNX Runtime (float32 export)"):
+        assert not rows[name].reads_differently and rows[name].words_same == rows[name].words_total == truth
+    assert result.changed_text == (rows["+ eval mode"],)
+    table = result.table()
+    assert "words: the 3 sample pages read after each step, against the row before" in table
+    assert "+ eval mode changed the words read: -" in table and "(expected: in training mode" in table
+    assert f"{truth}/{truth}" in table and f"{truth}/{truth} !" not in table
+    data = result.to_dict()
+    assert data["read_on"] == "3 sample pages" and data["rows"][1]["reads_differently"] is True
+    assert not predictor.det_predictor.model.exportable  # the models are left as the ladder leaves them
+
+
+def test_a_step_whose_spread_includes_no_change_is_left_out_of_the_total():
+    from ocrdoctor.core.timing import Spread
+    from ocrdoctor.treat.bench import next_row
+
+    rows = [next_row("as given", Spread(0.9, 1.0, 1.1), [])]
+    rows.append(next_row("+ noise", Spread(0.95, 0.97, 1.2), rows))  # 1.03x by medians, 0.75x-1.16x by spread
+    rows.append(next_row("+ real", Spread(0.45, 0.5, 0.55), rows))   # 1.94x by medians, 1.73x-2.67x
+    assert not rows[1].measurable and rows[1].speedup == 1.0 and math.isclose(rows[1].step, 1.0 / 0.97)
+    assert rows[2].measurable and math.isclose(rows[2].speedup, 0.97 / 0.5)  # the noise is not multiplied in
+    assert math.isclose(rows[2].step_range[0], 0.95 / 0.55) and math.isclose(rows[2].step_range[1], 1.2 / 0.45)
+    assert rows[1].line(False).split()[5] == "1.03x~"
+
+
 @pytest.mark.parametrize(("args", "message"), [
-    (["--det", "x.pt"], "--det and --reco go together"),
+    (["--det", "x.pt"], "path not found: x.pt"),
     (["--det-arch", "nope"], "unknown architecture 'nope'"),
     (["--dtype", "int8"], "Invalid value for '--dtype'"),
 ])

@@ -233,3 +233,20 @@ def test_fast_fusion_is_not_advised_where_docTR_breaks_it():
     [finding] = run_rules(default.load().select(select=("OD208",), target="model"), facts, target="p", kind="model").findings
     assert "upgrade docTR before fusing" in finding.message and "fixed in docTR 0.9" in finding.message
     assert all(line.startswith("#") for line in finding.fix.splitlines())  # nothing that would run the broken fusion
+
+
+def test_an_untrained_fast_model_stays_untrained_after_optimize_until_weights_are_loaded():
+    """Fusion folds the norm layers (the evidence) away: the verdict is taken before, and dropped once
+    the fused model's parameters change (trained weights loaded)."""
+    if not fast_fusion_sound():
+        pytest.skip("this docTR's FAST fusion is unsound: optimize() leaves FAST unfused")
+    predictor = models.ocr_predictor(ex.doctr_model("fast_tiny", trained=False).eval(),
+                                     ex.doctr_model("crnn_mobilenet_v3_small").eval(), pretrained=False)
+    ocrdoctor.optimize(predictor, device="cpu", dtype="float32", verbose=False)
+    det = predictor.det_predictor.model
+    report = ocrdoctor.diagnose(predictor, environment=False)
+    assert [f.location for f in report.findings if f.rule == "OD210"] == ["predictor.det_predictor.model"]
+    assert "OD208" not in _codes(report)  # fused: the evidence really was taken before fusion
+    trained = ex.reparameterized_fast_model("fast_tiny").state_dict()
+    det.load_state_dict(trained)
+    assert "OD210" not in _codes(ocrdoctor.diagnose(predictor, environment=False))

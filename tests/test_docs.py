@@ -37,3 +37,16 @@ def test_notebook_example_is_current():
     html = module.example_html()
     assert "<code>OD207</code>" in html and "<code>OD203</code>" in html
     assert module.updated(page, html) == page
+
+
+def test_the_index_links_every_page_and_every_relative_link_resolves():
+    import re
+
+    docs = ROOT / "docs"
+    index = (docs / "index.md").read_text()
+    for page in docs.glob("*.md"):
+        if page.name != "index.md":
+            assert f"]({page.name})" in index, page.name
+    for page in [*docs.glob("*.md"), ROOT / "README.md", ROOT / "CHANGELOG.md"]:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"

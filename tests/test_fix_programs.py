@@ -36,7 +36,8 @@ def test_printed_program_runs_and_the_finding_goes(rule, example, tmp_path, monk
     work.mkdir()
     monkeypatch.chdir(work)
     for finding in fixes:
-        namespace = {"path": str(path)}
+        assert finding.fix.splitlines()[0] == f"path = {str(path)!r}"  # runs as pasted: it names its file
+        namespace: dict = {}
         exec(compile(finding.fix, f"<{rule.code} fix>", "exec"), namespace)
         if "model" in namespace:  # the fix builds the docTR model and loads the weights strictly
             assert isinstance(namespace["model"], torch.nn.Module)

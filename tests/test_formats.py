@@ -21,7 +21,7 @@ from tests.conftest import run
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-SUFFIX = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "github", "html": "html"}
+SUFFIX = {"text": "txt", "concise": "concise", "json": "json", "sarif": "sarif", "junit": "xml", "github": "github", "html": "html"}
 
 
 def sample_report() -> Report:
@@ -83,7 +83,8 @@ def test_a_model_inside_a_file_is_named_in_every_format():
     assert location["logicalLocations"][0] == {"name": "model.reco", "kind": "module", "fullyQualifiedName": "model.reco"}
     text = render(report, "text")
     assert "OD117 warning vocab-not-stored [model.reco]: no vocab" in text
-    assert text.index("run: ocrdoctor fix models/ocr.pt") < text.index("at: head of 11 outputs")
+    assert text.index("at: head of 11 outputs") < text.index(
+        "fix for OD117 [model.reco]: run ocrdoctor fix models/ocr.pt -o models/ocr-clean")
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -141,7 +142,9 @@ def test_github_annotations_escape_and_map_levels():
 def test_cli_offers_every_renderer():
     from ocrdoctor.cli import FORMATS as CLI_FORMATS
 
-    assert CLI_FORMATS == list(FORMATS)
+    from ocrdoctor.core.config import FORMATS as CONFIG_FORMATS
+
+    assert CLI_FORMATS == list(FORMATS) == list(CONFIG_FORMATS)
 
 
 def test_formats_through_the_cli_on_a_real_file(save):

@@ -246,8 +246,13 @@ import os, sys
 from ocrdoctor.cli import main
 from ocrdoctor.api import check_path
 from ocrdoctor.render import render
-render(check_path(sys.argv[1]), "text")  # import everything while still root (the interpreter lives under /root),
-import tomllib, ocrdoctor.cli.check, ocrdoctor.read.tar  # noqa: E401  the lazy imports of a run included
+import importlib, pkgutil, tomllib, warnings, ocrdoctor  # noqa: E401
+render(check_path(sys.argv[1]), "text")  # import everything while still root: the interpreter and the
+with warnings.catch_warnings():          # checkout may sit in folders the unprivileged user cannot enter,
+    warnings.simplefilter("ignore")      # so every lazy import of a run happens here (old paths warn)
+    for module in pkgutil.walk_packages(ocrdoctor.__path__, "ocrdoctor."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
 os.setgid(65534)
 os.setuid(65534)
 sys.argv = ["ocrdoctor", "check", sys.argv[2]]

@@ -12,6 +12,36 @@ from ocrdoctor.core.engine import run_rules
 from ocrdoctor.core.registry import default
 
 RULES = default.load().sorted_rules()
+NOUNS = ("tensor", "value", "key", "layer", "module", "file", "problem", "error", "warning", "word", "page",
+         "shard", "class", "classe", "model", "character", "name", "bias", "biase", "storage", "step", "crop",
+         "global", "entry", "output", "input", "node", "thread", "CPU", "GPU", "device", "dtype")
+
+
+def disagreements(message: str) -> list[str]:
+    """Counts that disagree with their noun: '1 tensors', '2 tensor' (a sweep over every rule's messages)."""
+    import re
+
+    found = []
+    pattern = r"(?<![\w.,/-])(\d[\d,]*) (?:NaN/Inf |more |of the \d+ )?([A-Za-z]+?)(s?)\b(?: ([A-Za-z]+?)(s?)\b)?"
+    for number, noun, plural, second, second_plural in re.findall(pattern, message):
+        if second in NOUNS:  # a compound: "19 layer biases" agrees by its last noun
+            noun, plural = second, second_plural
+        n = int(number.replace(",", ""))
+        if noun in NOUNS and (n == 1) == bool(plural):
+            found.append(f"{number} {noun}{plural}")
+    return found
+
+
+@pytest.mark.parametrize(("message", "wrong"), [
+    ("1 NaN/Inf values in 1 tensors", ["1 value" + "s", "1 tensor" + "s"]),
+    ("3 NaN/Inf value in 2 tensors", ["3 value"]),
+    ("1 NaN/Inf value in 1 tensor: linear.weight (3)", []),
+    ("all 258 keys start with 'module.'", []),
+    ("18 of 19 layer biases still 0", []),
+    ("1 of 1 layer biases still 0", ["1 biase" + "s"]),
+])
+def test_the_agreement_sweep_catches_what_it_should(message, wrong):
+    assert disagreements(message) == wrong
 CASES = [(rule, example, kind) for rule in RULES for kind in ("bad", "good") for example in getattr(rule, kind)]
 
 
@@ -42,5 +72,6 @@ def test_rule_example(rule, example, kind, tmp_path):
         assert fired, f"{rule.code} did not fire on {example.label}: {result.findings} skipped={result.skipped}"
         assert all(f.name == rule.name and f.severity == rule.severity for f in fired)
         assert all(f.message and f.target == result.target for f in fired)
+        assert [disagreements(f.message) for f in fired] == [[] for _ in fired]  # "1 tensor", "2 tensors"
     else:
         assert not fired, f"{rule.code} fired on good example {example.label}: {fired}"

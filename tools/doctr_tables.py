@@ -2,7 +2,7 @@
 
 For each release, a virtual environment is created that sees this environment's packages (torch,
 torchvision: a `.pth` file) and gets `python-doctr==RELEASE` with the dependencies that release
-pins (numpy < 2 before 0.10, ...); `ocrdoctor/architectures.py` then runs there as a script and
+pins (numpy < 2 before 0.10, ...); `ocrdoctor/anatomy/extract.py` then runs there as a script and
 prints the release's signatures, default vocabularies and named vocabularies. The releases are
 merged without duplicates (see ocrdoctor.anatomy.architectures.merge) and written as data.
 
@@ -37,8 +37,8 @@ def extract(release: str, work: Path) -> dict:
     subprocess.run([str(python), "-m", "pip", "install", "-q", f"python-doctr=={release}", *EXTRA.get(release, [])],
                    check=True)
     env = {**os.environ, "USE_TORCH": "1", "USE_TF": "0"}
-    # -I: the script's folder (ocrdoctor/, which holds a package named `inspect`) must not shadow the stdlib
-    out = subprocess.run([str(python), "-I", "-W", "ignore", str(ROOT / "ocrdoctor" / "architectures.py")],
+    # -I: the script's folder must not shadow the stdlib (ocrdoctor/ holds a package named `inspect`)
+    out = subprocess.run([str(python), "-I", "-W", "ignore", str(ROOT / "ocrdoctor" / "anatomy" / "extract.py")],
                          check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout)
 

@@ -21,14 +21,12 @@ from typing import Iterable, Mapping
 
 THRESHOLD = 0.6  # share of keys (with compatible shapes) needed to call an architecture identified
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-_ALT_VOCAB = "abcde"
-_ALT_CLASSES = ["c0", "c1", "c2"]
 
 
 @dataclass(frozen=True)
 class Signature:
     arch: str
-    task: str  # detection | recognition
+    task: str  # detection | recognition | classification
     form: str  # standard | training | reparameterized
     keys: Mapping[str, tuple[int, ...]]
     head: str | None  # "vocab" or "classes": what the head dims count
@@ -55,6 +53,8 @@ class ArchMatch:
     releases: tuple[str, ...] = ()  # releases whose layout the weights fit (whatever the head's size)
     reference: str | None = None  # the release the defaults are taken from
     head_offset: int = 0  # outputs = head_size + head_offset (CTC: +1, MASTER: +3)
+    same_layout: tuple[str, ...] = ()  # other architectures the weights fit as exactly (the crop and page
+    # orientation classifiers share one layout): the file cannot tell them apart
 
     @property
     def head_outputs(self) -> int | None:
@@ -78,6 +78,8 @@ class ArchMatch:
             text += f", {self.form} form"
         if self.custom_head:
             text += f", {self.head} of {self.head_size}"
+        if self.same_layout:
+            text += f", or {' or '.join(self.same_layout)}: the same layout"
         if self.releases and self.fits:
             text += f", docTR {release_range(self.releases)}"
         return text + ")"
@@ -119,9 +121,11 @@ def identify(shapes: Mapping[str, tuple[int, ...]], requested: str | None = None
     reference = reference_release()[0]
     best, sig = max(scored, key=lambda ms: (ms[0].score, reference in ms[1].releases, _newest(ms[1].releases)))
     fitting = {r for m, s in scored if m.arch == best.arch and m.form == best.form and m.fits for r in s.releases}
+    twins = tuple(sorted({m.arch for m, _ in scored if m.arch != best.arch and m.fits and m.score == best.score}))
     ref = reference if reference in releases_of(best.arch, best.form) else _newest(releases_of(best.arch, best.form))
     return _with(best, releases=tuple(r for r in all_releases() if r in fitting), reference=ref,
-                 head_default=default_head(best.arch, best.form, ref) if best.head else None)
+                 head_default=default_head(best.arch, best.form, ref) if best.head else None,
+                 same_layout=twins if best.fits and not best.requested else ())
 
 
 def _candidates(saved: Mapping[str, tuple[int, ...]], requested: str | None) -> list[Signature]:
@@ -285,6 +289,11 @@ def arch_names() -> list[str]:
     return sorted({s.arch for s in signatures()})
 
 
+def arch_task(arch: str) -> str | None:
+    """detection, recognition or classification (docTR's orientation classifiers), from the table."""
+    return next((s.task for s in signatures() if s.arch == arch), None)
+
+
 def table_info() -> dict:
     return {"releases": list(all_releases()), "reference": reference_release()[0]}
 
@@ -316,61 +325,7 @@ def merge(raw: list[dict]) -> dict:
                            for sig in signatures_.values()]}
 
 
-# --- extraction from the installed docTR (slow: imports docTR and builds every model) ---
-# Runs inside throwaway environments holding old docTR releases (tools/doctr_tables.py): it must
-# import nothing from ocrdoctor and work with every release from 0.7.
-
-def extract() -> dict:
-    """One docTR release: every detection and recognition architecture's state_dict signature,
-    its default vocabulary or class names, and the named vocabularies it ships."""
-    import doctr
-    from doctr.datasets import vocabs
-    from doctr.models import detection, recognition
-
-    try:
-        from doctr.models.detection.fast import reparameterize
-    except ImportError:  # FAST arrived in 0.8
-        reparameterize = None
-    entries = []
-    for task, zoo, head, alt in (
-        ("detection", detection, "classes", {"class_names": _ALT_CLASSES}),
-        ("recognition", recognition, "vocab", {"vocab": _ALT_VOCAB}),
-    ):
-        for arch in zoo.zoo.ARCHS:
-            build = getattr(zoo, arch)
-            model = build(pretrained=False, pretrained_backbone=False)
-            other = build(pretrained=False, pretrained_backbone=False, **alt)
-            default = list(model.class_names) if task == "detection" else model.vocab
-            alt_count = len(_ALT_CLASSES if task == "detection" else _ALT_VOCAB)
-            form = "training" if arch.startswith("fast") else "standard"
-            entries.append(_entry(arch, task, form, model, other, head, default, alt_count))
-            if arch.startswith("fast") and reparameterize is not None:  # reparameterize() changes the model in place
-                fused, fused_other = reparameterize(model), reparameterize(other)
-                entries.append(_entry(arch, task, "reparameterized", fused, fused_other, head, default, alt_count))
-    return {"doctr_version": doctr.__version__.lstrip("v"), "vocabs": dict(vocabs.VOCABS), "architectures": entries}
-
-
-def _entry(arch, task, form, model, other, head, default, alt_count) -> dict:
-    keys = {k: list(v.shape) for k, v in model.state_dict().items()}
-    alt_keys = {k: list(v.shape) for k, v in other.state_dict().items()}
-    head_dims: dict[str, list[list[int]]] = {}
-    for k, shape in keys.items():
-        for dim, (a, b) in enumerate(zip(shape, alt_keys.get(k, shape))):
-            if a != b and a - len(default) == b - alt_count:
-                head_dims.setdefault(k, []).append([dim, a - len(default)])
-    return {
-        "arch": arch, "task": task, "form": form, "head": head if head_dims else None,
-        "default": default if head_dims else None, "head_dims": head_dims, "keys": keys,
-    }
-
-
 def dumps(table: dict) -> str:
     """Stable JSON: one architecture per block, one key per line, so diffs read well."""
     text = json.dumps(table, indent=1, ensure_ascii=False)
     return re.sub(r"\[\s+([^\[\]]*?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
-
-
-if __name__ == "__main__":  # python ocrdoctor/architectures.py > release.json, in an environment holding docTR
-    import sys
-
-    sys.stdout.write(json.dumps(extract(), ensure_ascii=False))

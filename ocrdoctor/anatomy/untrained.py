@@ -13,7 +13,9 @@ of a tensor whose elements are all equal), so both give the same verdict on the 
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from ..core.units import count
 
 
 class Leaf(NamedTuple):
@@ -30,12 +32,17 @@ class Evidence(NamedTuple):
     def describe(self) -> str:
         parts = []
         if self.norms:
-            parts.append(f"all {self.norms} norm layers at exactly weight 1, bias 0")
+            parts.append(f"{_all(self.norms, 'norm layer')} at exactly weight 1, bias 0")
         if self.statistics:
-            parts.append(f"all {self.statistics} BatchNorm layers with untouched running statistics")
+            parts.append(f"{_all(self.statistics, 'BatchNorm layer')} with untouched running statistics")
         if self.biases:
-            parts.append(f"{self.zero_biases} of {self.biases} layer biases still 0")
+            parts.append(f"{self.zero_biases} of {count(self.biases, 'layer bias', 'layer biases')} still 0")
         return "; ".join(parts)
+
+
+def _all(n: int, noun: str) -> str:
+    """'all 19 norm layers', 'the only norm layer'."""
+    return f"all {n} {noun}s" if n != 1 else f"the only {noun}"
 
 
 def evidence(leaves: Mapping[str, Leaf], skip: Iterable[str] = ()) -> Evidence | None:
@@ -112,3 +119,36 @@ def live_leaves(module) -> dict[str, Leaf]:
                 constant = float(first)
         leaves[name] = Leaf(tuple(tensor.shape), constant)
     return leaves
+
+
+RECORDED = "_ocrdoctor_untrained_before_fusion"
+
+
+def reparameterize_keeping_evidence(model: Any) -> Any:
+    """docTR's FAST reparameterization, in place, keeping the evidence of an untrained model.
+
+    Fusion folds every BatchNorm into its convolution, and with it the exact evidence (weight 1,
+    bias 0, untouched statistics): a random FAST model would look trained afterwards. The
+    evidence found before is kept on the model with each parameter's version counter, so loading
+    weights later (which bumps the counters) makes it stale and it is dropped.
+    """
+    from doctr.models.detection.fast import reparameterize
+
+    before = evidence(live_leaves(model))
+    fused = reparameterize(model)
+    if before is not None:
+        setattr(fused, RECORDED, (before, _versions(fused)))
+    return fused
+
+
+def recorded_evidence(model: Any) -> Evidence | None:
+    """The evidence kept by `reparameterize_keeping_evidence`, if no parameter changed since."""
+    kept = getattr(model, RECORDED, None)
+    if kept is None:
+        return None
+    found, versions = kept
+    return found if _versions(model) == versions else None
+
+
+def _versions(model: Any) -> tuple:
+    return tuple((name, t._version) for name, t in model.state_dict(keep_vars=True).items())

@@ -48,10 +48,13 @@ def unknown_architecture(facts: CheckpointFacts) -> Iterator[Problem]:
     """The keys match no docTR architecture; architecture checks are skipped.
 
     What it detects:
-        A state_dict whose keys and shapes match none of docTR's detection or recognition
-        architectures (of any release from 0.7) closely enough, even after stripping wrapper
-        prefixes and one prefix all keys share (Lightning's `model.`); the report names the
-        closest one.
+        A state_dict whose keys and shapes match none of docTR's detection, recognition or
+        orientation classification architectures (of any release from 0.7) closely enough,
+        even after stripping wrapper prefixes and one prefix all keys share (Lightning's
+        `model.`); the report names the closest one. A file named as one shard of several
+        (`model-00001-of-00003.safetensors`) holds part of a model and is not matched alone:
+        its shard index (`*.safetensors.index.json`, `*.bin.index.json`) joins the shards
+        into the model that is checked.
     Why it matters:
         OD113, OD114 and the vocabulary checks cannot run, so a missing layer or an
         unreparameterized FAST model goes unnoticed. It also means docTR's builders will not
@@ -62,6 +65,9 @@ def unknown_architecture(facts: CheckpointFacts) -> Iterator[Problem]:
         A checkpoint of a model that is not from docTR.
     """
     facts.require_weights()
+    if facts.shard and not facts.requested_arch:
+        i, n = facts.shard
+        raise Skip(f"shard {i} of {n}: part of a model; check its index (*.index.json) to check the model")
     match = facts.architecture
     if match is None or not match.identified:
         closest = f" (closest: {match.arch}, {match.score:.0%} of keys)" if match and match.score >= 0.1 else ""
@@ -180,9 +186,9 @@ def _build_program(facts: CheckpointFacts, vocab: str, name: str | None) -> str 
     if program is None or match is None:
         return None
     literal = f'VOCABS["{name}"]' if name else repr(vocab)
-    lines = program.splitlines()[:-1]  # everything but the save
+    first, *lines = program.splitlines()[:-1]  # `path = ...`, then everything but the save
     head = [f"from doctr.models import {match.arch}"] + (["from doctr.datasets import VOCABS"] if name else [])
-    return "\n".join(head + lines + [f"model = {match.arch}(pretrained=False, pretrained_backbone=False, vocab={literal})",
+    return "\n".join([first] + head + lines + [f"model = {match.arch}(pretrained=False, pretrained_backbone=False, vocab={literal})",
                                      "model.load_state_dict(sd, strict=True)"])
 
 

@@ -1,4 +1,7 @@
-"""The Python programs fixes print: complete, runnable as pasted (given `path`), fitted to the installed versions.
+"""The Python programs fixes print: complete, runnable as pasted, fitted to the installed versions.
+
+Every program starts by defining `path`, the file as the user named it, so it runs from where
+the check ran.
 
 A checkpoint rule's fix loads the file the way a deployment can (weights-only; with exactly the
 harmless names allowed where torch refuses them), takes the weights from where they sit, strips
@@ -22,10 +25,15 @@ if TYPE_CHECKING:
 OUTPUT = "weights.pt"
 
 
-def safe_globals_load(names: Sequence[str], versions: Mapping[str, str]) -> str | None:
+def safe_globals_load(source: str, names: Sequence[str], versions: Mapping[str, str]) -> str | None:
     """torch.load(path) with exactly `names` allowed; None where the installed torch cannot allow names (< 2.4)."""
     lines = _load(names, versions)
-    return None if lines is None else "\n".join(lines)
+    return None if lines is None else "\n".join([path_line(source), *lines])
+
+
+def path_line(source: str) -> str:
+    """`path = '...'`: a Python literal for any file name (quotes, backslashes, non-ASCII)."""
+    return f"path = {str(source)!r}"
 
 
 def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None:
@@ -72,7 +80,7 @@ def weights_program(facts: CheckpointFacts, *, cast: str | None = None, reparame
     if lines is None:
         return None
     if whole_file:
-        return "\n".join(lines + [f'torch.save(ckpt, "{OUTPUT}")'])
+        return "\n".join([path_line(facts.path), *lines, f'torch.save(ckpt, "{OUTPUT}")'])
     path = facts.weights_path or ()
     lines.append(f"sd = ckpt{subscript(path)}" if path else "sd = ckpt")
     lines.append("sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}")
@@ -85,7 +93,7 @@ def weights_program(facts: CheckpointFacts, *, cast: str | None = None, reparame
     if reparameterize:
         lines = _reparameterized(lines, reparameterize)
     lines.append(f'torch.save(sd, "{OUTPUT}")')
-    return "\n".join(lines)
+    return "\n".join([path_line(facts.path), *lines])
 
 
 def _reparameterized(lines: list[str], arch: str) -> list[str]:

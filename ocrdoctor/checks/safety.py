@@ -126,7 +126,7 @@ def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
     if facts.unsafe or facts.hostile or facts.pickled_module or not facts.outside_weights_only:
         return
     names = facts.outside_weights_only
-    program = None if facts.not_by_name else safe_globals_load(names, facts.versions)
+    program = None if facts.not_by_name else safe_globals_load(facts.path, names, facts.versions)
     if facts.not_by_name:
         why = (f"; torch's weights-only loader cannot fill a {listing(facts.not_by_name, 3)} with items even with "
                "its name allowed, so only the weights can be loaded that way")

@@ -253,8 +253,8 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
     fresh = [layer for layer in layers if fresh_statistics(by_name, layer)]
     if fresh:
         yield Problem(
-            f"{len(fresh)} of {len(layers)} BatchNorm layers still have initial running statistics "
-            "(mean 0, one variance for all channels): outputs in eval mode will be wrong",
+            f"{len(fresh)} of {count(len(layers), 'BatchNorm layer')} {'has' if len(fresh) == 1 else 'have'} "
+            "initial running statistics (mean 0, one variance for all channels): outputs in eval mode will be wrong",
             location=listing(fresh, 3),
         )
 

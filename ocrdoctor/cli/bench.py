@@ -26,15 +26,18 @@ from . import common
 @click.option("--words", type=click.IntRange(1, 2000), default=150, show_default=True, help="Word crops per page.")
 @click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True, help="Timed runs per variant.")
 @click.option("--no-onnx", is_flag=True, help="Leave out the ONNX Runtime variant.")
+@click.option("--no-read", is_flag=True, help="Leave out the words column (each row reading the sample pages).")
 @click.option("--straighten-pages", is_flag=True, help="As given: ocr_predictor(straighten_pages=True).")
 @click.option("--detect-orientation", is_flag=True, help="As given: ocr_predictor(detect_orientation=True).")
 @click.option("--rotated", is_flag=True, help="As given: ocr_predictor(assume_straight_pages=False).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx,
+def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx, no_read,
           straighten_pages, detect_orientation, rotated, fmt) -> int:
     """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
-    .cuda(), .half(), ONNX Runtime), on the same synthetic pages; with page options, also the whole
-    predictor with each option off (OD212). Without --det/--reco: random weights."""
+    .cuda(), .half(), ONNX Runtime), on the same synthetic pages, and read the trained pair's sample
+    pages after each: a fix that changes the words is flagged. With page options, also the whole
+    predictor with each option off (OD212). --det or --reco alone times that half (docTR's detection
+    or recognition predictor). Without --det/--reco: random weights."""
     from ..treat.build import require_doctr
 
     require_doctr("ocrdoctor bench")
@@ -44,23 +47,30 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     from ..treat.bench import demo_predictor
     from ..treat.build import BuildError, build_predictor
 
-    if bool(det) != bool(reco):
-        raise UsageError("--det and --reco go together (or leave both out for a predictor with random weights)")
     for name in (det_arch, reco_arch):
         if name not in arch_names():
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
     options = {"straighten_pages": straighten_pages, "detect_orientation": detect_orientation,
                "assume_straight_pages": not rotated}
+    for path in (det, reco):
+        if path is not None and not path.is_file():
+            raise UsageError(f"path not found: {path}")
+    if bool(det) != bool(reco) and any((straighten_pages, detect_orientation, rotated)):
+        raise UsageError("page options (--straighten-pages, --detect-orientation, --rotated) need both --det and --reco")
     try:
-        predictor = (build_predictor(det, det_arch, reco, reco_arch, any_vocab=True, **options) if det  # timing only
-                     else demo_predictor(det_arch, reco_arch, **options))
+        if det or reco:  # one half alone: docTR's detection or recognition predictor
+            predictor = build_predictor(det, det_arch if det else None, reco, reco_arch if reco else None,
+                                        any_vocab=True, **(options if det and reco else {}))  # timing only
+        else:
+            predictor = demo_predictor(det_arch, reco_arch, **options)
         predictor = _as_given(predictor, device, dtype, threads, train)
     except BuildError as exc:
         raise UsageError(str(exc)) from None
-    if not det and fmt == "text":
+    if not (det or reco) and fmt == "text":
         click.echo(f"No --det/--reco: {det_arch} + {reco_arch} with random weights.", err=True)
     with _bench_progress() as progress:
-        result = run_bench(predictor, pages=pages, words=words, repeat=repeat, onnx=not no_onnx, progress=progress)
+        result = run_bench(predictor, pages=pages, words=words, repeat=repeat, onnx=not no_onnx, read=not no_read,
+                           progress=progress)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.table())
     return common.EXIT_OK
 
@@ -78,8 +88,10 @@ def _as_given(predictor, device: str, dtype: str, threads: int | None, train: bo
         predictor = predictor.to(device=device, dtype=getattr(torch, dtype))
     except (RuntimeError, AssertionError) as exc:
         raise BuildError(f"cannot move the predictor to {device}: {one_line(exc)}") from None
-    for p in (predictor.det_predictor, predictor.reco_predictor):
-        for layer in p.model.children():  # docTR refuses to run a model whose root is training
+    from ..treat.rungs import holders
+
+    for _, holder in holders(predictor):
+        for layer in holder.model.children():  # docTR refuses to run a model whose root is training
             layer.train(train)
     return predictor
 

@@ -28,7 +28,10 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the deployment puts the predictor.")
 @click.option("--half", is_flag=True, help="The deployment casts the predictor to float16.")
-@click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(common.FORMATS),
+              help="Output format; concise is one line per finding.  [default: text, or `format` in the config]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report in --format to this file; the log gets one line per finding (concise).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")
 @click.option("--select", multiple=True, help="Only these rule codes or prefixes (OD1, OD103); repeat or comma-separate.")
@@ -41,10 +44,11 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--no-limits", is_flag=True, help="Lift the reader's limits on hostile structure (OD125): "
                                                   "for a genuine giant only.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
-def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, fail_on, select, ignore, include,
-          exclude, jobs, config, no_limits, verbose) -> int:
+def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
+          include, exclude, jobs, config, no_limits, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
-    or a deployment (--det/--det-arch/--reco/--reco-arch): the predictor built from them, on this machine."""
+    or a deployment (--det/--det-arch, --reco/--reco-arch, or both): the predictor built from them, on this
+    machine; a detector alone or a recognizer alone is checked as docTR's detection or recognition predictor."""
     from ..api import UsageError, check_deployment, check_files, codes, collect, key_path
     from ..core.config import load_settings
     from ..render import render
@@ -54,12 +58,14 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, f
         fail_on=Severity(fail_on) if fail_on else None, include=include or None,
         exclude=exclude or None, jobs=jobs, no_limits=no_limits or None,
     )
+    fmt = fmt or settings.format or "text"
     deployment = (det, det_arch, reco, reco_arch)
     if any(deployment):
-        if not all(deployment) or paths or arch:
-            raise UsageError("a deployment takes --det, --det-arch, --reco and --reco-arch together, without PATHS or --arch")
+        if paths or arch or bool(det) != bool(det_arch) or bool(reco) != bool(reco_arch):
+            raise UsageError("a deployment takes --det with --det-arch, --reco with --reco-arch, or both pairs, "
+                             "without PATHS or --arch")
         for path in (det, reco):
-            if not path.is_file():
+            if path is not None and not path.is_file():
                 raise UsageError(f"path not found: {path}")
         from ..treat.build import require_doctr
 
@@ -73,9 +79,24 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, f
         with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
             report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key))
         report = dataclasses.replace(report, skipped=tuple(skipped))
-    color = common.use_color() and fmt == "text"
+    color = common.use_color() and fmt in ("text", "concise")
+    if output is not None:
+        _write_report(output, render(report, fmt, verbose=verbose, fail_on=settings.fail_on))
+        fmt = "concise"
     click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)
+
+
+def _write_report(path: Path, text: str) -> None:
+    """The report file, whole or not at all (a temporary sibling renamed over it), so a CI upload
+    never reads half a SARIF file."""
+    from ..api import UsageError
+    from ..treat.fix import FixError, write_atomically
+
+    try:
+        write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), lambda tmp: None)
+    except FixError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @contextlib.contextmanager

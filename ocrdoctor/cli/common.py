@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import sys
 
@@ -63,6 +65,29 @@ def is_terminal(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+@contextlib.contextmanager
+def phases(command: str):
+    """`phase(text)` shows what a long command is doing, on one stderr line that the next phase
+    replaces and the end clears; only on a terminal (None otherwise: pipes, CI logs and JSON stay clean)."""
+    if not is_terminal(sys.stderr):
+        yield None
+        return
+    shown = [0]
+
+    def phase(text: str) -> None:
+        line = f"{command}: {text} ..."
+        sys.stderr.write("\r" + line.ljust(shown[0]))
+        sys.stderr.flush()
+        shown[0] = max(shown[0], len(line))
+
+    try:
+        yield phase
+    finally:
+        if shown[0]:
+            sys.stderr.write("\r" + " " * shown[0] + "\r")
+            sys.stderr.flush()
+
+
 def use_color(stream=None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set to a non-empty value (no-color.org)."""
     return not os.environ.get("NO_COLOR") and is_terminal(stream or sys.stdout)
@@ -74,4 +99,4 @@ def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
-FORMATS = ["text", "json", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS
+FORMATS = ["text", "concise", "json", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS

@@ -37,8 +37,9 @@ def export(source, arch, output, fp16, force, key, repeat, config) -> int:
     _, rules = select_rules(settings, "onnx")
     _, checkpoint_rules = select_rules(settings, "checkpoint")
     try:
-        result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules,
-                             checkpoint_rules=checkpoint_rules, key=key_path(key))
+        with common.phases("export") as phase:
+            result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules,
+                                 checkpoint_rules=checkpoint_rules, key=key_path(key), progress=phase)
     except FixError as exc:  # ExportError, or the output checks shared with `fix`
         raise UsageError(str(exc)) from None
     click.echo(result.describe())

@@ -31,8 +31,9 @@ def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
     if half and dtype not in (None, "float16"):
         raise UsageError(f"--half means --dtype float16: it conflicts with --dtype {dtype}")
     try:
-        results = fix_checkpoint(source, output, arch=arch, dtype="float16" if half else dtype,
-                                 safetensors=as_safetensors, force=force, key=key_path(key))
+        with common.phases("fix") as phase:
+            results = fix_checkpoint(source, output, arch=arch, dtype="float16" if half else dtype,
+                                     safetensors=as_safetensors, force=force, key=key_path(key), progress=phase)
     except FixError as exc:
         raise UsageError(str(exc)) from None
     click.echo("\n".join(r.describe() for r in results))

@@ -1,7 +1,7 @@
 """Settings from `[tool.ocrdoctor]` in pyproject.toml (or a --config file), then CLI flags.
 
 Keys are the CLI's long options: select, ignore, fail-on, severity (per-rule overrides),
-per-path-ignores, include, exclude, jobs, and the reader's limits (`[tool.ocrdoctor.limits]`,
+per-path-ignores, include, exclude, jobs, format (check's default output), and the reader's limits (`[tool.ocrdoctor.limits]`,
 checked against the reader's table when a file is read; `--no-limits` lifts them). Unknown keys and wrong types are errors, because a
 typo in a CI gate's config must not silently turn a check off.
 """
@@ -29,6 +29,7 @@ class Settings:
     include: tuple[str, ...] = ()  # globs; empty means the checkpoint suffixes
     exclude: tuple[str, ...] = ()
     jobs: int = 1
+    format: str | None = None  # check's output format when --format is not given
     limits: Mapping[str, int] = field(default_factory=dict)  # overrides of the reader's limits (OD125)
     no_limits: bool = False  # --no-limits: read a genuine giant whole
     root: Path | None = None  # the config file's folder: per-path globs are relative to it
@@ -43,7 +44,9 @@ class Settings:
 _KEYS = {
     "select": "list", "ignore": "list", "fail-on": "severity", "severity": "table",
     "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int", "limits": "table",
+    "format": "format",
 }
+FORMATS = ("text", "concise", "json", "sarif", "junit", "github", "html")  # the renderers' names
 
 
 def find_config(start: Path) -> Path | None:
@@ -93,6 +96,10 @@ def _parse(table: dict, path: Path) -> Settings:
             values[key.replace("-", "_")] = _strings(value, where)
         elif kind == "severity":
             values["fail_on"] = _severity(value, where)
+        elif kind == "format":
+            if value not in FORMATS:
+                raise ConfigError(f"{where} must be one of {', '.join(FORMATS)}")
+            values["format"] = value
         elif kind == "int":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where} must be a whole number >= 0")

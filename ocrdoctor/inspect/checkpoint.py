@@ -20,7 +20,8 @@ from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
 from ..read.formats import FormatError
 from ..read.limits import Hostile
 from ..read.records import Tensor, is_floating
-from ..read.safety import judge
+from ..read.safety import judge, merged
+from ..read.shards import shard_position
 from ..read.unpickler import StubObject
 from ..read.values import Stats
 from ..anatomy.untrained import Evidence, evidence
@@ -100,6 +101,8 @@ class CheckpointFacts:
     config: ModelConfig | None = None  # vocab, mean/std, input shape stored with the weights or beside them
     ema: tuple[str, ...] = ()  # keys of EMA copies (a second set of weights, not training state)
     metadata: dict[str, str] | None = None  # safetensors __metadata__
+    shards: int = 0  # read through a shard index: how many shards were joined
+    shard: tuple[int, int] | None = None  # a file named as the i-th of n shards, checked alone
     versions: Mapping[str, str] = field(default_factory=dict)  # installed torch, docTR, numpy: fixes fit them
 
     @property
@@ -147,6 +150,10 @@ class CheckpointFacts:
             out["config"] = self.config.source
         if self.ema:  # a second set of weights (EMA, SWA): checked only when asked for with --key
             out["other_weights"] = ", ".join(self.ema)
+        if self.shards:
+            out["shards"] = self.shards
+        if self.shard:
+            out["shard"] = "{} of {}".format(*self.shard)
         return out
 
 
@@ -166,18 +173,22 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
     `key` picks the weights (`--key model.reco`); raises WeightsKeyError when it names nothing.
     """
     hostile = ckpt.hostile
-    try:
-        verdict = judge(ckpt.uses, ckpt.format, ckpt.root)
-    except Hostile as exc:  # nesting found while judging: the globals named so far are still judged
-        hostile = hostile or str(exc)
-        verdict = judge(ckpt.uses, ckpt.format, None)
+    verdicts = []
+    for part in getattr(ckpt, "shards", None) or [ckpt]:  # each shard's pickles judged on their own
+        try:
+            verdicts.append(judge(part.uses, part.format, part.root))
+        except Hostile as exc:  # nesting found while judging: the globals named so far are still judged
+            hostile = hostile or str(exc)
+            verdicts.append(judge(part.uses, part.format, None))
+    verdict = merged(verdicts)
     base = CheckpointFacts(
         path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem, hostile=hostile,
         unsafe_globals=verdict.unsafe, conflict=ckpt.layout.conflict, module_globals=verdict.modules,
         user_modules=verdict.user_modules, outside_weights_only=verdict.outside_weights_only,
         not_by_name=verdict.not_by_name,
         pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
-        versions=Installed(),
+        versions=Installed(), shards=len(getattr(ckpt, "shards", ())),
+        shard=None if hasattr(ckpt, "shards") else shard_position(ckpt.path),
     )
     if ckpt.root is None or base.unsafe or ckpt.problem or hostile or ckpt.format in PROGRAMS:
         return base
@@ -212,7 +223,7 @@ def _model_facts(ckpt: Checkpoint, base: CheckpointFacts, ws: WeightSet, arch: s
     records = [t for _, t in ws.tensors]
     stats = ckpt.statistics(records)
     infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(ws.tensors, stats))
-    match = identify({t.name: t.shape for t in infos}, arch)
+    match = None if base.shard and not arch else identify({t.name: t.shape for t in infos}, arch)
     config = stored_config(ckpt.root, ws.path, ckpt.layout.metadata, Path(ckpt.path),
                            match.task if match is not None and match.identified else None)
     return replace(base, weights_path=ws.path if ws.origin != "module" else None, weights_origin=ws.origin,

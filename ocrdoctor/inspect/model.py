@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..anatomy.pageoptions import PageOption, costly_options, crop_orientation_runs, doctr_release
-from ..anatomy.untrained import Evidence, evidence, live_leaves
+from ..anatomy.untrained import Evidence, evidence, live_leaves, recorded_evidence
 
 
 class NotAModel(ValueError):
@@ -146,7 +146,7 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
         expected=_expected(model),
         preprocessor_path=pre[1] if pre else None,
         arch=_arch(model) if role != "model" else None,
-        untrained=evidence(live_leaves(model)),
+        untrained=evidence(live_leaves(model)) or recorded_evidence(model),
     )
 
 

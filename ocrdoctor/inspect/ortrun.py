@@ -29,6 +29,8 @@ class OrtRun:
     providers: tuple[str, ...]   # what the session really runs on
     output: Any = None           # the first output for `inputs`, as a numpy array
     seconds: float = 0.0         # median latency over `repeat` runs
+    fastest: float = 0.0         # and the fastest and slowest of them
+    slowest: float = 0.0
 
 
 def run_isolated(model: str | Path, providers: Sequence[str], inputs: Any = None, repeat: int = 0) -> OrtRun:
@@ -54,7 +56,8 @@ def run_isolated(model: str | Path, providers: Sequence[str], inputs: Any = None
             raise OrtFailure(lines[-1] if lines else f"onnxruntime exited with status {proc.returncode}")
         answer = json.loads(proc.stdout.strip().splitlines()[-1])
         output = np.load(folder / "output.npy") if inputs is not None else None
-    return OrtRun(tuple(answer["providers"]), output, answer["seconds"])
+    return OrtRun(tuple(answer["providers"]), output, answer["seconds"], answer.get("fastest", 0.0),
+                  answer.get("slowest", 0.0))
 
 
 CUDA = "CUDAExecutionProvider"
@@ -100,17 +103,18 @@ def _child(request: dict) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from ..core.timing import median_seconds
+    from ..core.timing import Spread, spread_seconds
 
     session = ort.InferenceSession(request["model"], sess_options=session_options(), providers=request["providers"])
-    seconds = 0.0
+    spread = Spread(0.0, 0.0, 0.0)
     if request["run"]:
         folder = Path(request["folder"])
         feed = {session.get_inputs()[0].name: np.load(folder / "input.npy")}
         np.save(folder / "output.npy", session.run(None, feed)[0])
         if request["repeat"]:
-            seconds = median_seconds(lambda: session.run(None, feed), request["repeat"], warmup=0)
-    return {"providers": session.get_providers(), "seconds": seconds}
+            spread = spread_seconds(lambda: session.run(None, feed), request["repeat"], warmup=0)
+    return {"providers": session.get_providers(), "seconds": spread.median, "fastest": spread.fastest,
+            "slowest": spread.slowest}
 
 
 if __name__ == "__main__":

@@ -105,7 +105,14 @@ class Checkpoint:
 
 
 def read_checkpoint(path: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
+    """The file read once; a shard index (`*.bin.index.json`, `*.safetensors.index.json`) reads its shards
+    joined as one checkpoint (read/shards.py)."""
     path = str(path)
+    if path.lower().endswith(".index.json"):
+        from .shards import is_index, read_sharded
+
+        if is_index(path):
+            return read_sharded(path, limits)
     try:
         info = os.stat(path)
     except OSError as exc:

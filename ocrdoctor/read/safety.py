@@ -67,6 +67,18 @@ def judge(uses: Uses, fmt: str, root: Any = None) -> Verdict:
                    _not_by_name(uses))
 
 
+def merged(verdicts: list[Verdict]) -> Verdict:
+    """One verdict for several pickles read as one checkpoint (the shards of an index)."""
+    if len(verdicts) == 1:
+        return verdicts[0]
+
+    def union(field: str) -> tuple[str, ...]:
+        return tuple(sorted({name for v in verdicts for name in getattr(v, field)}))
+
+    unsafe = tuple(dict.fromkeys(name for v in verdicts for name in v.unsafe))
+    return Verdict(unsafe, union("modules"), union("user_modules"), union("outside_weights_only"), union("not_by_name"))
+
+
 def _not_by_name(uses: Uses) -> tuple[str, ...]:
     """What no `safe_globals` list makes loadable: torch's weights-only unpickler (torch/_weights_only_unpickler.py,
     `_check_set_item_target`, `_check_append_target`) sets items only on an exact dict, OrderedDict or Counter and

@@ -12,6 +12,7 @@ from ..core.views import register_view
 # name -> (module, function): a check renders one format, so it imports one renderer
 _RENDERERS = {
     "text": ("text", "render_text"),
+    "concise": ("text", "render_concise"),
     "json": ("json", "render_json"),
     "sarif": ("sarif", "render_sarif"),
     "junit": ("junit", "render_junit"),

@@ -1,8 +1,14 @@
-"""Human output: grouped by target, coloured by severity only when asked (a terminal)."""
+"""Human output: grouped by target, coloured by severity only when asked (a terminal).
+
+Under each target its findings come first, then each distinct fix once, naming the findings it
+clears: the command (`ocrdoctor fix ...`) before the program. A run over files in several
+folders ends with a line per folder. `render_concise` is one line per finding, for grep and logs.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import PurePath
 
 import click
 
@@ -23,6 +29,8 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
             lines.append(f"  also holds a second weight set: {other} (check it with --key {first})")
         for finding in target.findings:
             lines += _finding(finding, color)
+        for codes, sample in _fixes(target.findings):
+            lines += _fix(codes, sample)
         for error in target.errors:
             lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
         if verbose:
@@ -37,6 +45,23 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
         lines.append(f"{_paint('plugin error', 'magenta', color)}: {error.name}: {error.error}")
     if verbose and report.skipped:
         lines += [f"not checked: {s.path}: {s.reason}" for s in report.skipped] + [""]
+    lines += _folder_lines(report)
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def render_concise(report: Report, color: bool = False, verbose: bool = False) -> str:
+    """`path: CODE [severity] message`, one line per finding and per check error, then the summary."""
+    lines = []
+    for target in report.targets:
+        for f in target.findings:
+            member = f"[{f.member}] " if f.member else ""
+            sev = _paint(f"[{f.severity.value}]", _COLORS[f.severity], color)
+            lines.append(f"{target.target}: {f.rule} {sev} {member}{f.message}")
+        lines += [f"{target.target}: {e.rule} [check error] {e.error}" for e in target.errors]
+    lines += [f"{_paint('plugin error', 'magenta', color)}: {e.name}: {e.error}" for e in report.errors]
+    if verbose:
+        lines += [f"{s.path}: not checked: {s.reason}" for s in report.skipped]
     lines.append(_summary(report))
     return "\n".join(lines) + "\n"
 
@@ -46,6 +71,10 @@ def _header(target: TargetResult, color: bool) -> str:
     parts = [str(facts[k]) for k in ("format",) if facts.get(k)]
     if "bytes" in facts:
         parts.append(human_bytes(int(facts["bytes"])))
+    if facts.get("shards"):
+        parts.append(f"{facts['shards']} shards joined by the index")
+    if facts.get("shard"):
+        parts.append(f"shard {facts['shard']} of a sharded model: check its index (*.index.json) for the model")
     if facts.get("architecture"):
         parts.append(str(facts["architecture"]))
     parts += [str(facts[k]) for k in ("components", "devices", "dtypes", "graph", "reading") if facts.get(k)]
@@ -57,15 +86,59 @@ def _finding(f: Finding, color: bool) -> list[str]:
     sev = _paint(f"{f.severity.value:<7}", _COLORS[f.severity], color)
     member = f" [{f.member}]" if f.member else ""
     lines = [f"  {f.rule} {sev} {f.name}{member}: {f.message}"]
-    if f.command:
-        lines.append(f"      run: {f.command}")
     if f.location:
         lines.append(f"      at: {f.location}")
-    if f.fix:
-        label = f"fix ({f.applicability.value})" if f.applicability else "fix"
-        first, *rest = f.fix.splitlines()
-        lines.append(f"      {label}: {first}")
-        lines += [" " * (8 + len(label)) + line for line in rest]
+    return lines
+
+
+def _fixes(findings: tuple[Finding, ...]) -> list[tuple[list[str], Finding]]:
+    """Each distinct (command, fix) once, in the order first met, with the codes of the findings it clears."""
+    groups: dict[tuple, tuple[list[str], Finding]] = {}
+    for f in findings:
+        if not (f.command or f.fix):
+            continue
+        codes, _ = groups.setdefault((f.command, f.fix, f.applicability), ([], f))
+        code = f"{f.rule} [{f.member}]" if f.member else f.rule
+        if code not in codes:
+            codes.append(code)
+    return list(groups.values())
+
+
+def _fix(codes: list[str], f: Finding) -> list[str]:
+    label = f" ({f.applicability.value})" if f.applicability else ""
+    head = f"  fix for {', '.join(codes)}{label}:"
+    if f.command and not f.fix:
+        return [f"{head} run {f.command}"]
+    if not f.command and len(f.fix.splitlines()) == 1:
+        return [f"{head} {f.fix}"]
+    lines = [head]
+    if f.command:
+        lines.append(f"      run: {f.command}")
+    first, *rest = f.fix.splitlines()
+    label = "or in Python" if f.command else "in Python"
+    if not f.applicability:  # prose, not a program
+        return lines + [f"      {'or: ' if f.command else ''}{first}"] + [f"      {line}" for line in rest]
+    return lines + [f"      {label}:"] + [f"        {line}" if line else "" for line in (first, *rest)]
+
+
+def _folder_lines(report: Report) -> list[str]:
+    """One summary line per folder, when the files checked sit in more than one."""
+    folders: dict[str, list[TargetResult]] = {}
+    for t in report.targets:
+        if t.kind in FILE_KINDS:
+            folders.setdefault(str(PurePath(t.target.split("::")[0]).parent), []).append(t)
+    if len(folders) < 2:
+        return []
+    lines = []
+    for folder, targets in sorted(folders.items()):
+        found = Counter(f.severity.value for t in targets for f in t.findings)
+        total = sum(found.values())
+        what = count(len(targets), "file")
+        if not total:
+            lines.append(f"{folder}/: no problems in {what}")
+            continue
+        parts = ", ".join(count(found[k], k) for k in ("error", "warning", "info") if found[k])
+        lines.append(f"{folder}/: {count(total, 'problem')} ({parts}) in {what}")
     return lines
 
 

@@ -53,11 +53,21 @@ def make_trained(model: Any, seed: int = 0) -> Any:
     return model
 
 
+def builder_options(arch: str) -> dict[str, bool]:
+    """What builds `arch` without a download: docTR's classifiers (the orientation models) have no
+    backbone to download and take no `pretrained_backbone`."""
+    from doctr.models import classification
+
+    if hasattr(classification, arch):
+        return {"pretrained": False}
+    return {"pretrained": False, "pretrained_backbone": False}
+
+
 def doctr_model(arch: str, trained: bool = True, **kwargs) -> Any:
     """A docTR model built offline (no pretrained weights can be downloaded); trained-looking unless asked."""
     from doctr import models
 
-    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
+    model = getattr(models, arch)(**builder_options(arch), **kwargs)
     return make_trained(model) if trained else model
 
 

@@ -11,27 +11,54 @@ gained, against the predictor as given.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
-from ..core.timing import median_seconds
+from ..core.timing import Spread, spread_seconds
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
+from .rungs import Workload, eager, holders, onnx_runtime, onnx_reason
 
 
 @dataclass(frozen=True)
 class Row:
     variant: str
-    seconds_per_page: float
-    speedup: float = 1.0        # against "as given"
-    step: float = 1.0           # against the row before
+    seconds_per_page: float     # the median
+    speedup: float = 1.0        # against "as given": the product of the measurable steps so far
+    step: float = 1.0           # against the row before, medians
+    fastest: float = 0.0        # seconds per page of the fastest and slowest timed run
+    slowest: float = 0.0
+    step_range: tuple[float, float] = (1.0, 1.0)  # the step at worst and at best, from both rows' spreads
+    words_same: int | None = None  # the sample pages' words read as by the row before (None: not read)
+    words_total: int | None = None
+    words_changed: tuple[str, ...] = ()
 
     @property
     def pages_per_second(self) -> float:
         return 1.0 / self.seconds_per_page if self.seconds_per_page else 0.0
+
+    @property
+    def measurable(self) -> bool:
+        """False when the spread of the step includes 1.0x: no measurable change, left out of the total."""
+        low, high = self.step_range
+        return not low <= 1.0 <= high
+
+    @property
+    def reads_differently(self) -> bool:
+        return self.words_same is not None and (self.words_same != self.words_total or bool(self.words_changed))
+
+    def words(self, first: bool) -> str:
+        if self.words_total is None:
+            return "-"
+        if first:
+            return f"{self.words_total} read"
+        return f"{self.words_same}/{self.words_total}" + (" !" if self.reads_differently else "")
+
+    def line(self, first: bool) -> str:
+        step = f"{self.step:>6.2f}x" + (" " if self.measurable or first else "~")
+        return (f"{self.variant:<34} {self.pages_per_second:>8.2f} {self.seconds_per_page * 1e3:>9.0f} "
+                f"{self.fastest * 1e3:>6.0f}-{self.slowest * 1e3:<6.0f} {step} {self.speedup:>6.2f}x"
+                f" {self.words(first):>10}").rstrip()
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,7 @@ class BenchResult:
     rows: tuple[Row, ...]
     skipped: tuple[str, ...]   # fixes that did not apply, and why
     pipeline: tuple[Row, ...] = ()  # the whole predictor on the pages, then with each costly page option off
+    read_on: str = ""          # what each row read ("3 sample pages"), empty when nothing was read
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -51,53 +79,78 @@ class BenchResult:
         for rows, raws in ((self.rows, data["rows"]), (self.pipeline, data["pipeline"])):
             for row, raw in zip(rows, raws):
                 raw["pages_per_second"] = row.pages_per_second
+                raw["measurable"] = row.measurable
+                raw["reads_differently"] = row.reads_differently
         return data
 
+    @property
+    def changed_text(self) -> tuple[Row, ...]:
+        """The steps after which the sample pages read differently from the row before."""
+        return tuple(r for r in self.rows[1:] if r.reads_differently)
+
     def table(self) -> str:
-        lines = [f"{self.predictor} on {self.device}: {self.pages} synthetic page(s), {self.words_per_page} word crops "
-                 f"per page, median of {self.repeat}",
-                 f"{'variant':<34} {'pages/s':>8} {'ms/page':>9} {'step':>7} {'total':>7}"]
-        for r in self.rows:
-            lines.append(f"{r.variant:<34} {r.pages_per_second:>8.2f} {r.seconds_per_page * 1e3:>9.0f} "
-                         f"{r.step:>6.2f}x {r.speedup:>6.2f}x")
+        work = [f"{self.pages} synthetic page(s)", f"{self.words_per_page} word crops per page"]
+        header = (f"{'variant':<34} {'pages/s':>8} {'ms/page':>9} {'min-max':>13} {'step':>7} {'total':>7}"
+                  f" {'words':>10}")
+        if self.predictor == "DetectionPredictor":
+            work = work[:1]
+        elif self.predictor == "RecognitionPredictor":
+            work = [f"{self.pages * self.words_per_page} word crops"]
+        lines = [f"{self.predictor} on {self.device}: {', '.join(work)}, median of {self.repeat}", header]
+        lines += [r.line(i == 0) for i, r in enumerate(self.rows)]
+        if any(not r.measurable for r in self.rows[1:]):
+            lines.append("~ no measurable change (the runs' spread includes 1.00x): not counted in the total")
+        if self.read_on:
+            lines.append(f"words: the {self.read_on} read after each step, against the row before")
+        elif self.predictor == "DetectionPredictor" and self.rows and self.rows[0].words_total is None:
+            lines.append("words: a detector alone reads none (ocrdoctor compare checks the boxes it finds)")
+        for r in self.changed_text:
+            lines.append(f"{r.variant} changed the words read: {'; '.join(r.words_changed[:3])}"
+                         + ("" if r.words_changed else f" ({r.words_same}/{r.words_total} the same)")
+                         + EXPECTED_CHANGE.get(r.variant, ""))
         lines += [f"not applicable: {s}" for s in self.skipped]
         if self.pipeline:
-            lines += ["", f"page options (OD212): the whole predictor on the same {self.pages} page(s), median of {self.repeat}"]
-            lines += [f"{r.variant:<34} {r.pages_per_second:>8.2f} {r.seconds_per_page * 1e3:>9.0f} "
-                      f"{r.step:>6.2f}x {r.speedup:>6.2f}x" for r in self.pipeline]
+            lines += ["", f"page options (OD212): the whole predictor on the same {self.pages} page(s), median of {self.repeat}",
+                      header]
+            lines += [r.line(i == 0) for i, r in enumerate(self.pipeline)]
         return "\n".join(lines)
 
 
-@dataclass
-class Workload:
-    """The same inputs for every variant: page batches for detection, crop batches for recognition."""
+EXPECTED_CHANGE = {"+ eval mode": " (expected: in training mode, BatchNorm and Dropout read with the batch's "
+                                   "statistics; the row before was the wrong reading)"}
 
-    pages: list
-    crops: list
 
-    @classmethod
-    def build(cls, predictor: Any, pages: int, words: int) -> "Workload":
-        from .samples import sample_images
-
-        return cls(predictor.det_predictor.pre_processor(sample_images("detection", pages)),
-                   predictor.reco_predictor.pre_processor(sample_images("recognition", pages * words)))
+def next_row(name: str, spread: Spread, rows: list[Row]) -> Row:
+    """A ladder row: its step against the row before; the total multiplies only measurable steps."""
+    if not rows:
+        return Row(name, spread.median, fastest=spread.fastest, slowest=spread.slowest)
+    before = rows[-1]
+    previous = Spread(before.fastest, before.seconds_per_page, before.slowest)
+    row = Row(name, spread.median, step=before.seconds_per_page / spread.median, fastest=spread.fastest,
+              slowest=spread.slowest, step_range=previous.ratio_range(spread))
+    total = before.speedup * row.step if row.measurable else before.speedup
+    return replace(row, speedup=total)
 
 
 def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, onnx: bool = True,
-          progress: Callable[[str, int], None] | None = None) -> BenchResult:
+          read: bool = True, progress: Callable[[str, int], None] | None = None) -> BenchResult:
     """Time `predictor` (a docTR OCRPredictor) as given, then after each fix that applies, in place.
 
-    `progress(name, total)` is called before each timed variant, `total` being how many will run.
+    With `read`, each row also reads the trained pair's sample pages through the whole predictor
+    (outside the timing) and counts the words read as by the row before: a step that changes the
+    text is flagged. `progress(name, total)` is called before each timed variant.
     """
     import torch
 
-    if not (hasattr(predictor, "det_predictor") and hasattr(predictor, "reco_predictor")):
-        raise NotAModel(f"ocrdoctor bench times an OCRPredictor (detection and recognition), got {type(predictor).__name__}")
+    if not holders(predictor):
+        raise NotAModel("ocrdoctor bench times a docTR OCRPredictor, DetectionPredictor or RecognitionPredictor, "
+                        f"got {type(predictor).__name__}")
     facts = inspect_model(predictor)
     work = Workload.build(predictor, pages, words)
     rows: list[Row] = []
     threads = torch.get_num_threads()
     pipeline, failed = _page_option_rows(predictor, facts, pages, repeat, torch)  # before any fix changes it
+    readings: list[Any] = []
     try:
         steps = list(_steps(predictor, facts, torch, onnx))  # applicability is judged on the predictor as given
         skipped = [f"{name} ({reason})" for name, _, reason in steps if reason] + failed
@@ -106,26 +159,37 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
                 continue
             if progress:
                 progress(name, len(steps) - len(skipped))
-            with apply() as run:
-                seconds = median_seconds(lambda: run(work), repeat, sync=_sync(torch)) / pages
-            first = rows[0].seconds_per_page if rows else seconds
-            previous = rows[-1].seconds_per_page if rows else seconds
-            rows.append(Row(name, seconds, first / seconds, previous / seconds))
+            with apply() as runner:
+                spread = spread_seconds(lambda: runner.time(work), repeat, sync=_sync(torch)) / pages
+                reading = runner.read() if read else None
+            rows.append(_with_words(next_row(name, spread, rows), readings[-1] if readings else None, reading))
+            readings.append(reading)
     finally:
         torch.set_num_threads(threads)  # a process-wide setting: leave it as found
     device = ", ".join(sorted({d for c in facts.components for d in c.devices}))
-    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline)
+    read_on = f"{len(readings[0].pages)} {readings[0].label}" if readings and readings[0] is not None else ""
+    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline, read_on)
 
 
-def _ladder(variants: list[tuple[str, Callable[[], Any]]], timed: Callable[[], float]) -> tuple[Row, ...]:
+def _with_words(row: Row, before: Any, after: Any) -> Row:
+    """The row with its words read: all of them for the first row, the same as the row before for the others."""
+    from .proof import readings_proof
+
+    if after is None:
+        return row
+    if before is None:
+        total = sum(len(p.words) for p in after.pages)
+        return replace(row, words_same=total, words_total=total)
+    proof = readings_proof(before, after)
+    return replace(row, words_same=proof.same, words_total=proof.total, words_changed=proof.differences)
+
+
+def _ladder(variants: list[tuple[str, Callable[[], Any]]], timed: Callable[[], Spread]) -> tuple[Row, ...]:
     """Apply each change in turn and time after each: one row per variant, against the first and the previous."""
     rows: list[Row] = []
     for name, change in variants:
         change()
-        seconds = timed()
-        first = rows[0].seconds_per_page if rows else seconds
-        previous = rows[-1].seconds_per_page if rows else seconds
-        rows.append(Row(name, seconds, first / seconds, previous / seconds))
+        rows.append(next_row(name, timed(), rows))
     return tuple(rows)
 
 
@@ -146,9 +210,9 @@ def _page_option_rows(predictor: Any, facts: Any, pages: int, repeat: int, torch
     variants = [("as given", lambda: None)]
     variants += [(f"- {o.name}", (lambda o=o: o.apply(predictor))) for o in facts.page_options]
 
-    def timed() -> float:
+    def timed() -> Spread:
         with torch.inference_mode():
-            return median_seconds(lambda: predictor(images), repeat, sync=_sync(torch)) / pages
+            return spread_seconds(lambda: predictor(images), repeat, sync=_sync(torch)) / pages
 
     try:
         return _ladder(variants, timed), []
@@ -179,25 +243,25 @@ Step = tuple[str, Callable[[], Any], str | None]
 
 def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]:
     """(name, context manager factory yielding a runner, reason it does not apply) in ladder order."""
-    eager = lambda: _eager(predictor, torch)  # noqa: E731
-    yield "as given", eager, None
+    as_is = lambda: eager(predictor, torch)  # noqa: E731
+    yield "as given", as_is, None
     training = sum(len(c.training) for c in facts.components)
-    yield "+ eval mode", _then(predictor.eval, eager), None if training else "already in eval mode"
+    yield "+ eval mode", _then(predictor.eval, as_is), None if training else "already in eval mode"
     dtypes = {d for c in facts.components for d in c.dtypes}
-    yield ("+ float32", _then(lambda: predictor.to(torch.float32), eager),
+    yield ("+ float32", _then(lambda: predictor.to(torch.float32), as_is),
            None if "float64" in dtypes else "no float64 weights")
     unfused = [m for _, m, _, _ in model_parts(predictor, "predictor") if fast_unfused(m)]
-    yield ("+ FAST reparameterized", _then(lambda: _fuse(unfused), eager),
+    yield ("+ FAST reparameterized", _then(lambda: _fuse(unfused), as_is),
            "no unfused FAST model" if not unfused else None if fast_fusion_sound() else FAST_FUSION_UNSOUND)
     usable = _usable_cpus()
     on_cpu = all(d == "cpu" for c in facts.components for d in c.devices)
     threads = torch.get_num_threads()
-    yield (f"+ torch.set_num_threads({usable})", _then(lambda: torch.set_num_threads(usable), eager),
+    yield (f"+ torch.set_num_threads({usable})", _then(lambda: torch.set_num_threads(usable), as_is),
            None if on_cpu and threads > usable else f"{threads} thread(s) for {usable} usable CPU(s)")
     cuda = torch.cuda.is_available()
-    yield "+ .cuda()", _then(lambda: predictor.cuda(), eager), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
-    yield "+ .half()", _then(lambda: predictor.half(), eager), None if cuda else "no CUDA GPU; float16 is slower on the CPU"
-    yield "+ ONNX Runtime (float32 export)", lambda: _onnx(predictor, torch), _onnx_reason() if onnx else "left out (--no-onnx)"
+    yield "+ .cuda()", _then(lambda: predictor.cuda(), as_is), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
+    yield "+ .half()", _then(lambda: predictor.half(), as_is), None if cuda else "no CUDA GPU; float16 is slower on the CPU"
+    yield "+ ONNX Runtime (float32 export)", lambda: onnx_runtime(predictor, torch), onnx_reason() if onnx else "left out (--no-onnx)"
 
 
 def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], Any]:
@@ -209,10 +273,10 @@ def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], 
 
 
 def _fuse(models: list) -> None:
-    from doctr.models.detection.fast import reparameterize
+    from ..anatomy.untrained import reparameterize_keeping_evidence
 
     for m in models:
-        reparameterize(m)
+        reparameterize_keeping_evidence(m)
 
 
 def _usable_cpus() -> int:
@@ -223,65 +287,3 @@ def _usable_cpus() -> int:
 
 def _sync(torch: Any) -> Callable[[], None] | None:
     return torch.cuda.synchronize if torch.cuda.is_available() else None
-
-
-@contextlib.contextmanager
-def _eager(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
-    """Both models in export mode (raw logits), fed the workload on their own device and dtype."""
-    det, reco = predictor.det_predictor.model, predictor.reco_predictor.model
-    saved = (det.exportable, reco.exportable)
-    det.exportable = reco.exportable = True
-
-    def feed(model: Any, batches: list) -> list:
-        p = next(model.parameters())
-        return [b.to(device=p.device, dtype=p.dtype) for b in batches]
-
-    def run(work: Workload) -> None:
-        with torch.inference_mode():
-            for batch in feed(det, work.pages):
-                det(batch)
-            for batch in feed(reco, work.crops):
-                reco(batch)
-
-    try:
-        yield run
-    finally:
-        det.exportable, reco.exportable = saved
-
-
-def _onnx_reason() -> str | None:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return 'onnxruntime not installed: pip install "ocrdoctor[onnx]"'
-    return None
-
-
-@contextlib.contextmanager
-def _onnx(predictor: Any, torch: Any) -> Iterator[Callable[[Workload], None]]:
-    """Both models exported (float32, fused, eval) and run in onnxruntime sessions as OnnxTR opens them."""
-    import copy
-
-    import onnxruntime as ort
-
-    from .export import export_graph, exportable_model
-    from ..inspect.onnx import wanted_providers
-    from ..inspect.ortrun import session_options
-    from .samples import sample_images
-
-    with tempfile.TemporaryDirectory(prefix="ocrdoctor-bench-") as tmp:
-        sessions = []
-        for role, model, _, pre in model_parts(predictor, "predictor"):
-            cpu_copy = exportable_model(copy.deepcopy(model).to(device="cpu", dtype=torch.float32))
-            path = Path(tmp) / f"{role}.onnx"
-            export_graph(cpu_copy, pre[0](sample_images(role, 1))[0], path, type(model).__name__)
-            sessions.append(ort.InferenceSession(str(path), session_options(), providers=list(wanted_providers())))
-        det_session, reco_session = sessions
-
-        def run(work: Workload) -> None:
-            for batch in work.pages:
-                det_session.run(None, {"input": batch.numpy()})
-            for batch in work.crops:
-                reco_session.run(None, {"input": batch.numpy()})
-
-        yield run

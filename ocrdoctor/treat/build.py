@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..read.checkpoint import Checkpoint, read_checkpoint
 from ..core.registry import one_line
+from ..specimens.models import builder_options
 from ..specimens.models import offline_ocr_predictor  # noqa: F401  (its old home; bench and api use it here)
 
 DOCTR_EXTRA = 'pip install "ocrdoctor[doctr]"'
@@ -124,9 +125,11 @@ def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, repar
         kwargs["vocab"] = vocab
     elif match is not None and match.custom_head and match.head == "vocab":
         kwargs["vocab"] = stand_in_vocab(match.head_size)
+    elif match is not None and match.custom_head and match.task == "classification":  # an orientation classifier
+        kwargs["num_classes"] = match.head_size
     elif match is not None and match.custom_head:
         kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
-    model = getattr(models, arch)(pretrained=False, pretrained_backbone=False, **kwargs)
+    model = getattr(models, arch)(**builder_options(arch), **kwargs)
     if reparameterized:
         from doctr.models.detection.fast import reparameterize
 
@@ -139,13 +142,24 @@ def stand_in_vocab(size: int) -> str:
     return "".join(chr(0x4E00 + i) for i in range(size))
 
 
-def build_predictor(det: str | Path | Checkpoint, det_arch: str, reco: str | Path | Checkpoint, reco_arch: str,
-                    device: str = "cpu", half: bool = False, any_vocab: bool = False,
+def build_predictor(det: str | Path | Checkpoint | None, det_arch: str | None, reco: str | Path | Checkpoint | None,
+                    reco_arch: str | None, device: str = "cpu", half: bool = False, any_vocab: bool = False,
                     facts: tuple[CheckpointFacts | None, CheckpointFacts | None] = (None, None), **options) -> Any:
-    """`ocr_predictor(det_arch=model, reco_arch=model, **options)`, moved and cast as requested."""
+    """`ocr_predictor(det_arch=model, reco_arch=model, **options)`, moved and cast as requested; with one
+    half only, docTR's `detection_predictor` or `recognition_predictor` over it (a service that only
+    finds text, or only reads crops)."""
     require_doctr("building a docTR predictor")
-    predictor = offline_ocr_predictor(build_model(det, det_arch, facts[0]),
-                                      build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), **options)
+    from doctr.models import detection_predictor, recognition_predictor
+
+    if det is not None and reco is not None:
+        predictor = offline_ocr_predictor(build_model(det, det_arch, facts[0]),
+                                          build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), **options)
+    elif det is not None:
+        predictor = detection_predictor(build_model(det, det_arch, facts[0]), pretrained=False)
+    elif reco is not None:
+        predictor = recognition_predictor(build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), pretrained=False)
+    else:
+        raise BuildError("no model to build: give a detection or a recognition checkpoint, or both")
     try:
         predictor = predictor.to(device)
     except (RuntimeError, AssertionError) as exc:

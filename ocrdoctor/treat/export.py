@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..anatomy.architectures import arch_names
 from .build import BuildError, build_model
@@ -27,8 +27,10 @@ from ..inspect.ortrun import OrtFailure, run_isolated
 from ..read.checkpoint import read_checkpoint
 from ..core.registry import one_line
 from .fix import FixError, check_output, temp_path
-from ..core.timing import median_seconds
+from ..core.timing import Spread, spread_seconds
 from ..core.units import human_bytes
+
+NOT_TIMED = Spread(0.0, 0.0, 0.0)
 
 TOLERANCE = {False: 1e-4, True: 1e-2}  # of the largest output value; float32, float16
 SAMPLES = 2
@@ -54,6 +56,8 @@ class ExportResult:
     repeat: int
     report: Report
     proof: str | None = None  # the words (or boxes) PyTorch and the export read on the pair's samples
+    onnx_spread: Spread = NOT_TIMED  # fastest, median, slowest of the timed runs
+    torch_spread: Spread = NOT_TIMED
 
     def describe(self) -> str:
         if self.facts is None:
@@ -70,8 +74,7 @@ class ExportResult:
             provider = (f.session_providers or (CPU_PROVIDER,))[0]
             lines.append(
                 f"latency, batch of {SAMPLES}, median of {self.repeat}: onnxruntime {self.onnx_seconds * 1e3:.0f} ms "
-                f"({provider}), PyTorch eager {self.torch_seconds * 1e3:.0f} ms: "
-                f"{self.torch_seconds / self.onnx_seconds:.2f}x the speed of eager")
+                f"({provider}), PyTorch eager {self.torch_seconds * 1e3:.0f} ms: {self._speed()}")
         if self.float16 and f.session_providers[:1] == (CPU_PROVIDER,):
             lines.append("note: float16 runs slower than float32 on the CPU provider; --fp16 is for GPU serving")
         if self.proof:
@@ -79,6 +82,16 @@ class ExportResult:
         if self.written:
             lines.append(f"use it with OnnxTR: {onnxtr_snippet(self.arch, self.task, self.output)}")
         return "\n".join(lines)
+
+    def _speed(self) -> str:
+        """The ratio of medians, with its range over the runs; a range that holds 1.00x is no measurable change."""
+        ratio = f"{self.torch_seconds / self.onnx_seconds:.2f}x the speed of eager"
+        if not self.onnx_spread.slowest or self.repeat < 2:
+            return ratio
+        low, high = self.torch_spread.ratio_range(self.onnx_spread)
+        if low <= 1.0 <= high:
+            return f"no measurable difference ({low:.2f}x-{high:.2f}x over the runs)"
+        return f"{ratio} ({low:.2f}x-{high:.2f}x over the runs)"
 
 
 def onnxtr_snippet(arch: str, task: str, path: Path) -> str:
@@ -88,8 +101,9 @@ def onnxtr_snippet(arch: str, task: str, path: Path) -> str:
 
 def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool = False, force: bool = False,
                 repeat: int = 5, rules: list | None = None, checkpoint_rules: list | None = None,
-                key: tuple | None = None) -> ExportResult:
+                key: tuple | None = None, progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export, verify, time and check; raises ExportError for a refused or failed export.
+    `progress(phase)` is told each phase as it starts.
 
     A checkpoint that cannot become `arch` (OD113: its keys, OD118: its vocab, ...) is not an
     error of the run: the result carries those findings, nothing is written, and the exit is 1.
@@ -101,6 +115,8 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
         raise ExportError(f"path not found: {source}")
     check_output(source, output, force)
     _require_onnx()
+    say = progress or (lambda phase: None)
+    say(f"reading {source.name} and building {arch}")
     with read_checkpoint(source) as ckpt:
         facts = facts_of(ckpt, arch, key)
         refused = _refusal(facts, source, checkpoint_rules)
@@ -114,14 +130,19 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     batch, what = sample_batch(model, task)
     tmp = temp_path(output)
     try:
+        say("exporting through torch.onnx")
         export_graph(model, batch[:1], tmp, arch)
         if fp16:
+            say("converting to float16")
             _to_float16(tmp)
-        facts, onnx_s, torch_s = _verify(tmp, model, batch, what, fp16, repeat)
+        say(f"checking the graph and running it in onnxruntime against PyTorch ({repeat} timed runs each)")
+        facts, onnx_t, torch_t = _verify(tmp, model, batch, what, fp16, repeat)
         facts = replace(facts, path=str(output))
         result = run_rules(rules if rules is not None else _onnx_rules(), facts, target=str(output), kind="onnx",
                            summary=facts.summary())
         written = not any(f.severity is Severity.ERROR for f in result.findings)
+        if written:
+            say("reading the sample words with PyTorch and with the export")
         proof = _reading_proof(model, tmp) if written else None
         if written:
             with open(tmp, "rb") as f:
@@ -129,7 +150,8 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
             tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportResult(output, arch, task, fp16, written, facts, onnx_s, torch_s, repeat, Report((result,)), proof)
+    return ExportResult(output, arch, task, fp16, written, facts, onnx_t.median, torch_t.median, repeat,
+                        Report((result,)), proof, onnx_t, torch_t)
 
 
 def _reading_proof(model: Any, path: Path) -> str:
@@ -239,23 +261,24 @@ def _verify(tmp: Path, model: Any, batch: Any, what: str, fp16: bool, repeat: in
     requested = wanted_providers()
     facts = inspect_onnx(tmp, providers=requested, open_session=False)  # the run below opens it
     if facts.problem or facts.checker_error:
-        return facts, 0.0, 0.0
+        return facts, NOT_TIMED, NOT_TIMED
     try:
         run = run_isolated(tmp, requested, batch.numpy(), repeat)
     except OrtFailure as exc:
-        return replace(facts, runtime_error=str(exc)), 0.0, 0.0
+        return replace(facts, runtime_error=str(exc)), NOT_TIMED, NOT_TIMED
     device = "cuda" if run.providers[0] == "CUDAExecutionProvider" else "cpu"
     model, x = model.to(device), batch.to(device)
     with torch.no_grad():
         expected = model(x)["logits"].float().cpu().numpy()
         sync = torch.cuda.synchronize if device == "cuda" else None
-        torch_s = median_seconds(lambda: model(x), repeat, sync=sync)
+        torch_s = spread_seconds(lambda: model(x), repeat, sync=sync)
     got = run.output.astype(np.float32)
     if got.shape != expected.shape:
         raise ExportError(f"verification failed: onnxruntime gives {got.shape}, PyTorch {expected.shape}")
     diff = float(np.abs(got - expected).max()) if np.isfinite(got).all() else float("inf")
     parity = Parity("logits", diff, float(np.abs(expected).max()), TOLERANCE[fp16], what)
-    return replace(facts, parity=parity, session_providers=run.providers), run.seconds, torch_s
+    return (replace(facts, parity=parity, session_providers=run.providers),
+            Spread(run.fastest, run.seconds, run.slowest), torch_s)
 
 
 def _onnx_rules() -> list:

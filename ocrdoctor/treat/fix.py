@@ -80,23 +80,28 @@ class _Plan:
 
 def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None = None, dtype: str | None = None,
                    safetensors: bool = False, force: bool = False, key: tuple | None = None,
-                   half: bool = False) -> list[FixResult]:
-    """Clean copies of the checkpoint's models: one file for one model; for a bundle, `output` is a folder."""
+                   half: bool = False, progress: Callable[[str], None] | None = None) -> list[FixResult]:
+    """Clean copies of the checkpoint's models: one file for one model; for a bundle, `output` is a folder.
+    `progress(phase)` is told each phase as it starts."""
     require_doctr("ocrdoctor fix")
+    say = progress or (lambda phase: None)
     dtype = "float16" if half else dtype
     source, output = Path(source), Path(output)
+    safetensors = safetensors or output.suffix.lower() == ".safetensors"  # a torch.save file by that name would
+    # not load: torch.load itself hands *.safetensors to safetensors
     if arch is not None and arch not in arch_names():
         raise FixError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
     if dtype is not None and dtype not in DTYPES:
         raise FixError(f"--dtype must be one of {', '.join(DTYPES)}")
     if not source.is_file():
         raise FixError(f"path not found: {source}")
+    say(f"reading {source.name}")
     with read_checkpoint(source) as ckpt:
         facts = facts_of(ckpt, arch, key)
         _readable(source, facts)
         outputs = _outputs(source, output, facts, safetensors, force)
         plans = [_plan(ckpt, facts, model, out, dtype) for model, out in zip(facts.models, outputs)]
-    return [_write(plan, facts.size, safetensors, dtype, force) for plan in plans]
+    return [_write(plan, facts.size, safetensors, dtype, force, say) for plan in plans]
 
 
 def _readable(source: Path, facts: CheckpointFacts) -> None:
@@ -232,13 +237,22 @@ def _reparameterized(state: dict, match) -> dict:
     return {k: v.detach().clone() for k, v in reparameterize(model.float()).to(dtype).state_dict().items()}
 
 
-def _write(plan: _Plan, size_before: int, safetensors: bool, dtype: str | None, force: bool) -> FixResult:
+def _write(plan: _Plan, size_before: int, safetensors: bool, dtype: str | None, force: bool,
+           say: Callable[[str], None]) -> FixResult:
     metadata = _metadata(plan.config) if safetensors else None
     sidecar = None if safetensors or plan.config is None else sidecar_path(plan.output)
     if sidecar is not None and sidecar.exists() and not force:
         raise FixError(f"{sidecar} exists (pass --force to overwrite it); nothing was written")
-    verified, proof = write_atomically(plan.output, lambda tmp: _save(plan.state, tmp, safetensors, metadata),
-                                lambda tmp: _verify(tmp, plan, dtype))
+
+    def save(tmp: Path) -> None:
+        say(f"writing {plan.output.name}")
+        _save(plan.state, tmp, safetensors, metadata)
+
+    def verify(tmp: Path) -> Any:
+        say(f"verifying {plan.output.name} (reread, reloaded, compared" + (", read in words)" if dtype else ")"))
+        return _verify(tmp, plan, dtype)
+
+    verified, proof = write_atomically(plan.output, save, verify)
     if sidecar is not None:
         write_atomically(sidecar, lambda tmp: tmp.write_text(json.dumps(plan.config.to_dict(), indent=2,
                                                                         ensure_ascii=False) + "\n"),

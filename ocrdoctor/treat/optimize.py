@@ -123,9 +123,9 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
         if fast_unfused(model) and not fast_fusion_sound():
             changes.append(f"left FAST in its training form ({path}): {FAST_FUSION_UNSOUND}")
         elif fast_unfused(model):
-            from doctr.models.detection.fast import reparameterize
+            from ..anatomy.untrained import reparameterize_keeping_evidence
 
-            reparameterize(model)
+            reparameterize_keeping_evidence(model)
             changes.append(f"reparameterized FAST ({path})")
     changes += _placement(facts, device, dtype)
     placed = _tensor_placement(predictor)

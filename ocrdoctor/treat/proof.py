@@ -95,15 +95,31 @@ def _predictor(model: Any, twin: Any, task: str) -> Any:
 
 
 def read_samples(predictor: Any) -> Any:
-    """An OCR predictor's reading of the pair's sample pages (None for anything else, or when it cannot read)."""
+    """A Reading of the pair's samples: an OCR predictor reads the sample pages, a recognition predictor
+    the word crops (each crop a page of one word). None for a detector alone (no words), anything
+    else, or a predictor that cannot read."""
     from .pages import load_pages, read_pages
 
-    if not hasattr(predictor, "det_predictor"):
-        return None
     try:
-        return read_pages(predictor, load_pages(None), "sample pages")
+        if hasattr(predictor, "det_predictor"):
+            return read_pages(predictor, load_pages(None), "sample pages")
+        if getattr(predictor, "model", None) is not None and task_of(predictor.model) == "recognition":
+            return _read_crops(predictor)
     except (RuntimeError, ValueError, TypeError, NotImplementedError):
         return None
+    return None
+
+
+def _read_crops(predictor: Any) -> Any:
+    from ..inspect.reading import PageReading, Reading, Word
+    from ..specimens.pair import sample_words
+    from .pages import load_pages
+
+    crops = load_pages(sample_words())
+    words = predictor([c.image for c in crops])
+    whole = (0.0, 0.0, 1.0, 1.0)
+    return Reading("sample word crops", tuple(PageReading(c.name, c.sha256, (Word(text, whole, float(conf)),), 0.0)
+                                              for c, (text, conf) in zip(crops, words)))
 
 
 def readings_proof(before: Any, after: Any) -> ReadingProof:
