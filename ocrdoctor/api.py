@@ -172,6 +172,14 @@ def check_deployment(det: Path | None = None, det_arch: str | None = None, reco:
               if path is not None}
     if not halves:
         raise UsageError("a deployment needs a detection or a recognition checkpoint (or both)")
+    kinds = {task: "onnx" if _sniffed(path) == "onnx" else "checkpoint" for task, (path, _) in halves.items()}
+    if len(set(kinds.values())) > 1:
+        raise UsageError("a deployment is PyTorch checkpoints or ONNX exports, not both: "
+                         + ", ".join(f"--{task} is {'an ONNX export' if k == 'onnx' else 'a checkpoint'}"
+                                     for task, k in kinds.items()))
+    if "onnx" in kinds.values():
+        return _check_onnx_deployment(halves, device=device, half=half, settings=settings or Settings(),
+                                      registry=registry)
     for _, name in halves.values():
         if name not in arch_names():
             raise UsageError(f"unknown architecture '{name}' (known: {', '.join(arch_names())})")
@@ -277,19 +285,23 @@ def _environment(rules: list[Rule], facts=None) -> TargetResult:
 
 def diagnose(obj, *, environment: bool = True, settings: Settings | None = None, registry: Registry | None = None,
              **options) -> Report:
-    """The OD2xx rules on a live docTR predictor or torch module (and OD3xx on this machine); options as for
-    check_paths.
+    """The OD2xx rules on a live docTR predictor or torch module, the OD5xx rules on an OnnxTR predictor
+    (and OD3xx on this machine); options as for check_paths.
 
-    Reads devices, dtypes and modes only: no weight is copied or moved. Raises
-    ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be diagnosed,
-    and ocrdoctor.build.MissingExtra (naming the extra to install) where torch is missing.
+    Reads devices, dtypes, modes and session settings only: no weight is copied or moved, no page
+    is run. Raises ocrdoctor.inspect.model.NotAModel, with a one-line message, for what cannot be
+    diagnosed, and ocrdoctor.build.MissingExtra (naming the extra to install) where torch is missing.
     """
+    from .inspect.onnxtr import is_onnxtr
+
+    settings = run_settings(settings, "diagnose", options)
+    if is_onnxtr(obj):
+        return _diagnose_onnxtr(obj, environment, settings, registry)
     from .treat.build import require_doctr
 
     require_doctr("ocrdoctor.diagnose", modules=("torch",))
     from .inspect.model import inspect_model
 
-    settings = run_settings(settings, "diagnose", options)
     reg, rules = select_rules(settings, "model", registry)
     env_rules = select_rules(settings, "environment", reg)[1] if environment else []
     if not rules and not env_rules:
@@ -301,3 +313,53 @@ def diagnose(obj, *, environment: bool = True, settings: Settings | None = None,
     if environment:
         targets.append(_environment(env_rules))
     return Report(tuple(targets), errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
+
+
+def _diagnose_onnxtr(obj, environment: bool, settings: Settings, registry: Registry | None) -> Report:
+    """An OnnxTR predictor's sessions through the OD5xx rules, with the machine they run on."""
+    from .inspect.environment import inspect_environment
+    from .inspect.onnxtr import inspect_onnxtr
+
+    reg, rules = select_rules(settings, "onnxtr", registry)
+    env_rules = select_rules(settings, "environment", reg)[1] if environment else []
+    if not rules and not env_rules:
+        raise UsageError(f"the selection ({_selection(settings)}) leaves no rule to run on an OnnxTR predictor")
+    start = time.perf_counter()
+    machine = inspect_environment()
+    facts = inspect_onnxtr(obj, environment=machine)
+    result = run_rules(rules, facts, target=facts.target, kind="onnxtr", summary=facts.summary())
+    targets = [replace(result, seconds=time.perf_counter() - start)]
+    if environment:
+        targets.append(_environment(env_rules, machine))
+    return Report(tuple(targets), errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
+
+
+def _sniffed(path: Path) -> str | None:
+    from .read.sniff import sniff
+
+    try:
+        return sniff(Path(path))
+    except OSError:
+        return None  # unreadable: the checkpoint path reports it (OD100)
+
+
+def _check_onnx_deployment(halves: dict, *, device: str, half: bool, settings: Settings,
+                           registry: Registry | None) -> Report:
+    """ONNX exports as OnnxTR serves them: each file through the OD4xx rules, then the OnnxTR predictor a
+    service builds from them (each model given the config its file records) through OD5xx, and the machine."""
+    from .treat.build import BuildError
+    from .treat.onnxtr import onnxtr_predictor, require_onnxtr
+
+    if half:
+        raise UsageError("--half casts a PyTorch predictor; an ONNX export's precision is in the file: "
+                         "ocrdoctor export --fp16 writes a float16 one")
+    require_onnxtr("an ONNX deployment (--det/--reco *.onnx)")
+    reg, rules = select_rules(settings, "onnx", registry)
+    files = tuple(check_file(Path(path), rules) for path, _ in halves.values())
+    try:
+        predictor = onnxtr_predictor(*halves.get("det", (None, None)), *halves.get("reco", (None, None)),
+                                     device=device)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    deployed = _diagnose_onnxtr(predictor, True, settings, reg)
+    return Report(files + deployed.targets, errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)

@@ -34,10 +34,11 @@ def _declare(reg: Registry, code="XY100", name="some-rule", doc=DOC, target="che
 
 def test_builtin_rules_cover_the_catalog_with_full_docs():
     rules = default.load().rules
-    catalog = [*range(100, 126), *range(201, 213), *range(301, 312), *range(401, 405), *range(601, 604)]  # RULES.md
+    catalog = [*range(100, 126), *range(201, 213), *range(301, 312), *range(401, 405), *range(501, 507), *range(601, 604)]  # RULES.md
     assert sorted(rules) == [f"OD{n}" for n in catalog]
     field = {c for c, r in rules.items() if r.docs.get(FIELD_SECTION)}
-    assert {"OD116", "OD210", "OD211", "OD212", *(f"OD{n}" for n in range(308, 312))} <= field  # from users' threads
+    assert {"OD116", "OD210", "OD211", "OD212", *(f"OD{n}" for n in range(308, 312)),
+            *(f"OD{n}" for n in range(501, 507))} <= field  # from users' threads
     assert all("#" in rules[c].docs[FIELD_SECTION] for c in field)
     assert f"## {FIELD_SECTION}" in rules["OD211"].explain()
     for rule in rules.values():
@@ -181,4 +182,4 @@ def test_a_run_that_names_no_code_loads_only_its_kind():
             "print(sorted({r.target for r in reg.rules.values()}), len(rules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "['checkpoint'] False"
-    assert out[1] == "['checkpoint', 'comparison', 'environment', 'model', 'onnx'] 0"
+    assert out[1] == "['checkpoint', 'comparison', 'environment', 'model', 'onnx', 'onnxtr'] 0"

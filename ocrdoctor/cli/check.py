@@ -67,9 +67,11 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
         for path in (det, reco):
             if path is not None and not path.is_file():
                 raise UsageError(f"path not found: {path}")
+        from ..read.sniff import sniff
         from ..treat.build import require_doctr
 
-        require_doctr("a deployment check (--det/--reco)")
+        if not all(path is None or sniff(path) == "onnx" for path in (det, reco)):
+            require_doctr("a deployment check (--det/--reco)")
         report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")

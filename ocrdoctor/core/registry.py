@@ -28,9 +28,10 @@ BUILTIN = {
     "environment": ("ocrdoctor.checks.environment", "ocrdoctor.checks.resources"),
     "onnx": ("ocrdoctor.checks.onnx",),
     "comparison": ("ocrdoctor.checks.comparison",),
+    "onnxtr": ("ocrdoctor.checks.onnxtr",),
 }
 BUILTIN_MODULES = tuple(m for modules in BUILTIN.values() for m in modules)
-TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison")
+TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison", "onnxtr")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
 

@@ -159,10 +159,12 @@ def _what(report: Report) -> str:
     parts = []
     for kind, one, many in (("file", "1 file", "{} files"), ("model", "the model", "{} models"),
                             ("environment", "the environment", "{} environments"),
-                            ("comparison", "1 page", "{} pages")):
+                            ("comparison", "1 page", "{} pages"),
+                            ("onnxtr", "the OnnxTR predictor", "{} OnnxTR predictors")):
         if kinds.get(kind):
             parts.append(one if kinds[kind] == 1 else many.format(kinds[kind]))
-    parts += [f"{n} {kind}" for kind, n in kinds.items() if kind not in ("file", "model", "environment", "comparison")]
+    parts += [f"{n} {kind}" for kind, n in kinds.items()
+              if kind not in ("file", "model", "environment", "comparison", "onnxtr")]
     if not parts:
         return "0 files"
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..anatomy.architectures import arch_names
-from .build import BuildError, build_model
+from .build import BuildError, build_model, stand_in_vocab
 from ..core.engine import run_rules
 from ..core.findings import Report, Severity
 from ..inspect.checkpoint import facts_of
@@ -58,6 +58,7 @@ class ExportResult:
     proof: str | None = None  # the words (or boxes) PyTorch and the export read on the pair's samples
     onnx_spread: Spread = NOT_TIMED  # fastest, median, slowest of the timed runs
     torch_spread: Spread = NOT_TIMED
+    onnxtr: str = ""  # the OnnxTR line that serves it, given the model's own cfg and vocab
 
     def describe(self) -> str:
         if self.facts is None:
@@ -80,13 +81,15 @@ class ExportResult:
         if self.proof:
             lines.append(f"in words: {self.proof}")
         if self.written:
-            lines.append(f"use it with OnnxTR: {onnxtr_snippet(self.arch, self.task, self.output)}")
+            lines.append(f"use it with OnnxTR: {self.onnxtr or onnxtr_snippet(self.arch, self.output)}")
         return "\n".join(lines)
 
     def _speed(self) -> str:
         """The ratio of medians, with its range over the runs; a range that holds 1.00x is no measurable change."""
         ratio = f"{self.torch_seconds / self.onnx_seconds:.2f}x the speed of eager"
-        if not self.onnx_spread.slowest or self.repeat < 2:
+        if self.repeat < 2:
+            return f"{ratio} (one timed run, so no spread: --repeat 5 tells noise from a gain)"
+        if not self.onnx_spread.slowest:
             return ratio
         low, high = self.torch_spread.ratio_range(self.onnx_spread)
         if low <= 1.0 <= high:
@@ -94,9 +97,26 @@ class ExportResult:
         return f"{ratio} ({low:.2f}x-{high:.2f}x over the runs)"
 
 
-def onnxtr_snippet(arch: str, task: str, path: Path) -> str:
-    vocab = ", vocab=VOCAB" if task == "recognition" else ""
-    return f'from onnxtr.models import {arch}; model = {arch}("{path}"{vocab})'
+def onnxtr_snippet(arch: str, path: Path, model: Any = None) -> str:
+    """OnnxTR's class over the export, given what differs from its defaults (docTR's): the vocab, the input
+    size, mean and std the model was trained with. Runs as pasted."""
+    import sys
+
+    default = getattr(sys.modules.get(type(model).__module__), "default_cfgs", {}).get(arch, {}) if model else {}
+    cfg = getattr(model, "cfg", None) or {}
+    vocab = getattr(model, "vocab", None)
+    kwargs = f", vocab={vocab!r}" if isinstance(vocab, str) and vocab != default.get("vocab") else ""
+    unknown = isinstance(vocab, str) and vocab == stand_in_vocab(len(vocab))  # the checkpoint stored none (OD117)
+    if unknown:
+        kwargs = ", vocab=VOCAB"
+    changed = {k: tuple(cfg[k]) for k in ("input_shape", "mean", "std")
+               if k in cfg and k in default and tuple(cfg[k]) != tuple(default[k])}
+    line = f'from onnxtr.models import {arch}; model = {arch}("{path}"{kwargs})'
+    if changed:
+        line += "; model.cfg = {**model.cfg, " + ", ".join(f"{k!r}: {v!r}" for k, v in changed.items()) + "}"
+    if unknown:
+        line += "  # VOCAB: the characters it was trained with (the checkpoint stores none, OD117)"
+    return line
 
 
 def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool = False, force: bool = False,
@@ -132,6 +152,7 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     try:
         say("exporting through torch.onnx")
         export_graph(model, batch[:1], tmp, arch)
+        record_config(tmp, model, arch, task)
         if fp16:
             say("converting to float16")
             _to_float16(tmp)
@@ -151,7 +172,7 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(output, arch, task, fp16, written, facts, onnx_t.median, torch_t.median, repeat,
-                        Report((result,)), proof, onnx_t, torch_t)
+                        Report((result,)), proof, onnx_t, torch_t, onnxtr_snippet(arch, output, model))
 
 
 def _reading_proof(model: Any, path: Path) -> str:
@@ -236,6 +257,27 @@ def export_graph(model: Any, dummy: Any, tmp: Path, arch: str) -> None:
         raise ExportError(f"could not write {tmp.parent}: {one_line(exc)}") from None
     except Exception as exc:
         raise ExportError(f"docTR could not export {arch} to ONNX: {one_line(exc)}") from None
+
+
+def record_config(path: Path, model: Any, arch: str, task: str) -> None:
+    """docTR's config keys (arch, task, input_shape, mean, std, vocab) in the graph's metadata, as `fix`
+    writes them in safetensors metadata: an OnnxTR deployment can be built and checked from the file
+    alone (ocrdoctor check --det/--reco, OD505, OD506)."""
+    import json
+
+    import onnx
+
+    cfg = getattr(model, "cfg", None) or {}
+    values = {"arch": arch, "task": task, **{k: json.dumps([float(v) if k != "input_shape" else int(v) for v in cfg[k]])
+                                             for k in ("input_shape", "mean", "std") if k in cfg}}
+    vocab = getattr(model, "vocab", None)
+    if isinstance(vocab, str) and vocab != stand_in_vocab(len(vocab)):  # a stand-in only shaped the head
+        values["vocab"] = vocab
+    graph = onnx.load(str(path))
+    for key, value in values.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(graph, str(path))
 
 
 def _to_float16(path: Path) -> None:

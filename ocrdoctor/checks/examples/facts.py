@@ -205,3 +205,27 @@ def page_facts(label: str, base: str, candidate: str, *, shift: float = 0.0, gol
         return PageFacts("page-1.png", Tolerance(**tolerance), compared, golden=golden, only_in=only_in)
 
     return FactsExample(make, label)
+
+
+def onnxtr_facts(label: str, **changes) -> FactsExample:
+    """A healthy OnnxTR detection session on a 2-CPU machine (threads fitted, arena shrunk, docTR's
+    pre-processing), with `changes` to the session or to the machine (gpus, cpus_usable, ...)."""
+    from dataclasses import fields
+
+    from ...inspect.onnxtr import CPU, OnnxtrFacts, Session
+
+    def make():
+        top = {f.name for f in fields(OnnxtrFacts)}
+        cfg = {"input_shape": (1024, 1024), "mean": (0.798, 0.785, 0.772), "std": (0.264, 0.2749, 0.287)}
+        base = dict(
+            role="detection", path="predictor.det_predictor.model", cls="DBNet", arch="db_mobilenet_v3_large",
+            model_path="det.onnx", requested=(CPU,), in_use=(CPU,), intra_threads=2, inter_threads=1,
+            parallel=False, graph_level="ORT_ENABLE_ALL", cpu_arena=True, shrinkage="cpu:0", run_options_error=None,
+            input_dims=("batch_size", 3, 1024, 1024), output_dims=("batch_size", 1, 1024, 1024), precision="float32",
+            cfg_input=cfg["input_shape"], cfg_mean=cfg["mean"], cfg_std=cfg["std"], pre_size=cfg["input_shape"],
+            pre_mean=cfg["mean"], pre_std=cfg["std"], doctr=dict(cfg), default=dict(cfg), has_8_bit=True)
+        session = Session(**{**base, **{k: v for k, v in changes.items() if k not in top}})
+        machine = {"cpus_usable": 2, "cpus_physical": 2, **{k: v for k, v in changes.items() if k in top}}
+        return OnnxtrFacts("OCRPredictor", (session,), "0.9.0", **machine)
+
+    return FactsExample(make, label)

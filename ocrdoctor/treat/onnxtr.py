@@ -1,0 +1,75 @@
+"""OnnxTR deployments: the predictor a service builds from ONNX files, and the program that rebuilds it.
+
+A file exported by `ocrdoctor export` records docTR's config (arch, input size, mean, std, vocab)
+in its metadata; OnnxTR's classes start from their own defaults (db_mobilenet_v3_large expects
+1024x1024), so the builder here gives each model the file's own config, as a deployment should.
+The fixes of OD501-OD506 print that construction as Python (checks/onnxtr.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from .build import BuildError, MissingExtra
+
+ONNXTR_EXTRA = 'pip install "ocrdoctor[onnxtr]" (and onnxruntime or onnxruntime-gpu, whichever the deployment uses)'
+
+
+def require_onnxtr(what: str) -> None:
+    missing = [m for m in ("onnxtr", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtra(f"{what} needs {' and '.join(missing)}: {ONNXTR_EXTRA}")
+
+
+def onnxtr_model(path: Path, arch: str, device: str = "cpu") -> Any:
+    """OnnxTR's `arch` over the file, with the config the file records (input size, mean, std, vocab)."""
+    require_onnxtr("an ONNX deployment")
+    import onnxruntime as ort
+    from onnxtr import models
+
+    build = getattr(models, arch, None)
+    if build is None:
+        raise BuildError(f"OnnxTR has no architecture '{arch}'")
+    try:
+        meta = dict(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+                    .custom_metadata_map)
+    except Exception as exc:  # onnxruntime's own Fail / InvalidGraph
+        raise BuildError(f"{path}: onnxruntime cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
+            from None
+    engine = None
+    if device == "cuda":
+        engine = models.EngineConfig(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    kwargs = {"vocab": meta["vocab"]} if "vocab" in meta else {}
+    try:
+        model = build(str(path), engine_cfg=engine, **kwargs)
+    except Exception as exc:
+        raise BuildError(f"{path}: OnnxTR cannot build {arch} from it ({type(exc).__name__}: {exc})") from None
+    model.cfg = {**model.cfg, **_recorded(meta)}
+    return model
+
+
+def _recorded(meta: dict[str, str]) -> dict[str, tuple]:
+    out = {}
+    for key in ("input_shape", "mean", "std"):
+        try:
+            if key in meta:
+                out[key] = tuple(json.loads(meta[key]))
+        except ValueError:
+            continue
+    return out
+
+
+def onnxtr_predictor(det: Path | None, det_arch: str | None, reco: Path | None, reco_arch: str | None,
+                     device: str = "cpu") -> Any:
+    """What a service builds: `ocr_predictor(det_model, reco_model)`, or one half's predictor."""
+    require_onnxtr("an ONNX deployment")
+    from onnxtr.models import detection_predictor, ocr_predictor, recognition_predictor
+
+    det_model = onnxtr_model(det, det_arch, device) if det is not None else None
+    reco_model = onnxtr_model(reco, reco_arch, device) if reco is not None else None
+    if det_model is not None and reco_model is not None:
+        return ocr_predictor(det_model, reco_model)
+    return detection_predictor(det_model) if det_model is not None else recognition_predictor(reco_model)

@@ -1,0 +1,173 @@
+"""OnnxTR deployments, live (issue 18): real OnnxTR predictors over ocrdoctor's own exports of the trained
+pair, each problem provoked for real on this CPU, and each printed fix executed: the rebuilt predictor is
+diagnosed again and reads the sample page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxtr")
+ort = pytest.importorskip("onnxruntime")
+
+import ocrdoctor  # noqa: E402
+from ocrdoctor.treat.export import export_onnx  # noqa: E402
+from tests.conftest import run, run_process  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """The trained pair exported as a team would: det.onnx (512x512) and reco.onnx (its vocab recorded)."""
+    det, det_arch, reco, reco_arch = ocrdoctor.trained_pair()
+    folder = tmp_path_factory.mktemp("exports")
+    export_onnx(det, det_arch, folder / "det.onnx", repeat=1)
+    export_onnx(reco, reco_arch, folder / "reco.onnx", repeat=1)
+    return folder / "det.onnx", folder / "reco.onnx"
+
+
+def _vocab(path) -> str:
+    return dict(ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map)["vocab"]
+
+
+def _codes(report) -> list[str]:
+    return sorted({f.rule for f in report.findings})
+
+
+def _rebuilt(finding):
+    """The printed fix, executed as pasted: the predictor it builds."""
+    namespace: dict = {}
+    exec(compile(finding.fix, f"<{finding.rule} fix>", "exec"), namespace)  # noqa: S102
+    return namespace["predictor"]
+
+
+def _words(predictor) -> list[str]:
+    from ocrdoctor.treat.pages import load_pages
+
+    page = load_pages(None)[0].image
+    return [w.value for b in predictor([page]).pages[0].blocks for line in b.lines for w in line.words]
+
+
+def test_onnxtr_as_documented_fails_on_a_512_export_and_the_printed_fix_reads(exports):
+    """OnnxTR's db_mobilenet_v3_large expects 1024x1024; our export is 512x512 (OD505, and the arena OD503)."""
+    from onnxtr.models import crnn_mobilenet_v3_small, db_mobilenet_v3_large, ocr_predictor
+
+    det, reco = exports
+    predictor = ocr_predictor(db_mobilenet_v3_large(str(det)), crnn_mobilenet_v3_small(str(reco), vocab=_vocab(reco)))
+    with pytest.raises(Exception, match="invalid dimensions"):
+        _words(predictor)  # the finding is real: the first page fails
+    report = ocrdoctor.diagnose(predictor, environment=False)
+    assert _codes(report) == ["OD503", "OD505"]
+    fixes = {f.fix for f in report.findings}
+    assert len(fixes) == 1  # one program makes every fix together
+    fixed = _rebuilt(report.findings[0])
+    assert _codes(ocrdoctor.diagnose(fixed, environment=False)) == []
+    words = _words(fixed)
+    docTR = _words(ocrdoctor.trained_predictor())
+    same = sum(a == b for a, b in zip(sorted(words), sorted(docTR)))
+    assert len(words) >= 30 and same >= 0.9 * len(docTR), (words, docTR)  # OnnxTR reads what docTR reads
+
+
+def _fitted(det, reco, **engine):
+    """A predictor over the exports built as `rebuild_program` builds it: the baseline of each provocation."""
+    from onnxtr.models import EngineConfig, crnn_mobilenet_v3_small, db_mobilenet_v3_large, ocr_predictor
+
+    def shrink(run):
+        run.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        return run
+
+    config = EngineConfig(run_options_provider=shrink, **engine)
+    det_model = db_mobilenet_v3_large(str(det), engine_cfg=config)
+    det_model.cfg = {**det_model.cfg, "input_shape": (3, 512, 512)}
+    return ocr_predictor(det_model, crnn_mobilenet_v3_small(str(reco), engine_cfg=config, vocab=_vocab(reco)))
+
+
+def test_threads_above_what_this_process_may_use(exports):
+    from ocrdoctor.inspect.environment import inspect_environment
+
+    usable = inspect_environment().cpus_usable
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = usable + 6
+    report = ocrdoctor.diagnose(_fitted(*exports, session_options=options), environment=False)
+    assert _codes(report) == ["OD502"]
+    assert f"starts {usable + 6} threads (intra_op_num_threads={usable + 6})" in report.findings[0].message
+    fixed = _rebuilt(report.findings[0])
+    assert fixed.det_predictor.model.session_options.intra_op_num_threads == usable
+    assert _codes(ocrdoctor.diagnose(fixed, environment=False)) == [] and _words(fixed)
+
+
+def test_a_file_given_to_another_architecture_class(exports):
+    from onnxtr.models import crnn_mobilenet_v3_small, db_resnet50, ocr_predictor
+
+    det, reco = exports
+    predictor = ocr_predictor(db_resnet50(str(det)), crnn_mobilenet_v3_small(str(reco), vocab=_vocab(reco)))
+    report = ocrdoctor.diagnose(predictor, environment=False, select=["OD505"])
+    [finding] = report.findings
+    assert "exported as db_mobilenet_v3_large but is loaded as db_resnet50" in finding.message
+    fixed = _rebuilt(finding)
+    assert type(fixed.det_predictor.model).__name__ == "DBNet" and _words(fixed)
+    assert list(ocrdoctor.diagnose(fixed, environment=False, select=["OD505"]).findings) == []
+
+
+def test_pre_processing_that_drifted_from_the_models_own(exports):
+    det, reco = exports
+    predictor = _fitted(det, reco)
+    predictor.reco_predictor.pre_processor.normalize.mean = (0.5, 0.5, 0.5)  # a service's own "fix"
+    report = ocrdoctor.diagnose(predictor, environment=False)
+    [finding] = report.findings
+    assert finding.rule == "OD506" and "recorded config" in finding.message
+    assert _codes(ocrdoctor.diagnose(_rebuilt(finding), environment=False)) == []
+
+
+def test_an_8_bit_fast_has_no_onnxtr_model_to_lean_on(save, tmp_path):
+    """onnxruntime.quantization on a FAST export: OnnxTR ships no 8-bit FAST (OD504)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxtr.models import fast_tiny
+
+    from ocrdoctor.checks import examples as ex
+
+    checkpoint = save(ex.doctr_state_dict("fast_tiny"), "fast.pt")
+    export_onnx(checkpoint, "fast_tiny", tmp_path / "fast.onnx", repeat=1)
+    quantize_dynamic(str(tmp_path / "fast.onnx"), str(tmp_path / "fast-int8.onnx"), weight_type=QuantType.QInt8)
+    report = ocrdoctor.diagnose(fast_tiny(str(tmp_path / "fast-int8.onnx")), environment=False, select=["OD504"])
+    [finding] = report.findings
+    assert "8-bit graph, and OnnxTR has no 8-bit fast_tiny" in finding.message
+    plain = ocrdoctor.diagnose(fast_tiny(str(tmp_path / "fast.onnx")), environment=False, select=["OD504"])
+    assert list(plain.findings) == []
+
+
+def test_check_builds_the_onnxtr_deployment_from_the_files(exports):
+    det, reco = exports
+    proc = run_process("check", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco,
+                       "--reco-arch", "crnn_mobilenet_v3_small", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [t["kind"] for t in data["targets"]] == ["onnx", "onnx", "onnxtr", "environment"]
+    assert {f["rule"] for f in data["findings"]} == {"OD503"}  # built with each file's own config: no OD505
+    mixed = run("check", "--det", det, "--det-arch", "db_mobilenet_v3_large",
+                "--reco", ocrdoctor.trained_pair()[2], "--reco-arch", "crnn_mobilenet_v3_small")
+    assert mixed.exit_code == 2 and "not both: --det is an ONNX export, --reco is a checkpoint" in mixed.stderr
+    half = run("check", "--reco", reco, "--reco-arch", "crnn_mobilenet_v3_small", "--half")
+    assert half.exit_code == 2 and "ocrdoctor export --fp16" in half.stderr
+    alone = run("check", "--reco", reco, "--reco-arch", "crnn_mobilenet_v3_small", "--format", "json")
+    assert json.loads(alone.stdout)["targets"][1]["target"] == "OnnxTR RecognitionPredictor"
+
+
+def test_the_onnxtr_lines_export_prints_run_as_pasted_and_read(exports, tmp_path):
+    """export's "use it with OnnxTR" line gives the model its own input size and vocab: pasted as printed,
+    the predictor over both reads the sample page, and the OD5xx rules find nothing but the arena."""
+    from onnxtr.models import ocr_predictor
+
+    det, det_arch, reco, reco_arch = ocrdoctor.trained_pair()
+    models = []
+    for source, arch in ((det, det_arch), (reco, reco_arch)):
+        out = tmp_path / f"{arch}.onnx"
+        result = run("export", source, "--arch", arch, "-o", out, "--repeat", "1")
+        [line] = [x for x in result.stdout.splitlines() if x.startswith("use it with OnnxTR: ")]
+        namespace: dict = {}
+        exec(line.removeprefix("use it with OnnxTR: "), namespace)  # noqa: S102
+        models.append(namespace["model"])
+    predictor = ocr_predictor(*models)
+    assert len(_words(predictor)) >= 30
+    assert _codes(ocrdoctor.diagnose(predictor, environment=False)) == ["OD503"]
