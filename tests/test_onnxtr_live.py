@@ -171,3 +171,25 @@ def test_the_onnxtr_lines_export_prints_run_as_pasted_and_read(exports, tmp_path
     predictor = ocr_predictor(*models)
     assert len(_words(predictor)) >= 30
     assert _codes(ocrdoctor.diagnose(predictor, environment=False)) == ["OD503"]
+
+
+def test_bench_on_the_onnxtr_deployment_reads_each_rung(exports):
+    """Threads above the CPUs as given: the threads rung, the arena rung, and an 8-bit rung whose words are read."""
+    from ocrdoctor.inspect.environment import inspect_environment
+
+    det, reco = exports
+    usable = inspect_environment().cpus_usable
+    result = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco,
+                 "--reco-arch", "crnn_mobilenet_v3_small", "--threads", usable + 4, "--repeat", "1", "--words", "4",
+                 "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    rows = {r["variant"]: r for r in data["rows"]}
+    assert list(rows) == ["as given", f"+ intra_op_num_threads={usable}", "+ arena shrunk on each run",
+                          "+ 8-bit (quantize_dynamic)"]
+    assert data["predictor"] == "OnnxTR OCRPredictor" and data["read_on"] == "3 sample pages"
+    total = rows["as given"]["words_total"]
+    assert total >= 100 and all(r["words_total"] == total for r in rows.values())
+    assert not rows[f"+ intra_op_num_threads={usable}"]["reads_differently"]  # threads never change the text
+    refused = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--dtype", "float16")
+    assert refused.exit_code == 2 and "ocrdoctor export --fp16" in refused.stderr

@@ -90,7 +90,7 @@ def session_threads(facts: OnnxtrFacts) -> Iterator[Problem]:
         a cpuset restriction until the thread counts are set).
     """
     for s in facts.sessions:
-        threads = _threads(s, facts)
+        threads = threads_started(s, facts)
         if threads > facts.cpus_usable:
             how = f"intra_op_num_threads={s.intra_threads}" if s.intra_threads > 0 else \
                 f"onnxruntime's default, one per physical core: {threads}"
@@ -124,7 +124,7 @@ def memory_arena_growth(facts: OnnxtrFacts) -> Iterator[Problem]:
         felixdittrich92/OnnxTR#87 (memory growing with each page; fixed with run options).
     """
     for s in facts.sessions:
-        if _grows(s):
+        if arena_grows(s):
             yield Problem(f"the {s.role} session keeps a CPU memory arena for inputs of varying shape "
                           f"({_dims(s.input_dims)}) and never shrinks it", location=s.path, fix=repaired(facts))
 
@@ -252,7 +252,7 @@ def _fallback(s: Session, facts: OnnxtrFacts) -> str | None:
     return "idle" if facts.gpus and s.in_use == (CPU,) else None
 
 
-def _grows(s: Session) -> bool:
+def arena_grows(s: Session) -> bool:
     return s.cpu_arena and s.dynamic and not s.shrinkage and s.in_use[:1] == (CPU,)
 
 
@@ -277,9 +277,9 @@ def repaired(facts: OnnxtrFacts) -> str | None:
     """One program for every OD5xx finding of the predictor: each fix is made with all the others, so
     none undoes another (threads fitted, arena shrunk, the GPU asked for, each model's own cfg)."""
     changes: dict[str, Any] = {}
-    if any(_threads(s, facts) > facts.cpus_usable for s in facts.sessions):
+    if any(threads_started(s, facts) > facts.cpus_usable for s in facts.sessions):
         changes["threads"] = facts.cpus_usable
-    if any(_grows(s) for s in facts.sessions):
+    if any(arena_grows(s) for s in facts.sessions):
         changes["shrink"] = True
     if any(_fallback(s, facts) == "idle" for s in facts.sessions):
         changes["providers"] = ("CUDAExecutionProvider", CPU)
@@ -288,7 +288,7 @@ def repaired(facts: OnnxtrFacts) -> str | None:
     return rebuild_program(facts, **changes)
 
 
-def _threads(s: Session, facts: OnnxtrFacts) -> int:
+def threads_started(s: Session, facts: OnnxtrFacts) -> int:
     """The threads the session starts: as set, else onnxruntime's default (ORT_INTRA_OP_NUM_THREADS where the
     installed onnxruntime reads it, else one per physical core)."""
     variable = facts.variables.get("ORT_INTRA_OP_NUM_THREADS", "")

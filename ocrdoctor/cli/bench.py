@@ -45,6 +45,7 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     from ..anatomy.architectures import arch_names
     from ..treat.bench import bench as run_bench
     from ..treat.bench import demo_predictor
+    from ..read.sniff import sniff
     from ..treat.build import BuildError, build_predictor
 
     for name in (det_arch, reco_arch):
@@ -57,6 +58,10 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
             raise UsageError(f"path not found: {path}")
     if bool(det) != bool(reco) and any((straighten_pages, detect_orientation, rotated)):
         raise UsageError("page options (--straighten-pages, --detect-orientation, --rotated) need both --det and --reco")
+    onnx = [path for path in (det, reco) if path is not None and sniff(path) == "onnx"]
+    if onnx:
+        return _bench_onnxtr(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat,
+                             no_read, fmt, len(onnx) == len([p for p in (det, reco) if p is not None]))
     try:
         if det or reco:  # one half alone: docTR's detection or recognition predictor
             predictor = build_predictor(det, det_arch if det else None, reco, reco_arch if reco else None,
@@ -71,6 +76,34 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     with _bench_progress() as progress:
         result = run_bench(predictor, pages=pages, words=words, repeat=repeat, onnx=not no_onnx, read=not no_read,
                            progress=progress)
+    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.table())
+    return common.EXIT_OK
+
+
+def _bench_onnxtr(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_read, fmt,
+                  all_onnx: bool) -> int:
+    """ONNX exports as OnnxTR serves them: the sessions' ladder (threads, arena, graph level, 8-bit, CUDA)."""
+    from ..api import UsageError
+    from ..treat.bench_onnxtr import bench_onnxtr
+    from ..treat.build import BuildError
+    from ..treat.onnxtr import onnxtr_predictor
+
+    if not all_onnx:
+        raise UsageError("a deployment is PyTorch checkpoints or ONNX exports, not both")
+    if dtype != "float32" or train:
+        raise UsageError("--dtype and --train set a PyTorch predictor's state; an ONNX export's precision is in "
+                         "the file (ocrdoctor export --fp16)")
+    try:
+        predictor = onnxtr_predictor(det, det_arch if det else None, reco, reco_arch if reco else None, device)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    if threads:  # as given: the sessions opened with this many intra-op threads
+        from ..treat.bench_onnxtr import reopen
+        from ..treat.rungs import holders
+
+        reopen([holder.model for _, holder in holders(predictor)], threads=threads)
+    with _bench_progress() as progress:
+        result = bench_onnxtr(predictor, pages=pages, words=words, repeat=repeat, read=not no_read, progress=progress)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else result.table())
     return common.EXIT_OK
 

@@ -162,7 +162,7 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
             with apply() as runner:
                 spread = spread_seconds(lambda: runner.time(work), repeat, sync=_sync(torch)) / pages
                 reading = runner.read() if read else None
-            rows.append(_with_words(next_row(name, spread, rows), readings[-1] if readings else None, reading))
+            rows.append(with_words(next_row(name, spread, rows), readings[-1] if readings else None, reading))
             readings.append(reading)
     finally:
         torch.set_num_threads(threads)  # a process-wide setting: leave it as found
@@ -171,7 +171,7 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline, read_on)
 
 
-def _with_words(row: Row, before: Any, after: Any) -> Row:
+def with_words(row: Row, before: Any, after: Any) -> Row:
     """The row with its words read: all of them for the first row, the same as the row before for the others."""
     from .proof import readings_proof
 
