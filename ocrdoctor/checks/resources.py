@@ -9,7 +9,7 @@ from typing import Iterator
 from ..core.findings import Applicability, Problem, Severity, Skip
 from ..inspect.environment import EnvironmentFacts
 from ..core.registry import check
-from ..core.units import human_bytes
+from ..core.units import count, human_bytes
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -85,15 +85,17 @@ SHM_MIN = 128 << 20  # Docker's default is 64 MB; docTR's pool and torch's loade
 @check(
     "OD308", "small-shm", Severity.WARNING, "environment",
     applicability=SAFE,
-    bad=[ex.cpu_box("docker-default-64mb", shm_bytes=64 << 20), ex.cpu_box("lambda-no-shm", shm_bytes=None)],
+    bad=[ex.cpu_box("docker-default-64mb", shm_bytes=64 << 20), ex.cpu_box("lambda-no-shm", shm_bytes=None),
+         ex.cpu_box("onnxtr-in-lambda", shm_bytes=None, doctr_multiprocessing=False, onnxtr_multiprocessing=True)],
     good=[ex.cpu_box("large-shm"), ex.cpu_box("multiprocessing-disabled", shm_bytes=None, doctr_multiprocessing=False)],
 )
 def small_shm(facts: EnvironmentFacts) -> Iterator[Problem]:
-    """/dev/shm is missing or small while docTR's multiprocessing is enabled.
+    """/dev/shm is missing or small while docTR's (or OnnxTR's) multiprocessing is enabled.
 
     What it detects:
         No /dev/shm at all (AWS Lambda), or one under 128 MiB (Docker's default is 64 MB),
-        while `DOCTR_MULTIPROCESSING_DISABLE` is not set.
+        while `DOCTR_MULTIPROCESSING_DISABLE` is not set (or, OnnxTR being installed, its
+        `ONNXTR_MULTIPROCESSING_DISABLE`: OnnxTR keeps docTR's ThreadPool).
     Why it matters:
         docTR pre-processes and post-processes pages in a `multiprocessing` ThreadPool, whose
         semaphores live in /dev/shm: without it the first page fails ("Function not
@@ -101,29 +103,44 @@ def small_shm(facts: EnvironmentFacts) -> Iterator[Problem]:
         with "No space left on device" or a bus error.
     Fix:
         `export DOCTR_MULTIPROCESSING_DISABLE=TRUE` (docTR then runs that work in the calling
-        thread), or give the container more: `docker run --shm-size=1g`.
+        thread; `ONNXTR_MULTIPROCESSING_DISABLE=TRUE` for OnnxTR), or give the container more:
+        `docker run --shm-size=1g`.
     Example:
         A docTR service in AWS Lambda, or in a plain `docker run` without `--shm-size`.
     Seen in the field:
         docTR on AWS Lambda fails in its ThreadPool (mindee/doctr#1017); docTR's own
         `multithread_exec` documents the variable for this case.
     """
-    if not facts.doctr_multiprocessing:
+    pools = _pools(facts)
+    if not pools:
         return
+    names, fix = " and ".join(pools), _disable(pools)
     if facts.shm_bytes is None:
-        yield Problem("/dev/shm is missing: docTR's ThreadPool cannot create its semaphores", location="/dev/shm",
-                      fix="export DOCTR_MULTIPROCESSING_DISABLE=TRUE")
+        yield Problem(f"/dev/shm is missing: {names}'s ThreadPool cannot create its semaphores", location="/dev/shm",
+                      fix=fix)
     elif facts.shm_bytes < SHM_MIN:
-        yield Problem(f"/dev/shm holds only {human_bytes(facts.shm_bytes)} (Docker's default is 64 MB) and docTR's "
+        yield Problem(f"/dev/shm holds only {human_bytes(facts.shm_bytes)} (Docker's default is 64 MB) and {names}'s "
                       "multiprocessing is enabled", location="/dev/shm",
-                      fix="export DOCTR_MULTIPROCESSING_DISABLE=TRUE  # or: docker run --shm-size=1g ...")
+                      fix=f"{fix}  # or: docker run --shm-size=1g ...")
+
+
+def _pools(facts: EnvironmentFacts) -> list[str]:
+    """The libraries whose multiprocessing ThreadPool is on here: docTR's, and OnnxTR's (the same pool)."""
+    return [name for name, on in (("docTR", facts.doctr_multiprocessing), ("OnnxTR", facts.onnxtr_multiprocessing))
+            if on]
+
+
+def _disable(pools: list[str]) -> str:
+    return "export " + " ".join(f"{name.upper()}_MULTIPROCESSING_DISABLE=TRUE" for name in pools)
 
 
 @check(
     "OD309", "thread-env", Severity.WARNING, "environment",
     applicability=SAFE,
     bad=[ex.cpu_box("omp-above-quota", cpu_quota=2.0, thread_variables={"OMP_NUM_THREADS": "8"}),
-         ex.cpu_box("doctr-pool-above-quota", cpu_quota=2.0, doctr_workers=16, torch_threads=2)],
+         ex.cpu_box("doctr-pool-above-quota", cpu_quota=2.0, doctr_workers=16, torch_threads=2),
+         ex.cpu_box("onnxtr-pool-above-quota", cpu_quota=2.0, doctr_workers=16, doctr_multiprocessing=False,
+                    onnxtr_multiprocessing=True)],
     good=[ex.cpu_box("omp-matches", thread_variables={"OMP_NUM_THREADS": "4"}),
           ex.cpu_box("doctr-pool-off", cpu_quota=2.0, doctr_workers=16, torch_threads=2, doctr_multiprocessing=False)],
 )
@@ -140,7 +157,7 @@ def thread_env(facts: EnvironmentFacts) -> Iterator[Problem]:
         the process is throttled.
     Fix:
         Set the variables to the usable CPUs; for docTR's pool on a small quota,
-        `DOCTR_MULTIPROCESSING_DISABLE=TRUE`.
+        `DOCTR_MULTIPROCESSING_DISABLE=TRUE` (OnnxTR's: `ONNXTR_MULTIPROCESSING_DISABLE=TRUE`).
     Example:
         `OMP_NUM_THREADS=16` baked into an image that runs in a 2-CPU pod.
     Seen in the field:
@@ -153,10 +170,11 @@ def thread_env(facts: EnvironmentFacts) -> Iterator[Problem]:
     for name, value in sorted(high.items()):
         yield Problem(f"{name}={value} but this process may use {usable} CPU{'s' if usable != 1 else ''}",
                       location=name, fix=f"export {name}={usable}")
-    if facts.doctr_multiprocessing and facts.doctr_workers > usable:
-        yield Problem(f"docTR's worker pool starts {facts.doctr_workers} threads (min(16, cpu_count)) for {usable} "
-                      f"usable CPU{'s' if usable != 1 else ''}", location="doctr.utils.multithreading",
-                      fix="export DOCTR_MULTIPROCESSING_DISABLE=TRUE")
+    pools = _pools(facts)
+    if pools and facts.doctr_workers > usable:
+        yield Problem(f"{' and '.join(pools)}'s worker pool starts {facts.doctr_workers} threads (min(16, cpu_count)) "
+                      f"for {count(usable, 'usable CPU')}", location=f"{pools[0].lower()}.utils.multithreading",
+                      fix=_disable(pools))
 
 
 ORIENTATION_WEIGHTS = ("mobilenet_v3_small_crop_orientation", "mobilenet_v3_small_page_orientation")

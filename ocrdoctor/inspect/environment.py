@@ -6,6 +6,7 @@ NVML library, an unreadable cgroup file, a broken torchvision), never into a cra
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class EnvironmentFacts:
     onnxruntime_cuda_error: str | None = None  # why a session on the listed CUDA provider fails (child process)
     shm_bytes: int | None = None  # the size of /dev/shm; None when it is missing
     doctr_multiprocessing: bool = True  # False when DOCTR_MULTIPROCESSING_DISABLE is set
+    onnxtr_multiprocessing: bool = False  # OnnxTR is installed and ONNXTR_MULTIPROCESSING_DISABLE is not set
     doctr_workers: int = 1  # docTR's worker pool: min(16, cpu_count), whatever the quota
     doctr_cache: str = ""  # DOCTR_CACHE_DIR or ~/.cache/doctr
     doctr_cache_writable: bool = True
@@ -149,6 +151,8 @@ def _doctr_runtime(environ=os.environ) -> dict:
     return {
         "shm_bytes": shm_bytes,
         "doctr_multiprocessing": environ.get("DOCTR_MULTIPROCESSING_DISABLE", "").upper() not in TRUE,
+        "onnxtr_multiprocessing": importlib.util.find_spec("onnxtr") is not None  # the same ThreadPool as docTR's
+        and environ.get("ONNXTR_MULTIPROCESSING_DISABLE", "").upper() not in TRUE,
         "doctr_workers": min(16, multiprocessing.cpu_count()),  # docTR's multithread_exec, as it sizes its pool
         "doctr_cache": str(cache),
         "doctr_cache_writable": _writable(cache),
