@@ -18,13 +18,24 @@ from tests.conftest import run, run_process  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """The trained pair exported as a team would: det.onnx (512x512) and reco.onnx (its vocab recorded)."""
+def exported(tmp_path_factory):
+    """The trained pair exported as a team would, with the CLI: det.onnx (512x512) and reco.onnx (its vocab
+    recorded), and the "use it with OnnxTR" line each export printed."""
     det, det_arch, reco, reco_arch = ocrdoctor.trained_pair()
     folder = tmp_path_factory.mktemp("exports")
-    export_onnx(det, det_arch, folder / "det.onnx", repeat=1)
-    export_onnx(reco, reco_arch, folder / "reco.onnx", repeat=1)
-    return folder / "det.onnx", folder / "reco.onnx"
+    out, lines = [], []
+    for source, arch, name in ((det, det_arch, "det.onnx"), (reco, reco_arch, "reco.onnx")):
+        result = run("export", source, "--arch", arch, "-o", folder / name, "--repeat", "1")
+        assert result.exit_code == 0, result.stderr
+        out.append(folder / name)
+        lines += [x.removeprefix("use it with OnnxTR: ") for x in result.stdout.splitlines()
+                  if x.startswith("use it with OnnxTR: ")]
+    return tuple(out), tuple(lines)
+
+
+@pytest.fixture(scope="module")
+def exports(exported):
+    return exported[0]
 
 
 def _vocab(path) -> str:
@@ -154,19 +165,17 @@ def test_check_builds_the_onnxtr_deployment_from_the_files(exports):
     assert json.loads(alone.stdout)["targets"][1]["target"] == "OnnxTR RecognitionPredictor"
 
 
-def test_the_onnxtr_lines_export_prints_run_as_pasted_and_read(exports, tmp_path):
+def test_the_onnxtr_lines_export_prints_run_as_pasted_and_read(exported):
     """export's "use it with OnnxTR" line gives the model its own input size and vocab: pasted as printed,
     the predictor over both reads the sample page, and the OD5xx rules find nothing but the arena."""
     from onnxtr.models import ocr_predictor
 
-    det, det_arch, reco, reco_arch = ocrdoctor.trained_pair()
+    _, lines = exported
+    assert len(lines) == 2 and "'input_shape': (3, 512, 512)" in lines[0] and "vocab='0123456789" in lines[1]
     models = []
-    for source, arch in ((det, det_arch), (reco, reco_arch)):
-        out = tmp_path / f"{arch}.onnx"
-        result = run("export", source, "--arch", arch, "-o", out, "--repeat", "1")
-        [line] = [x for x in result.stdout.splitlines() if x.startswith("use it with OnnxTR: ")]
+    for line in lines:
         namespace: dict = {}
-        exec(line.removeprefix("use it with OnnxTR: "), namespace)  # noqa: S102
+        exec(line, namespace)  # noqa: S102
         models.append(namespace["model"])
     predictor = ocr_predictor(*models)
     assert len(_words(predictor)) >= 30
@@ -193,3 +202,15 @@ def test_bench_on_the_onnxtr_deployment_reads_each_rung(exports):
     assert not rows[f"+ intra_op_num_threads={usable}"]["reads_differently"]  # threads never change the text
     refused = run("bench", "--det", det, "--det-arch", "db_mobilenet_v3_large", "--dtype", "float16")
     assert refused.exit_code == 2 and "ocrdoctor export --fp16" in refused.stderr
+
+
+def test_a_float16_export_on_the_cpu_provider(tmp_path):
+    """export --fp16 is for GPU serving: on the CPU provider OD504 says it is slower there."""
+    from onnxtr.models import db_mobilenet_v3_large
+
+    det, det_arch, _, _ = ocrdoctor.trained_pair()
+    export_onnx(det, det_arch, tmp_path / "det-fp16.onnx", fp16=True, repeat=1)
+    model = db_mobilenet_v3_large(str(tmp_path / "det-fp16.onnx"))
+    report = ocrdoctor.diagnose(model, environment=False, select=["OD504"])
+    [finding] = report.findings
+    assert finding.message == "the detection model is float16 on CPUExecutionProvider: slower than float32 there"
