@@ -173,8 +173,14 @@ def precision_unavailable(facts: OnnxtrFacts) -> Iterator[Problem]:
     applicability=SAFE,
     bad=[fx.onnxtr_facts("512-export-in-a-1024-class", input_dims=("batch_size", 3, 512, 512),
                          stored={"arch": "db_mobilenet_v3_large", "input_shape": (3, 512, 512)}),
-         fx.onnxtr_facts("recorded-as-another-arch", stored={"arch": "db_resnet50"})],
-    good=[fx.onnxtr_facts("fits")],
+         fx.onnxtr_facts("recorded-as-another-arch", stored={"arch": "db_resnet50"}),
+         fx.onnxtr_facts("vocab-does-not-fit-the-head", role="recognition", cls="CRNN", arch="crnn_mobilenet_v3_small",
+                         vocab_size=10, input_dims=("batch_size", 3, 32, 128), pre_size=(32, 128),
+                         output_dims=("batch_size", "sequence", 37))],
+    good=[fx.onnxtr_facts("fits"),
+          fx.onnxtr_facts("vocab-fits-the-head", role="recognition", cls="CRNN", arch="crnn_mobilenet_v3_small",
+                          vocab_size=36, input_dims=("batch_size", 3, 32, 128), pre_size=(32, 128),
+                          output_dims=("batch_size", "sequence", 37))],
 )
 def wrong_architecture_class(facts: OnnxtrFacts) -> Iterator[Problem]:
     """An ONNX file loaded into an architecture class it does not fit.
@@ -204,8 +210,7 @@ def wrong_architecture_class(facts: OnnxtrFacts) -> Iterator[Problem]:
         elif _misfit(s):
             yield Problem(f"the {s.role} graph takes {_size(s.spatial)} inputs but the predictor resizes to "
                           f"{_size(s.pre_size)}: the first page fails", location=s.path, fix=repaired(facts))
-        elif s.cls == "CRNN" and s.vocab_size and isinstance(s.output_dims[-1:][0] if s.output_dims else None, int) \
-                and s.output_dims[-1] != s.vocab_size + 1:
+        elif s.cls == "CRNN" and s.vocab_size and _classes(s) not in (None, s.vocab_size + 1):
             yield Problem(f"the recognition graph has {s.output_dims[-1]} output classes, a vocab of "
                           f"{s.output_dims[-1] - 1}, but was given a vocab of {s.vocab_size}", location=s.path,
                           fix=repaired(facts) if "vocab" in s.stored else None)
@@ -250,6 +255,12 @@ def _fallback(s: Session, facts: OnnxtrFacts) -> str | None:
     if any(p != CPU for p in s.requested):
         return "asked" if s.in_use[:1] == (CPU,) else None
     return "idle" if facts.gpus and s.in_use == (CPU,) else None
+
+
+def _classes(s: Session) -> int | None:
+    """The graph's output classes (its last dimension), when fixed."""
+    last = s.output_dims[-1] if s.output_dims else None
+    return last if isinstance(last, int) else None
 
 
 def arena_grows(s: Session) -> bool:

@@ -206,19 +206,22 @@ def _precision(model_path: str) -> str | None:
 def _stored(runtime: Any) -> dict[str, Any]:
     """The docTR config ocrdoctor's export records in the graph's metadata (arch, mean, std, input_shape, vocab)."""
     try:
-        raw = dict(runtime.get_modelmeta().custom_metadata_map)
+        return recorded_config(dict(runtime.get_modelmeta().custom_metadata_map))
     except Exception:
         return {}
-    out: dict[str, Any] = {}
-    for key in ("arch", "task", "vocab"):
-        if key in raw:
-            out[key] = raw[key]
+
+
+def recorded_config(meta: dict[str, str]) -> dict[str, Any]:
+    """docTR's config keys from an ONNX file's metadata map: strings as they are, shapes and statistics
+    decoded from JSON; a key that does not decode is left out."""
+    out: dict[str, Any] = {k: meta[k] for k in ("arch", "task", "vocab") if k in meta}
     for key in ("mean", "std", "input_shape"):
         try:
-            out[key] = tuple(json.loads(raw[key])) if key in raw else None
-        except ValueError:
+            if key in meta:
+                out[key] = tuple(json.loads(meta[key]))
+        except (ValueError, TypeError):
             continue
-    return {k: v for k, v in out.items() if v is not None}
+    return out
 
 
 def _doctr_cfg(arch: str | None) -> dict[str, Any]:

@@ -9,10 +9,10 @@ The fixes of OD501-OD506 print that construction as Python (checks/onnxtr.py).
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
+from ..inspect.onnxtr import recorded_config
 from .build import BuildError, MissingExtra
 
 ONNXTR_EXTRA = 'pip install "ocrdoctor[onnxtr]" (and onnxruntime or onnxruntime-gpu, whichever the deployment uses)'
@@ -33,8 +33,10 @@ def onnxtr_model(path: Path, arch: str, device: str = "cpu") -> Any:
     build = getattr(models, arch, None)
     if build is None:
         raise BuildError(f"OnnxTR has no architecture '{arch}'")
+    options = ort.SessionOptions()  # only the metadata is read: no graph optimization for this session
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        meta = dict(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+        meta = dict(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_modelmeta()
                     .custom_metadata_map)
     except Exception as exc:  # onnxruntime's own Fail / InvalidGraph
         raise BuildError(f"{path}: onnxruntime cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
@@ -47,19 +49,9 @@ def onnxtr_model(path: Path, arch: str, device: str = "cpu") -> Any:
         model = build(str(path), engine_cfg=engine, **kwargs)
     except Exception as exc:
         raise BuildError(f"{path}: OnnxTR cannot build {arch} from it ({type(exc).__name__}: {exc})") from None
-    model.cfg = {**model.cfg, **_recorded(meta)}
+    recorded = recorded_config(meta)
+    model.cfg = {**model.cfg, **{k: recorded[k] for k in ("input_shape", "mean", "std") if k in recorded}}
     return model
-
-
-def _recorded(meta: dict[str, str]) -> dict[str, tuple]:
-    out = {}
-    for key in ("input_shape", "mean", "std"):
-        try:
-            if key in meta:
-                out[key] = tuple(json.loads(meta[key]))
-        except ValueError:
-            continue
-    return out
 
 
 def onnxtr_predictor(det: Path | None, det_arch: str | None, reco: Path | None, reco_arch: str | None,
