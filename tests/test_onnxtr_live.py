@@ -214,3 +214,47 @@ def test_a_float16_export_on_the_cpu_provider(tmp_path):
     report = ocrdoctor.diagnose(model, environment=False, select=["OD504"])
     [finding] = report.findings
     assert finding.message == "the detection model is float16 on CPUExecutionProvider: slower than float32 there"
+
+
+def test_a_recognizer_given_another_vocab(exports):
+    """The pair's recognizer loaded with OnnxTR's default vocab (what its class uses when none is given):
+    the graph's classes do not fit (OD505); the program rebuilds it with the vocab the export records."""
+    from onnxtr.models import crnn_mobilenet_v3_small, db_mobilenet_v3_large, ocr_predictor
+
+    det, reco = exports
+    wrong = crnn_mobilenet_v3_small(str(reco))
+    assert len(wrong.vocab) + 1 != len(_vocab(reco)) + 1  # the default vocab is not the pair's
+    detector = db_mobilenet_v3_large(str(det))
+    detector.cfg = {**detector.cfg, "input_shape": (3, 512, 512)}
+    report = ocrdoctor.diagnose(ocr_predictor(detector, wrong), environment=False, select=["OD505"])
+    [finding] = report.findings
+    assert (f"has {len(_vocab(reco)) + 1} output classes, a vocab of {len(_vocab(reco))}, but was given a vocab of "
+            f"{len(wrong.vocab)}") in finding.message
+    fixed = _rebuilt(finding)
+    assert fixed.reco_predictor.model.vocab == _vocab(reco)
+    assert list(ocrdoctor.diagnose(fixed, environment=False, select=["OD505"]).findings) == [] and _words(fixed)
+
+
+def test_costly_page_options_on_an_onnxtr_predictor(exports):
+    """OD212 reads OnnxTR's predictors as docTR's: each printed statement, executed, turns its option off."""
+    from onnxtr.models.classification.predictor import OrientationPredictor
+
+    from onnxtr.models import crnn_mobilenet_v3_small, db_mobilenet_v3_large, ocr_predictor
+
+    det, reco = exports
+    detector = db_mobilenet_v3_large(str(det))
+    detector.cfg = {**detector.cfg, "input_shape": (3, 512, 512)}
+    # offline, OnnxTR cannot download its orientation classifiers: built disabled, then a real session stands in
+    # for the crop classifier, so the options cost what they would
+    predictor = ocr_predictor(detector, crnn_mobilenet_v3_small(str(reco), vocab=_vocab(reco)),
+                              assume_straight_pages=False, straighten_pages=True, detect_orientation=True,
+                              disable_crop_orientation=True, disable_page_orientation=True)
+    predictor.crop_orientation_predictor = OrientationPredictor(None, predictor.reco_predictor.model)
+    report = ocrdoctor.diagnose(predictor, environment=False, select=["OD212"])
+    assert [f.message.split(" ")[0] for f in report.findings] == [
+        "straighten_pages=True", "detect_orientation=True", "assume_straight_pages=False"]
+    for finding in report.findings:
+        assert "doctr" not in finding.fix.replace("onnxtr", "")  # OnnxTR's own imports, never docTR's
+        exec(compile(finding.fix, "<OD212 fix>", "exec"), {"predictor": predictor})  # noqa: S102
+    assert list(ocrdoctor.diagnose(predictor, environment=False, select=["OD212"]).findings) == []
+    assert predictor.crop_orientation_predictor.model is None and _words(predictor)

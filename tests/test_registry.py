@@ -77,6 +77,26 @@ def test_same_name_allowed_for_another_target_kind():
         _declare(reg, code="XY101", name="mixed-dtypes", target="checkpoint")
 
 
+def test_a_rule_runs_on_the_other_kinds_it_names():
+    """OD212 reads docTR and OnnxTR predictors: selected for both kinds, listed under both."""
+    reg = Registry()
+    reg.check("XY100", "page-options", Severity.WARNING, "model", also=("onnxtr",))(_documented)
+    assert [r.code for r in reg.select(target="onnxtr")] == ["XY100"] == [r.code for r in reg.select(target="model")]
+    assert reg.select(target="checkpoint") == []
+    assert reg.rules["XY100"].explain().startswith("XY100 page-options (warning, model, onnxtr)")
+    for also in (("model",), ("nowhere",)):
+        with pytest.raises(RegistryError, match="also must name other target kinds"):
+            reg.check("XY101", "other", Severity.WARNING, "model", also=also)(_documented)
+    assert "onnxtr" in default.load().rules["OD212"].kinds
+
+
+def _documented(facts):
+    return []
+
+
+_documented.__doc__ = DOC
+
+
 @pytest.mark.parametrize(
     ("code", "select", "ignore", "expected"),
     [

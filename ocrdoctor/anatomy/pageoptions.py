@@ -34,9 +34,13 @@ def doctr_release() -> tuple[int, ...]:
     return parse(installed("doctr"))
 
 
-def costly_options(predictor: Any, name: str = "predictor", release: tuple[int, ...] | None = None) -> list[PageOption]:
-    """The options of an OCR / KIE predictor that add models or passes to every page, in pipeline order."""
-    release = doctr_release() if release is None else release
+def costly_options(predictor: Any, name: str = "predictor", release: tuple[int, ...] | None = None,
+                   package: str = "doctr") -> list[PageOption]:
+    """The options of an OCR / KIE predictor that add models or passes to every page, in pipeline order.
+    `package="onnxtr"`: an OnnxTR predictor (the same options and attributes; its disable flags have
+    always been there, and its fixes import from onnxtr)."""
+    onnxtr = package == "onnxtr"
+    release = DISABLE_FLAGS if onnxtr else doctr_release() if release is None else release
     classifier = _runs(getattr(predictor, "page_orientation_predictor", None))  # docTR 0.9 and newer
     found = []
     if getattr(predictor, "straighten_pages", False):
@@ -53,21 +57,21 @@ def costly_options(predictor: Any, name: str = "predictor", release: tuple[int, 
             f"{name}.detect_orientation = False", "detect_orientation=False  # if you do not read page orientation",
             ""))
     if crop_orientation_runs(predictor):
-        slow = " (about 1 s per page before docTR 1.1, PR #2099)" if release < FAST_CROP_ORIENTATION else ""
+        slow = " (about 1 s per page before docTR 1.1, PR #2099)" if not onnxtr and release < FAST_CROP_ORIENTATION else ""
         found.append(PageOption(
             "assume_straight_pages=False", f"runs the crop orientation classifier on every word crop{slow}",
-            _no_crop_orientation(f"{name}.crop_orientation_predictor", release),
+            _no_crop_orientation(f"{name}.crop_orientation_predictor", release, package),
             "disable_crop_orientation=True  # if your words are upright" if release >= DISABLE_FLAGS else
             "disable_crop_orientation=True, from docTR 0.10 (until then, the statement above after building it)",
             "mindee/doctr#1929"))
     return found
 
 
-def _no_crop_orientation(target: str, release: tuple[int, ...]) -> str:
-    """The statement that turns the crop classifier off: docTR's own "disabled" predictor from 0.10, before
-    that a stand-in giving the answer docTR's classifier gives for an upright crop, in that release's shape."""
+def _no_crop_orientation(target: str, release: tuple[int, ...], package: str = "doctr") -> str:
+    """The statement that turns the crop classifier off: docTR's (or OnnxTR's) own "disabled" predictor from
+    docTR 0.10, before that a stand-in giving the answer docTR's classifier gives for an upright crop."""
     if release >= DISABLE_FLAGS:
-        return f"from doctr.models import crop_orientation_predictor\n{target} = crop_orientation_predictor(disabled=True)"
+        return f"from {package}.models import crop_orientation_predictor\n{target} = crop_orientation_predictor(disabled=True)"
     answer = "[[0] * len(crops), [0] * len(crops), [1.0] * len(crops)]" if release >= (0, 9) else "[0] * len(crops)"
     return ("import torch\n\n\nclass Upright(torch.nn.Module):  # every crop upright, as docTR's classifier answers\n"
             f"    def forward(self, crops):\n        return {answer}\n\n\n{target} = Upright()")

@@ -155,7 +155,7 @@ def untrained_model(facts: ModelFacts) -> Iterator[Problem]:
 
 @check(
     "OD212", "costly-page-options", Severity.WARNING, "model",
-    applicability=NUMERICS,
+    applicability=NUMERICS, also=("onnxtr",),
     bad=[ex.model("straighten-pages", lambda: ex.ocr_predictor(straighten_pages=True)),
          ex.model("crop-orientation", lambda: ex.ocr_predictor(assume_straight_pages=False)),
          ex.model("detect-orientation", lambda: ex.ocr_predictor(detect_orientation=True))],
@@ -171,8 +171,10 @@ def costly_page_options(facts: ModelFacts) -> Iterator[Problem]:
         `straighten_pages=True` (detection twice per page, plus the page orientation
         classifier), `assume_straight_pages=False` with crop orientation on (a classifier on
         every word crop), and `detect_orientation=True` (the page classifier and a
-        segmentation map per page). Each finding names the flag that turns it off, and
-        `ocrdoctor bench` times the predictor with each option off, on your own predictor.
+        segmentation map per page), on a docTR predictor or an OnnxTR one (same options,
+        same attributes; its fixes import from `onnxtr`). Each finding names the flag that
+        turns it off, and `ocrdoctor bench` times a docTR predictor with each option off.
+        Evidence: the predictor's configuration, not a page.
     Why it matters:
         They are right for rotated scans and wasted on straight ones: a service that never
         sees a rotated page pays for them on every page.

@@ -28,9 +28,9 @@ BUILTIN = {
     "environment": ("ocrdoctor.checks.environment", "ocrdoctor.checks.resources"),
     "onnx": ("ocrdoctor.checks.onnx",),
     "comparison": ("ocrdoctor.checks.comparison",),
-    "onnxtr": ("ocrdoctor.checks.onnxtr",),
+    "onnxtr": ("ocrdoctor.checks.onnxtr", "ocrdoctor.checks.model"),  # OD212 reads OnnxTR predictors too
 }
-BUILTIN_MODULES = tuple(m for modules in BUILTIN.values() for m in modules)
+BUILTIN_MODULES = tuple(dict.fromkeys(m for modules in BUILTIN.values() for m in modules))
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison", "onnxtr")
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
@@ -59,10 +59,16 @@ class Rule:
     bad: tuple[Callable, ...] = ()
     origin: str = "ocrdoctor"
     scope: str = "model"  # checkpoint rules: "file" runs once per file, "model" once per model the file holds
+    also: tuple[str, ...] = ()  # other target kinds whose facts it reads too (OD212: OnnxTR predictors)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Every target kind the rule runs on: its own first."""
+        return (self.target, *self.also)
 
     def explain(self) -> str:
         """The rule's page, in the sections of ruff's rule pages."""
-        head = f"{self.code} {self.name} ({self.severity.value}, {self.target})"
+        head = f"{self.code} {self.name} ({self.severity.value}, {', '.join(self.kinds)})"
         parts = [head, "", self.summary]
         for section in (*DOC_SECTIONS, FIELD_SECTION):
             if self.docs.get(section):
@@ -105,6 +111,7 @@ class Registry:
         good: Iterable[Callable] = (),
         bad: Iterable[Callable] = (),
         scope: str = "model",
+        also: Iterable[str] = (),
     ) -> Callable[[Callable], Callable]:
         """Decorator that registers a check function as a rule."""
 
@@ -114,6 +121,7 @@ class Registry:
                 code=code, name=name, severity=Severity(severity), target=target, func=func,
                 summary=summary, docs=docs, fix=fix, applicability=applicability,
                 good=tuple(good), bad=tuple(bad), origin=_origin(func), scope=scope,
+                also=tuple(also),
             )
             self.add(rule)
             return func
@@ -155,7 +163,7 @@ class Registry:
         return self
 
     def sorted_rules(self, target: str | None = None) -> list[Rule]:
-        return [r for _, r in sorted(self.rules.items()) if target is None or r.target == target]
+        return [r for _, r in sorted(self.rules.items()) if target is None or target in r.kinds]
 
     def select(self, select: Iterable[str] = (), ignore: Iterable[str] = (), target: str | None = None) -> list[Rule]:
         """Rules enabled by code prefixes; the most specific prefix wins, ignore wins ties."""
@@ -192,6 +200,8 @@ def validate(rule: Rule) -> list[str]:
         problems.append("name must be kebab-case")
     if rule.target not in TARGET_KINDS:
         problems.append(f"target must be one of {', '.join(TARGET_KINDS)}")
+    if any(kind not in TARGET_KINDS or kind == rule.target for kind in rule.also):
+        problems.append(f"also must name other target kinds among {', '.join(TARGET_KINDS)}")
     if rule.scope not in ("file", "model"):
         problems.append("scope must be 'file' or 'model'")
     if not rule.summary:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..anatomy.pageoptions import PageOption, costly_options
 from .model import NotAModel
 
 CPU = "CPUExecutionProvider"
@@ -79,6 +80,8 @@ class OnnxtrFacts:
     cpus_physical: int | None = None
     gpus: tuple[str, ...] = ()  # NVIDIA GPUs NVML sees on this machine
     variables: dict[str, str] = field(default_factory=dict)
+    page_options: tuple[PageOption, ...] = ()  # OD212: options that multiply the work per page
+    root: str = "predictor"  # the name fixes use for the object
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {"components": ", ".join(f"{s.role}: {s.cls}" for s in self.sessions),
@@ -106,6 +109,7 @@ def inspect_onnxtr(obj: Any, name: str = "predictor", environment: Any = None) -
         target=f"OnnxTR {type(obj).__name__}", sessions=sessions, onnxtr_version=installed("onnxtr") or "",
         cpus_usable=env.cpus_usable, cpus_physical=env.cpus_physical, gpus=tuple(g.name for g in env.gpus),
         variables={k: os.environ[k] for k in ENV_VARIABLES if k in os.environ},
+        page_options=tuple(costly_options(obj, name, package="onnxtr")), root=name,
     )
 
 

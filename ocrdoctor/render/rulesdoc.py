@@ -14,14 +14,14 @@ def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
     if fmt == "json":
         return json.dumps([
             {"code": r.code, "name": r.name, "severity": r.severity.value, "target": r.target,
-             "summary": r.summary, "origin": r.origin, "docs": r.docs}
+             "also": list(r.also), "summary": r.summary, "origin": r.origin, "docs": r.docs}
             for r in rules
         ], indent=2) + "\n"
     if fmt == "markdown":
         return _markdown(rules)
     width = max(len(r.name) for r in rules)
     lines = [f"{'code':<7} {'name':<{width}} {'severity':<8} {'target':<11} summary"]
-    lines += [f"{r.code:<7} {r.name:<{width}} {r.severity.value:<8} {r.target:<11} {r.summary}" for r in rules]
+    lines += [f"{r.code:<7} {r.name:<{width}} {r.severity.value:<8} {', '.join(r.kinds):<11} {r.summary}" for r in rules]
     return "\n".join(lines) + "\n"
 
 
@@ -35,9 +35,9 @@ def _markdown(rules) -> str:
         "| code | name | severity | target | summary |",
         "|---|---|---|---|---|",
     ]
-    out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {r.target} | {r.summary} |" for r in rules]
+    out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {', '.join(r.kinds)} | {r.summary} |" for r in rules]
     for r in rules:
-        out += ["", f"## {r.code}", "", f"**{r.name}** ({r.severity.value}, {r.target}): {r.summary}"]
+        out += ["", f"## {r.code}", "", f"**{r.name}** ({r.severity.value}, {', '.join(r.kinds)}): {r.summary}"]
         for section in (*DOC_SECTIONS, FIELD_SECTION):
             if r.docs.get(section):
                 out += ["", f"### {section}", "", r.docs[section]]

@@ -34,7 +34,7 @@ def _rule_entry(rule) -> dict:
         "help": {"text": rule.explain(), "markdown": rule.explain()},
         "helpUri": f"{DOCS_URL}#{rule.code.lower()}",
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": [rule.target], "origin": rule.origin},
+        "properties": {"tags": list(rule.kinds), "origin": rule.origin},
     }
 
 
