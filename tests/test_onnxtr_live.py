@@ -258,3 +258,7 @@ def test_costly_page_options_on_an_onnxtr_predictor(exports):
         exec(compile(finding.fix, "<OD212 fix>", "exec"), {"predictor": predictor})  # noqa: S102
     assert list(ocrdoctor.diagnose(predictor, environment=False, select=["OD212"]).findings) == []
     assert predictor.crop_orientation_predictor.model is None and _words(predictor)
+    arena = ocrdoctor.diagnose(predictor, environment=False, select=["OD503"]).findings[0]  # no run options here
+    rebuilt = _rebuilt(arena)  # the OD5xx program keeps the page options the predictor has
+    assert "assume_straight_pages=False" in arena.fix and rebuilt.assume_straight_pages is False
+    assert rebuilt.crop_orientation_predictor.model is None and _words(rebuilt)

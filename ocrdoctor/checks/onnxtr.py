@@ -312,7 +312,7 @@ def threads_started(s: Session, facts: OnnxtrFacts) -> int:
 def rebuild_program(facts: OnnxtrFacts, *, threads: int | None = None, shrink: bool = False,
                     providers: tuple | None = None, cfg: dict[str, dict[str, Any]] | None = None) -> str | None:
     """The predictor rebuilt as the live one is (its files, providers, threads, run options, cfg,
-    vocab), with the changes asked for; None when an architecture is unknown (no program would run)."""
+    vocab, page options), with the changes asked for; None when an architecture is unknown (no program would run)."""
     sessions = [s for s in facts.sessions if s.role in ("detection", "recognition")]
     if not sessions or any(s.arch is None for s in sessions):
         return None
@@ -343,7 +343,8 @@ def rebuild_program(facts: OnnxtrFacts, *, threads: int | None = None, shrink: b
         if kept:
             lines.append(f"{name}.cfg = {{**{name}.cfg, " + ", ".join(f"{k!r}: {v!r}" for k, v in kept.items()) + "}")
         names.append(name)
-    lines.append(f"predictor = {factory}({', '.join(names)})")
+    kept = [f"{k}={v!r}" for k, v in facts.options.items()] if factory == "ocr_predictor" else []
+    lines.append(f"predictor = {factory}({', '.join(names + kept)})")
     return "\n".join(lines)
 
 

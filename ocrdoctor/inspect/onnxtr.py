@@ -82,6 +82,7 @@ class OnnxtrFacts:
     variables: dict[str, str] = field(default_factory=dict)
     page_options: tuple[PageOption, ...] = ()  # OD212: options that multiply the work per page
     root: str = "predictor"  # the name fixes use for the object
+    options: dict[str, bool] = field(default_factory=dict)  # ocr_predictor's page options where not its defaults
 
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {"components": ", ".join(f"{s.role}: {s.cls}" for s in self.sessions),
@@ -109,8 +110,24 @@ def inspect_onnxtr(obj: Any, name: str = "predictor", environment: Any = None) -
         target=f"OnnxTR {type(obj).__name__}", sessions=sessions, onnxtr_version=installed("onnxtr") or "",
         cpus_usable=env.cpus_usable, cpus_physical=env.cpus_physical, gpus=tuple(g.name for g in env.gpus),
         variables={k: os.environ[k] for k in ENV_VARIABLES if k in os.environ},
-        page_options=tuple(costly_options(obj, name, package="onnxtr")), root=name,
+        page_options=tuple(costly_options(obj, name, package="onnxtr")), root=name, options=_options(obj),
     )
+
+
+# ocr_predictor's page options and their defaults; the attribute each is kept in on the predictor
+PAGE_DEFAULTS = {"assume_straight_pages": ("assume_straight_pages", True),
+                 "straighten_pages": ("straighten_pages", False),
+                 "detect_orientation": ("detect_orientation", False),
+                 "disable_crop_orientation": ("_crop_orientation_disabled", False),
+                 "disable_page_orientation": ("_page_orientation_disabled", False)}
+
+
+def _options(obj: Any) -> dict[str, bool]:
+    """The page options an OCR predictor holds where they are not ocr_predictor's defaults: a rebuild keeps them."""
+    if getattr(obj, "det_predictor", None) is None or getattr(obj, "reco_predictor", None) is None:
+        return {}
+    found = {name: getattr(obj, attr, default) for name, (attr, default) in PAGE_DEFAULTS.items()}
+    return {name: bool(value) for name, value in found.items() if bool(value) != PAGE_DEFAULTS[name][1]}
 
 
 def _engines(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
