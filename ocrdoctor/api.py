@@ -16,24 +16,26 @@ from typing import Callable, Iterable, Sequence
 
 from .anatomy.architectures import arch_names
 from .core.config import ConfigError, Settings
-from .core.engine import UsageError, run_checkpoint_rules, run_rules, select_rules
+from .core.engine import UsageError, not_read, run_checkpoint_rules, run_rules, select_rules, unreadable
 from .core.findings import Report, Severity, TargetResult
 from .inspect.checkpoint import CheckpointFacts, facts_of
 from .read.checkpoint import Checkpoint, gc_paused, read_checkpoint
 from .read.limits import DEFAULT as DEFAULT_LIMITS
 from .read.limits import Limits
 from .read.paths import SkippedPath, collect, matches  # noqa: F401  (the Python face names them)
+from .read.remote import RemoteError, is_url
 from .core.registry import Registry, Rule, is_enabled
 
 def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = None, settings: Settings | None = None,
                 registry: Registry | None = None, key: str | None = None, **options) -> Report:
     """`ocrdoctor check PATH...` from Python: a path or several. `options` are the CLI's (`fail_on="warning"`,
-    `select="OD1"` or `["OD1", "OD205"]`, `ignore`, `include`, `exclude`, `jobs`, `no_limits`) and behave as
-    there; an unknown one is a TypeError. `key` picks the weights inside each file (`model.reco`)."""
+    `select="OD1"` or `["OD1", "OD205"]`, `ignore`, `include`, `exclude`, `jobs`, `no_limits`, `values`,
+    `timeout`) and behave as there; an unknown one is a TypeError. `key` picks the weights inside each file
+    (`model.reco`). Paths may be URLs (`https://`, `s3://`, `gs://`, `hf://`: the `remote` extra)."""
     settings = run_settings(settings, "check_paths", options)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files, skipped = collect(paths, settings.include, settings.exclude)
+    files, skipped = collect(paths, settings.include, settings.exclude, settings.timeout)
     report = check_files(files, arch=arch, settings=settings, registry=registry, key=key_path(key))
     return replace(report, skipped=tuple(skipped))
 
@@ -97,8 +99,9 @@ def check_path(path: str | Path, **options) -> Report:
 
 def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Settings | None = None,
                 registry: Registry | None = None, on_done: Callable[[Path], None] | None = None,
-                key: tuple | None = None) -> Report:
-    """Check files (in parallel with settings.jobs); results keep the order of `files`."""
+                key: tuple | None = None, on_result: Callable[[TargetResult], None] | None = None) -> Report:
+    """Check files and remote files (in parallel with settings.jobs); results keep the order of `files`.
+    `on_result` sees each target's result as soon as it is done (`--format jsonl` streams them)."""
     settings = settings or Settings()
     if arch is not None and arch not in arch_names():
         raise UsageError(f"unknown architecture '{arch}' (known: {', '.join(arch_names())})")
@@ -113,10 +116,19 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
     def one(path: Path) -> list[TargetResult]:
         kept = [r for r in rules if not path_ignores(path, r.code, settings)]
         built = [r for r in model_rules if not path_ignores(path, r.code, settings)]
-        results = check_file_and_model(path, kept, arch, built, key, limits)
+        values = settings.values == "all" if is_url(path) else settings.values != "none"
+        results = check_file_and_model(path, kept, arch, built, key, limits, values, settings.timeout)
         if on_done:
             on_done(path)
+        if on_result:
+            with lock:
+                for result in results:
+                    on_result(result)
         return results
+
+    import threading
+
+    lock = threading.Lock()
 
     if settings.jobs == 1 or len(files) < 2:
         targets = [t for p in files for t in one(p)]
@@ -153,11 +165,7 @@ def check_built(ckpt: Checkpoint, facts: CheckpointFacts, arch: str, rules: list
 
 def not_built(target: str, reason: str, rules: list[Rule]) -> TargetResult:
     """A model that could not be built: every model rule skipped with the reason, and no "no problems found"."""
-    from .core.findings import Skipped
-
-    skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
-    return TargetResult(target, "model", {"not_built": reason}, skipped=skipped,
-                        rules=tuple((r.code, r.name) for r in rules))
+    return not_read(target, "model", reason, rules, key="not_built")
 
 
 def check_deployment(det: Path | None = None, det_arch: str | None = None, reco: Path | None = None,
@@ -223,10 +231,12 @@ def path_ignores(path: Path, code: str, settings: Settings) -> bool:
     """Whether a per-path-ignores glob (relative to the config file's folder) turns `code` off."""
     if not settings.per_path_ignores:
         return False
-    rel = path.resolve()
-    if settings.root is not None and rel.is_relative_to(settings.root):
-        rel = rel.relative_to(settings.root)
-    texts = {rel.as_posix(), path.as_posix()}
+    texts = {path.as_posix()}
+    if not is_url(path):
+        rel = path.resolve()
+        if settings.root is not None and rel.is_relative_to(settings.root):
+            rel = rel.relative_to(settings.root)
+        texts.add(rel.as_posix())
     return any(
         any(matches(text, glob) for text in texts) and not is_enabled(code, [], list(codes))
         for glob, codes in settings.per_path_ignores.items()
@@ -244,8 +254,32 @@ def check_file(path: Path, rules: list[Rule], arch: str | None = None) -> Target
 
 def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
                          model_rules: Sequence[Rule] = (), key: tuple | None = None,
-                         limits: Limits = DEFAULT_LIMITS) -> list[TargetResult]:
-    """The file's rules; with `arch` and model rules, also the model built from the same read of the file."""
+                         limits: Limits = DEFAULT_LIMITS, values: bool = True,
+                         timeout: float | None = None) -> list[TargetResult]:
+    """The file's rules; with `arch` and model rules, also the model built from the same read of the file.
+    A remote file that cannot be read is one unreadable target (a run error), never a finding."""
+    if is_url(path):
+        try:
+            return _checked_remote(path, rules, arch, model_rules, key, limits, values, timeout)
+        except RemoteError as exc:
+            return [unreadable(path, exc)]
+    return _checked_file(path, rules, arch, model_rules, key, limits, values)
+
+
+def _checked_remote(url, rules, arch, model_rules, key, limits, values, timeout) -> list[TargetResult]:
+    """A remote file through the same rules; its facts say what reading it cost (bytes_read, requests)."""
+    if is_onnx(url):
+        return [not_read(str(url), "onnx", "an ONNX export is read whole by onnx: download it and check the copy",
+                         [r for r in rules if r.target == "onnx"])]
+    with read_checkpoint(url, limits, values, timeout) as ckpt:
+        results = _checked_file(url, rules, arch, model_rules, key, limits, values, ckpt)
+        ckpt.buffer.raise_failure()  # a read that failed inside the rules' reading is the network's, not the file's
+        first = results[0]
+        return [replace(first, summary={**first.summary, **ckpt.transfer.facts()}), *results[1:]]
+
+
+def _checked_file(path, rules, arch, model_rules, key, limits, values, ckpt: Checkpoint | None = None
+                  ) -> list[TargetResult]:
     start = time.perf_counter()
     if is_onnx(path):
         from .inspect.onnx import inspect_onnx
@@ -254,7 +288,8 @@ def check_file_and_model(path: Path, rules: list[Rule], arch: str | None = None,
         result = run_rules([r for r in rules if r.target == "onnx"], facts, target=str(path), kind="onnx",
                            summary=facts.summary())
         return [replace(result, seconds=time.perf_counter() - start)]
-    with read_checkpoint(path, limits) as ckpt, gc_paused():  # 100,000 tensor facts, none of them cyclic
+    with (contextlib.nullcontext(ckpt) if ckpt is not None else read_checkpoint(path, limits, values)) as ckpt, \
+            gc_paused():  # 100,000 tensor facts, none of them cyclic
         facts = facts_of(ckpt, arch, key)
         result = run_checkpoint_rules([r for r in rules if r.target == "checkpoint"], facts, str(path))
         results = [replace(result, seconds=time.perf_counter() - start)]

@@ -21,7 +21,7 @@ from tests.conftest import run
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-SUFFIX = {"text": "txt", "concise": "concise", "json": "json", "sarif": "sarif", "junit": "xml", "github": "github", "html": "html"}
+SUFFIX = {"text": "txt", "concise": "concise", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "junit": "xml", "github": "github", "html": "html"}
 
 
 def sample_report() -> Report:

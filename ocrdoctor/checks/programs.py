@@ -1,7 +1,7 @@
 """The Python programs fixes print: complete, runnable as pasted, fitted to the installed versions.
 
 Every program starts by defining `path`, the file as the user named it, so it runs from where
-the check ran.
+the check ran; a remote file's program first copies it here with fsspec.
 
 A checkpoint rule's fix loads the file the way a deployment can (weights-only; with exactly the
 harmless names allowed where torch refuses them), takes the weights from where they sit, strips
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from ..anatomy.architectures import strip_wrappers
 from ..core.units import subscript
 from ..anatomy.versions import parse
+from ..read.remote import Url, is_url
 
 if TYPE_CHECKING:
     from ..inspect.checkpoint import CheckpointFacts
@@ -32,8 +33,15 @@ def safe_globals_load(source: str, names: Sequence[str], versions: Mapping[str, 
 
 
 def path_line(source: str) -> str:
-    """`path = '...'`: a Python literal for any file name (quotes, backslashes, non-ASCII)."""
-    return f"path = {str(source)!r}"
+    """`path = '...'`: a Python literal for any file name (quotes, backslashes, non-ASCII). A remote file
+    (its URL as reports show it) is copied here first with fsspec, under its own name: torch reads files."""
+    if not is_url(source):
+        return f"path = {str(source)!r}"
+    name = Url(str(source)).name or "checkpoint"
+    return "\n".join(["import shutil", "", "import fsspec", "",
+                      f"with fsspec.open({str(source)!r}, \"rb\") as remote, open({name!r}, \"wb\") as local:",
+                      "    shutil.copyfileobj(remote, local)  # a local copy: torch.load reads files",
+                      f"path = {name!r}"])
 
 
 def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None:
@@ -112,8 +120,9 @@ def _prefix(facts: CheckpointFacts) -> str:
 
 
 def fix_command(facts: CheckpointFacts, *, dtype: str | None = None) -> str | None:
-    """`ocrdoctor fix PATH -o NAME-clean.pt`, where ocrdoctor fix repairs the finding."""
-    if facts.unsafe or facts.weights is None or facts.problem:
+    """`ocrdoctor fix PATH -o NAME-clean.pt`, where ocrdoctor fix repairs the finding (a local file: a remote
+    one's program makes its local copy first)."""
+    if facts.unsafe or facts.weights is None or facts.problem or is_url(facts.path):
         return None
     source = Path(facts.path)
     stem = source.name.split(".")[0] or "weights"

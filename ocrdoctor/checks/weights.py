@@ -182,6 +182,7 @@ def _with_nan(make):
 
 @check(
     "OD109", "non-finite-weights", Severity.ERROR, "checkpoint",
+    values=True,
     fix="Retrain from the last finite checkpoint with a lower learning rate or gradient clipping",
     bad=[ex.saved(_with_nan(ex.tiny_state_dict), "nan-and-inf")],
     good=[ex.saved(ex.tiny_state_dict, "state-dict")],
@@ -217,6 +218,7 @@ TRAINING_ONLY = {"db_": ("thresh_head.",)}
 
 @check(
     "OD110", "untrained-batchnorm", Severity.WARNING, "checkpoint",
+    values=True,
     fix="Save the trained model's state_dict; if its statistics were lost, recalibrate them: run a few hundred "
         "real pages through the model in train mode under torch.no_grad(), then model.eval()",
     bad=[ex.saved(ex.fresh_batchnorm_state_dict, "fresh-batchnorm")],
@@ -268,6 +270,7 @@ def _training_only(facts: CheckpointFacts) -> tuple[str, ...]:
 
 @check(
     "OD116", "untrained-weights", Severity.ERROR, "checkpoint",
+    values=True,
     fix="Save or load the trained weights: torch.save(model.state_dict(), path) after training, or check that "
         "the pretrained download did not fail (docTR logs \"Invalid model URL, using default initialization\")",
     bad=[ex.saved(ex.untrained_state_dict, "fresh-net"),

@@ -41,13 +41,18 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--jobs", "-j", type=click.IntRange(min=0), help="Check this many files at once (0: one per CPU).  [default: 1]")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
+@click.option("--values", type=click.Choice(["all", "none"]),
+              help="Read tensor values for OD109, OD110 and OD116 (none: skip those rules).  "
+                   "[default: all for local files, none for URLs]")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds one remote request may take before it is retried.  [default: 30]")
 @click.option("--no-limits", is_flag=True, help="Lift the reader's limits on hostile structure (OD125): "
                                                   "for a genuine giant only.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
 def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
-          include, exclude, jobs, config, no_limits, verbose) -> int:
-    """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx),
-    or a deployment (--det/--det-arch, --reco/--reco-arch, or both): the predictor built from them, on this
+          include, exclude, jobs, config, values, timeout, no_limits, verbose) -> int:
+    """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx;
+    URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch, --reco/--reco-arch, or both): the predictor built from them, on this
     machine; a detector alone or a recognizer alone is checked as docTR's detection or recognition predictor."""
     from ..api import UsageError, check_deployment, check_files, codes, collect, key_path
     from ..core.config import load_settings
@@ -56,7 +61,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
     settings = load_settings(config).merged(
         select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
         fail_on=Severity(fail_on) if fail_on else None, include=include or None,
-        exclude=exclude or None, jobs=jobs, no_limits=no_limits or None,
+        exclude=exclude or None, jobs=jobs, no_limits=no_limits or None, values=values, timeout=timeout,
     )
     fmt = fmt or settings.format or "text"
     deployment = (det, det_arch, reco, reco_arch)
@@ -76,17 +81,31 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
     else:
-        files, skipped = collect(paths, settings.include, settings.exclude)
+        files, skipped = collect(paths, settings.include, settings.exclude, settings.timeout)
+        stream = _jsonl_stream() if fmt == "jsonl" and output is None else None
         # A plain check never imports torch: cap what a hostile pickle can make it allocate.
         with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
-            report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key))
+            report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key),
+                                 on_result=stream)
         report = dataclasses.replace(report, skipped=tuple(skipped))
+        if stream is not None:  # the targets are out already: the summary line ends the stream
+            from ..render.json import jsonl_summary
+
+            click.echo(jsonl_summary(report, settings.fail_on), nl=False)
+            return report.exit_code(settings.fail_on)
     color = common.use_color() and fmt in ("text", "concise")
     if output is not None:
         _write_report(output, render(report, fmt, verbose=verbose, fail_on=settings.fail_on))
         fmt = "concise"
     click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)
+
+
+def _jsonl_stream():
+    """`--format jsonl` on stdout: each target's line printed as soon as it is checked."""
+    from ..render.json import jsonl_target
+
+    return lambda result: (click.echo(jsonl_target(result), nl=False), sys.stdout.flush())
 
 
 def _write_report(path: Path, text: str) -> None:
@@ -115,7 +134,7 @@ def limited_memory(files: list[Path]):
     except ImportError:  # not on this platform
         yield
         return
-    largest = max((p.stat().st_size for p in files if p.is_file()), default=0)
+    largest = max((_size(p) for p in files if not isinstance(p, Path) or p.is_file()), default=0)
     cap = max(4 << 30, 2 * largest)
     before = resource.getrlimit(resource.RLIMIT_DATA)
     soft, hard = before
@@ -134,7 +153,7 @@ def limited_memory(files: list[Path]):
 @contextlib.contextmanager
 def _progress(files: list[Path]):
     """A progress bar on stderr, only on a terminal and only for runs long enough to want one."""
-    if not (common.is_terminal(sys.stderr) and wants_progress(len(files), sum(p.stat().st_size for p in files))):
+    if not (common.is_terminal(sys.stderr) and wants_progress(len(files), sum(_size(p) for p in files))):
         yield lambda path: None
         return
     lock = threading.Lock()  # --jobs reports from worker threads
@@ -144,6 +163,11 @@ def _progress(files: list[Path]):
                 bar.update(1)
 
         yield update
+
+
+def _size(path) -> int:
+    """A file's size for the progress bar: a remote one's from its listing (0 when unknown)."""
+    return path.stat().st_size if isinstance(path, Path) else path.size or 0
 
 
 def wants_progress(n_files: int, n_bytes: int) -> bool:

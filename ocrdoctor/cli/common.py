@@ -99,4 +99,4 @@ def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
-FORMATS = ["text", "concise", "json", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS
+FORMATS = ["text", "concise", "json", "jsonl", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS

@@ -32,6 +32,8 @@ class Settings:
     format: str | None = None  # check's output format when --format is not given
     limits: Mapping[str, int] = field(default_factory=dict)  # overrides of the reader's limits (OD125)
     no_limits: bool = False  # --no-limits: read a genuine giant whole
+    values: str | None = None  # "all" | "none": read tensor values (default: all locally, none remotely)
+    timeout: float | None = None  # seconds one remote request may take (read.remote.TIMEOUT when None)
     root: Path | None = None  # the config file's folder: per-path globs are relative to it
     source: str | None = None  # which file the settings came from
 
@@ -44,9 +46,10 @@ class Settings:
 _KEYS = {
     "select": "list", "ignore": "list", "fail-on": "severity", "severity": "table",
     "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int", "limits": "table",
-    "format": "format",
+    "format": "format", "values": "values", "timeout": "seconds",
 }
-FORMATS = ("text", "concise", "json", "sarif", "junit", "github", "html")  # the renderers' names
+FORMATS = ("text", "concise", "json", "jsonl", "sarif", "junit", "github", "html")  # the renderers' names
+VALUES = ("all", "none")
 
 
 def find_config(start: Path) -> Path | None:
@@ -100,6 +103,14 @@ def _parse(table: dict, path: Path) -> Settings:
             if value not in FORMATS:
                 raise ConfigError(f"{where} must be one of {', '.join(FORMATS)}")
             values["format"] = value
+        elif kind == "values":
+            if value not in VALUES:
+                raise ConfigError(f"{where} must be one of {', '.join(VALUES)}")
+            values["values"] = value
+        elif kind == "seconds":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{where} must be a number of seconds > 0")
+            values["timeout"] = float(value)
         elif kind == "int":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{where} must be a whole number >= 0")

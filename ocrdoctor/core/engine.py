@@ -12,6 +12,9 @@ from .findings import CheckError, Finding, Problem, Skip, Skipped, TargetResult
 from .registry import Registry, RegistryError, Rule, default, one_line
 
 
+VALUES_NOT_READ = "tensor values were not read (--values none; a remote check's default): rerun with --values all"
+
+
 class UsageError(Exception):
     """The run itself cannot start (missing path, unknown rule or architecture): exit 2."""
 
@@ -31,7 +34,11 @@ def run_rules(
     findings: list[Finding] = []
     skipped: list[Skipped] = []
     errors: list[CheckError] = []
+    values = getattr(facts, "values", True)
     for rule in rules:
+        if rule.values and not values:
+            skipped.append(Skipped(rule.code, rule.name, target, VALUES_NOT_READ, member))
+            continue
         try:
             new = [_finding(rule, p, target, member) for p in rule.func(facts) or ()]
         except Skip as skip:
@@ -105,3 +112,17 @@ def run_checkpoint_rules(rules: list[Rule], facts: Any, target: str) -> TargetRe
         parts.append(run_rules([r for r in rules if r.scope != "file"], model, target=target, kind="checkpoint",
                                member=model.member))
     return merge_results(parts, facts.summary())
+
+
+def unreadable(url, exc) -> TargetResult:
+    """A remote target the network did not deliver (read.remote.RemoteError): listed under `errors` with its
+    status, and exit 2."""
+    facts = {"unreadable": str(exc), **({"status": exc.status} if exc.status else {})}
+    return TargetResult(str(url), "checkpoint", facts, errors=(CheckError("read", "unreadable", str(url), str(exc)),),
+                        rules=(("read", "unreadable"),), unreadable=str(exc))
+
+
+def not_read(target: str, kind: str, reason: str, rules: list[Rule], key: str = "not_read") -> TargetResult:
+    """A target whose rules could not run here: each skipped with the reason, and no "no problems found"."""
+    skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
+    return TargetResult(target, kind, {key: reason}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules))

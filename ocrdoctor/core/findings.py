@@ -127,6 +127,7 @@ class TargetResult:
     errors: tuple[CheckError, ...] = ()
     seconds: float = 0.0
     rules: tuple[tuple[str, str], ...] = ()  # (code, name) of every rule run on the target
+    unreadable: str | None = None  # a remote target that could not be read (a run error: exit 2), and why
 
 
 def count_by_severity(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, int]:
@@ -163,8 +164,16 @@ class Report:
     def at_or_above(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity >= severity]
 
+    @property
+    def unreadable(self) -> list[TargetResult]:
+        """Targets that could not be read (a remote file the network did not deliver): the run failed for them."""
+        return [t for t in self.targets if t.unreadable]
+
     def exit_code(self, fail_on: Severity | str | None = None) -> int:
-        """The CI contract: 1 when any finding reaches `fail_on` (the run's own threshold by default), else 0."""
+        """The CI contract: 2 when a target could not be read, else 1 when any finding reaches `fail_on` (the
+        run's own threshold by default), else 0."""
+        if self.unreadable:
+            return 2
         threshold = self.fail_on if fail_on is None else Severity(fail_on)
         return 1 if self.at_or_above(threshold) else 0
 

@@ -60,6 +60,7 @@ class Rule:
     origin: str = "ocrdoctor"
     scope: str = "model"  # checkpoint rules: "file" runs once per file, "model" once per model the file holds
     also: tuple[str, ...] = ()  # other target kinds whose facts it reads too (OD212: OnnxTR predictors)
+    values: bool = False  # reads tensor values: skipped when they were not read (`--values none`)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -112,6 +113,7 @@ class Registry:
         bad: Iterable[Callable] = (),
         scope: str = "model",
         also: Iterable[str] = (),
+        values: bool = False,
     ) -> Callable[[Callable], Callable]:
         """Decorator that registers a check function as a rule."""
 
@@ -121,7 +123,7 @@ class Registry:
                 code=code, name=name, severity=Severity(severity), target=target, func=func,
                 summary=summary, docs=docs, fix=fix, applicability=applicability,
                 good=tuple(good), bad=tuple(bad), origin=_origin(func), scope=scope,
-                also=tuple(also),
+                also=tuple(also), values=values,
             )
             self.add(rule)
             return func

@@ -104,6 +104,7 @@ class CheckpointFacts:
     shards: int = 0  # read through a shard index: how many shards were joined
     shard: tuple[int, int] | None = None  # a file named as the i-th of n shards, checked alone
     versions: Mapping[str, str] = field(default_factory=dict)  # installed torch, docTR, numpy: fixes fit them
+    values: bool = True  # tensor values were read (False with `--values none`: the value rules skip)
 
     @property
     def unsafe(self) -> bool:
@@ -188,7 +189,7 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
         not_by_name=verdict.not_by_name,
         pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
         versions=Installed(), shards=len(getattr(ckpt, "shards", ())),
-        shard=None if hasattr(ckpt, "shards") else shard_position(ckpt.path),
+        shard=None if hasattr(ckpt, "shards") else shard_position(ckpt.path), values=ckpt.values,
     )
     if ckpt.root is None or base.unsafe or ckpt.problem or hostile or ckpt.format in PROGRAMS:
         return base

@@ -19,6 +19,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
+from .fields import unpack_at
 from .limits import DEFAULT, Limits
 
 LOCAL_MAGIC = b"PK\x03\x04"
@@ -89,6 +90,8 @@ class Archive:
 
         if not members:
             return []
+        if hasattr(self.buf, "prefetch"):  # a remote file: each header with its data, in coalesced requests
+            return self._remote_spans(members)
         raw = np.frombuffer(self.buf, dtype=np.uint8)
         headers = np.fromiter((m.header for m in members), dtype=np.int64, count=len(members))
         sizes = np.fromiter((m.compressed for m in members), dtype=np.int64, count=len(members))
@@ -101,6 +104,18 @@ class Archive:
         starts = at + 30 + lengths
         ok &= (magic == 0x04034B50) & (starts + sizes <= raw.size)
         return np.where(ok, starts, -1).tolist()
+
+    def _remote_spans(self, members: list[Member]) -> list[int]:
+        """Data offsets read from a remote file: every header fetched with the data behind it (torch writes
+        them in a row, so one request usually brings them all); -1 where a header is damaged."""
+        self.buf.prefetch((m.header, m.header + 30 + len(m.name) + _EXTRA_GUESS + m.compressed) for m in members)
+        starts = []
+        for m in members:
+            try:
+                starts.append(self._data_start(m))
+            except ArchiveError:
+                starts.append(-1)
+        return starts
 
     def read(self, member: Member, limit: int | None = None) -> bytes:
         """A member's bytes (stored or deflated, as miniz reads them; no CRC check)."""
@@ -122,7 +137,7 @@ class Archive:
 
     def _data_start(self, member: Member) -> int:
         try:
-            magic, name_len, extra_len = _LOCAL_LENGTHS.unpack_from(self.buf, member.header)
+            magic, name_len, extra_len = unpack_at(_LOCAL_LENGTHS, self.buf, member.header)
         except struct.error:
             magic = name_len = extra_len = 0
         if magic != LOCAL_MAGIC:
@@ -146,16 +161,20 @@ def _central_directory(buf, limits: Limits) -> list[Member]:
         raise ArchiveError("truncated or corrupt zip archive: a directory record is cut short") from None
 
 
+_EXTRA_GUESS = 128  # a local header's extra field, guessed when fetching it remotely (torch pads to 64 bytes)
 _CENTRAL_ENTRY = struct.Struct("<4s6xH8xIIHHH8xI")  # magic, method, sizes, name/extra/comment lengths, header
 _LOCAL_LENGTHS = struct.Struct("<4s22xHH")
+_END_FIELDS, _END64_FIELDS = struct.Struct("<HHHHII"), struct.Struct("<IIQQQQ")
+_UINT32, _UINT64 = struct.Struct("<I"), struct.Struct("<Q")
 
 
 def _read_directory(buf, limits: Limits) -> list[Member]:
     end = _find_end(buf)
     count, cd_size, cd_offset = _directory_extent(buf, end)
     limits.check("entries", count)
-    members, pos, unpack, append, big = [], cd_offset, _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF
-    stop = cd_offset + cd_size
+    directory = buf[cd_offset:cd_offset + cd_size]  # one read (and one request for a remote file), then parsed
+    members, pos, unpack, append, big = [], 0, _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF
+    stop, buf = cd_size, directory
     for _ in range(count):
         if pos + 46 > stop:
             raise ArchiveError("corrupt zip archive: the directory holds fewer entries than it declares")
@@ -173,13 +192,13 @@ def _read_directory(buf, limits: Limits) -> list[Member]:
 
 def _directory_extent(buf, end: int) -> tuple[int, int, int]:
     """(entries, size, offset) of the central directory, as miniz takes them (zip64 record first)."""
-    this_disk, cd_disk, on_disk, count, cd_size, cd_offset = struct.unpack_from("<HHHHII", buf, end + 4)
+    this_disk, cd_disk, on_disk, count, cd_size, cd_offset = unpack_at(_END_FIELDS, buf, end + 4)
     zip64 = _zip64_record(buf, end)
     if zip64 is not None:
         locator, record = zip64
-        (disks,) = struct.unpack_from("<I", buf, locator + 16)
-        (record_size,) = struct.unpack_from("<Q", buf, record + 4)
-        this_disk, cd_disk, on_disk, count, cd_size, cd_offset = struct.unpack_from("<IIQQQQ", buf, record + 16)
+        (disks,) = unpack_at(_UINT32, buf, locator + 16)
+        (record_size,) = unpack_at(_UINT64, buf, record + 4)
+        this_disk, cd_disk, on_disk, count, cd_size, cd_offset = unpack_at(_END64_FIELDS, buf, record + 16)
         if record_size < 44:
             raise ArchiveError("corrupt zip64 archive: its zip64 directory record is too short")
         if disks != 1:
@@ -199,7 +218,7 @@ def _zip64_record(buf, end: int) -> tuple[int, int] | None:
     locator = end - 20
     if end < 20 + 56 or bytes(buf[locator:locator + 4]) != _END64_LOCATOR:
         return None
-    (record,) = struct.unpack_from("<Q", buf, locator + 8)
+    (record,) = unpack_at(_UINT64, buf, locator + 8)
     if record > len(buf) - 56:
         raise ArchiveError("corrupt zip64 archive: its locator points past the end of the file")
     if bytes(buf[record:record + 4]) != _END64:

@@ -14,7 +14,6 @@ import mmap
 import os
 import stat
 import threading
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..core.registry import one_line
@@ -25,7 +24,7 @@ from .formats import FormatError, Layout, read_pickles, read_zip
 from .limits import DEFAULT, Hostile, Limits
 from .records import ITEMSIZE, Tensor
 from .safetensors import read_safetensors
-from .stream import Opener, file_opener
+from .stream import Opener, buffered, file_opener
 from .unpickler import Uses
 from .values import Located, Stats, array, statistics
 
@@ -35,9 +34,20 @@ _HEAD = 512
 class Checkpoint:
     """What one file holds: its layout, the unpickled object (records and stubs), its globals."""
 
-    def __init__(self, path: str, size: int, layout: Layout, uses: Uses, buf=None, head: bytes = b""):
+    def __init__(self, path: str, size: int, layout: Layout, uses: Uses, buf=None, head: bytes = b"",
+                 values: bool = True):
         self.path, self.size, self.layout, self.uses, self.head = path, size, layout, uses, head
         self._buf = buf
+        self.values = values  # False (`--values none`): no storage is read, the value rules are skipped
+
+    @property
+    def transfer(self):
+        """What reading a remote file cost (read.remote.Transfer); None for a local one."""
+        return getattr(self._buf, "transfer", None)
+
+    @property
+    def remote(self) -> bool:
+        return hasattr(self._buf, "prefetch")
 
     @property
     def format(self) -> str:
@@ -74,6 +84,8 @@ class Checkpoint:
             if self._buf is None:
                 return None
             buffer = self._buf
+            if self.remote:  # numpy needs the bytes themselves: this storage's, fetched once
+                buffer, base = self._buf[base:base + length], 0
         skip = tensor.offset * ITEMSIZE.get(tensor.dtype, 1)
         return Located(buffer, base + skip, min(length, s.nbytes) - skip, tensor)
 
@@ -83,8 +95,30 @@ class Checkpoint:
         return None if where is None else array(where, self.layout.byteorder)
 
     def statistics(self, tensors: Sequence[Tensor]) -> list[Stats | None]:
-        """Values statistics of each tensor (NaN/Inf count, min, max, mean, std), read from the file."""
-        return statistics(tensors, self.layout.data.where, self._buf, self.layout.byteorder, self.uses.limits)
+        """Values statistics of each tensor (NaN/Inf count, min, max, mean, std), read from the file; none
+        without values (`--values none`). A remote file fetches these tensors' storages, and only these, first."""
+        if not self.values:
+            return [None] * len(tensors)
+        resolve = self._remote_storages(tensors) if self.remote else self.layout.data.where
+        return statistics(tensors, resolve, self._buf, self.layout.byteorder, self.uses.limits)
+
+    def _remote_storages(self, tensors: Sequence[Tensor]):
+        """A resolver handing numpy each storage's bytes, all fetched beforehand in coalesced requests."""
+        data, buf = self.layout.data, self._buf
+        keys = list(dict.fromkeys(t.storage.key for t in tensors if t.storage is not None and data.has(t.storage.key)))
+        if hasattr(data, "prepare"):
+            data.prepare(keys)  # zip: the local headers, fetched with the data behind them
+        spans = [found for found in map(data.where, keys) if found is not None and found[0] is None]
+        buf.prefetch((base, base + length) for _, base, length in spans)
+
+        def resolve(key: str):
+            found = data.where(key)
+            if found is None or found[0] is not None:
+                return found
+            _, base, length = found
+            return buf[base:base + length], 0, length
+
+        return resolve
 
     def has_data(self, tensor: Tensor) -> bool:
         return tensor.storage is not None and self.layout.data.has(tensor.storage.key)
@@ -104,9 +138,14 @@ class Checkpoint:
         self.close()
 
 
-def read_checkpoint(path: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
+def read_checkpoint(path, limits: Limits = DEFAULT, values: bool = True, timeout: float | None = None) -> Checkpoint:
     """The file read once; a shard index (`*.bin.index.json`, `*.safetensors.index.json`) reads its shards
-    joined as one checkpoint (read/shards.py)."""
+    joined as one checkpoint (read/shards.py); a remote file (read.remote.Url) is read in ranges, and
+    raises RemoteError when it cannot be. `values=False`: no storage is read (the value rules skip)."""
+    from .remote import Url
+
+    if isinstance(path, Url):
+        return read_remote(path, limits, values, timeout)
     path = str(path)
     if path.lower().endswith(".index.json"):
         from .shards import is_index, read_sharded
@@ -131,7 +170,24 @@ def read_checkpoint(path: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
     head = bytes(buf[:_HEAD])
     with gc_paused():
         layout = _layout(buf, uses, head, file_opener(path))
-    return Checkpoint(path, info.st_size, layout, uses, buf, head)
+    return Checkpoint(path, info.st_size, layout, uses, buf, head, values)
+
+
+def read_remote(target, limits: Limits = DEFAULT, values: bool = False, timeout: float | None = None) -> Checkpoint:
+    """A remote file read in ranges by the same reader (read/remote.py): its head, its tail, what they point
+    at. A failed request is never a finding: RemoteError is raised, even where the reader would have
+    taken the missing bytes for a damaged file."""
+    from .network import TIMEOUT, open_remote
+
+    buf = open_remote(target, TIMEOUT if timeout is None else timeout)
+    if buf.size == 0:
+        return Checkpoint(str(target), 0, Layout("unknown", problem="empty file (0 bytes)"), Uses(), buf, b"", values)
+    uses = Uses(limits)
+    head = buf[:_HEAD]
+    with gc_paused():
+        layout = _layout(buf, uses, head, lambda: buffered(buf))
+    buf.raise_failure()
+    return Checkpoint(str(target), buf.size, layout, uses, buf, head, values)
 
 
 _gc_lock = threading.Lock()

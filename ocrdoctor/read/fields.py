@@ -11,10 +11,22 @@ class FormatError(ValueError):
     """The file has the layout's shape but cannot be read as it; the message says why."""
 
 
+def unpack_at(fmt: struct.Struct, buf, offset: int) -> tuple:
+    """`fmt.unpack_from(buf, offset)` over any byte source: a mapped file or bytes directly, a remote file
+    (which has slices, not the buffer protocol) through the slice. Raises struct.error when cut short."""
+    try:
+        return fmt.unpack_from(buf, offset)
+    except TypeError:
+        return fmt.unpack(bytes(buf[offset:offset + fmt.size])) if offset >= 0 else fmt.unpack_from(b"", 0)
+
+
+_INT64 = struct.Struct("<q")
+
+
 def int64_at(buf, pos: int, what: str) -> int:
     if pos + 8 > len(buf):
         raise FormatError(f"the file ends inside a {what}: truncated")
-    (value,) = struct.unpack_from("<q", buf, pos)
+    (value,) = unpack_at(_INT64, buf, pos)
     if value < 0:
         raise FormatError(f"a negative {what}")
     return value

@@ -60,13 +60,16 @@ class ZipData(StorageData):
         return self.archive.by_name.get(self.folder + key.encode("utf-8").lower(), [])
 
     def has(self, key: str) -> bool:
-        if self._cache is None:
-            self._cache = self._stored_spans()
-        return key in self._cache or bool(self._members(key))
+        """From the directory alone: no local header is read."""
+        return bool(self._members(key))
+
+    def prepare(self, keys: list[str]) -> None:
+        """Locate these storages together (a remote file fetches their headers in coalesced requests)."""
+        self._cache = {**(self._cache or {}), **self._stored_spans(keys)}
 
     def where(self, key: str) -> tuple[Any, int, int] | None:
-        if self._cache is None:
-            self._cache = self._stored_spans()
+        if self._cache is None:  # a mapped file: every storage located at once, with numpy
+            self._cache = self._stored_spans(None if not hasattr(self.archive.buf, "prefetch") else [key])
         found = self._cache.get(key)
         if found is None:
             members = self._members(key)
@@ -87,10 +90,14 @@ class ZipData(StorageData):
             self._cache[key] = found
         return found
 
-    def _stored_spans(self) -> dict[str, tuple[Any, int, int]]:
-        """Every plainly stored, large-enough storage member's span, from its local header, in one pass."""
+    def _stored_spans(self, only: list[str] | None = None) -> dict[str, tuple[Any, int, int]]:
+        """Every plainly stored, large-enough storage member's span (or those of `only`), from its local header,
+        in one pass."""
         keys, members = [], []
-        for key, storage in self.storages.items():
+        for key in self.storages if only is None else only:
+            storage = self.storages.get(key)
+            if storage is None:
+                continue
             found = self._members(key)
             if found and found[0].method == 0 and found[0].size >= storage.nbytes:
                 keys.append(key)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ..core.engine import UsageError
+from .network import listed, require_remote
+from .remote import Url, is_url, redact
 from .shards import IndexError_, is_index, shard_names
 from .sniff import sniff
 
@@ -22,20 +24,29 @@ class SkippedPath:
     reason: str
 
 
-def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-            ) -> tuple[list[Path], list[SkippedPath]]:
+def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
+            timeout: float | None = None) -> tuple[list[Path], list[SkippedPath]]:
     """Files as given; folders searched recursively, sorted, filtered by the globs; each file once.
 
     In a folder every regular file is sniffed by its first bytes (a checkpoint under any name is
     checked, ONNX exports go by their suffix); links that dangle or loop, links to folders and
     files that are plainly something else are skipped, and each skip is recorded with its reason.
     Globs match a file's path relative to the folder given (or its name); with include globs,
-    the matching files are checked whatever they hold.
+    the matching files are checked whatever they hold. A URL is listed the same way (read/remote.py).
     """
     found: list[Path] = []
     skipped: list[SkippedPath] = []
     used: set[str] = set()
     for raw in paths:
+        if is_url(raw):
+            require_remote(f"checking {redact(str(raw))}")
+            inside, passed = listed(str(raw), include, exclude, used, timeout)
+            skipped += [SkippedPath(url, reason) for url, reason in passed]
+            if not inside:
+                raise UsageError(f"no checkpoints or ONNX exports in {redact(str(raw))}"
+                                 + (f" ({len(passed)} files skipped)" if passed else ""))
+            found += inside
+            continue
         path = Path(raw)
         if path.is_dir():
             here: list[SkippedPath] = []
@@ -118,10 +129,10 @@ def matches(rel: str, pattern: str) -> bool:
 
 
 def _unique(paths: list[Path]) -> list[Path]:
-    seen: set[Path] = set()
+    seen: set = set()
     unique = []
     for p in paths:
-        key = p.resolve()
+        key = p.url if isinstance(p, Url) else p.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(p)

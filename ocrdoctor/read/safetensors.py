@@ -28,7 +28,7 @@ def read_safetensors(buf, limits: Limits = DEFAULT) -> Layout | None:
     size = len(buf)
     if size < 10:
         return None
-    (n,) = struct.unpack_from("<Q", buf, 0)
+    (n,) = struct.unpack("<Q", bytes(buf[0:8]))
     if not 2 <= n <= min(size - 8, _MAX_HEADER) or bytes(buf[8:9]) != b"{":
         return None
     limits.check("entries", bytes(buf[8:8 + n]).count(b'"data_offsets"'))

@@ -14,6 +14,7 @@ _RENDERERS = {
     "text": ("text", "render_text"),
     "concise": ("text", "render_concise"),
     "json": ("json", "render_json"),
+    "jsonl": ("json", "render_jsonl"),
     "sarif": ("sarif", "render_sarif"),
     "junit": ("junit", "render_junit"),
     "github": ("github", "render_github"),

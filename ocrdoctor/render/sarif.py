@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from ..core.findings import Finding, Report, Severity
 from ..core.registry import default
+from ..read.remote import is_url, redact
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 DOCS_URL = "https://github.com/ocrdoctor/ocrdoctor/blob/main/docs/rules.md"
@@ -16,7 +17,10 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 
 def artifact_uri(target: str) -> str:
-    """A relative, percent-encoded URI when the target is under the working directory."""
+    """A relative, percent-encoded URI when the target is under the working directory; a remote target's URL
+    as reports show it (no credentials, no query string)."""
+    if is_url(target):
+        return redact(target)
     path = Path(target)
     try:
         path = path.resolve().relative_to(Path.cwd().resolve())

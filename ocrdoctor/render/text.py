@@ -32,12 +32,17 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
         for codes, sample in _fixes(target.findings):
             lines += _fix(codes, sample)
         for error in target.errors:
-            lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
+            if target.unreadable:
+                lines.append("  " + _paint(error.error, "magenta", color))
+            else:
+                lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
         if verbose:
             lines += [f"  {s.rule} skipped{f' [{s.member}]' if s.member else ''}: {s.reason}" for s in target.skipped]
         if target.summary.get("not_built"):
             lines.append("  " + _paint(f"not built: {target.summary['not_built'].removeprefix('not built: ')}",
                                        "magenta", color))
+        elif target.summary.get("not_read"):
+            lines.append("  " + _paint(f"not checked: {target.summary['not_read']}", "magenta", color))
         elif not target.findings and not target.errors:
             lines.append("  " + _paint("no problems found", "green", color))
         lines.append("")
@@ -58,7 +63,8 @@ def render_concise(report: Report, color: bool = False, verbose: bool = False) -
             member = f"[{f.member}] " if f.member else ""
             sev = _paint(f"[{f.severity.value}]", _COLORS[f.severity], color)
             lines.append(f"{target.target}: {f.rule} {sev} {member}{f.message}")
-        lines += [f"{target.target}: {e.rule} [check error] {e.error}" for e in target.errors]
+        lines += [f"{target.target}: {'[unreadable]' if target.unreadable else f'{e.rule} [check error]'} {e.error}"
+                  for e in target.errors]
     lines += [f"{_paint('plugin error', 'magenta', color)}: {e.name}: {e.error}" for e in report.errors]
     if verbose:
         lines += [f"{s.path}: not checked: {s.reason}" for s in report.skipped]
@@ -145,8 +151,10 @@ def _folder_lines(report: Report) -> list[str]:
 def _summary(report: Report) -> str:
     counts = report.summary
     total = sum(counts.values())
-    errors = len(report.check_errors)
+    unread = len(report.unreadable)
+    errors = len(report.check_errors) - unread
     crashed = f"; {count(errors, 'check error')}" if errors else ""
+    crashed += f"; {count(unread, 'target')} could not be read" if unread else ""
     if not total:
         return f"No problems found in {_what(report)}{crashed}."
     parts = ", ".join(count(counts[k], k) for k in ("error", "warning", "info"))

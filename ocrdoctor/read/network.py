@@ -1,0 +1,249 @@
+"""The network under read/remote.py's byte source: each protocol's own fsspec filesystem, requests bounded
+by a timeout, retried with backoff where the failure may pass, counted, and listings of folders and prefixes.
+
+Errors are RemoteError with a status code and a text scrubbed of the URL's secrets: a target that
+cannot be read is a run error for that target, never a finding (a flaky network is not a bad model).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+from .remote import READ_AHEAD, RemoteBytes, RemoteError, Transfer, Url, redact, scrub
+TRIES = 3  # attempts per request (the first and two retries)
+BACKOFF = 0.25  # seconds before the first retry, doubled each time
+TIMEOUT = 30.0  # seconds one request may take (`--timeout`)
+_PERMANENT = {400, 401, 403, 404, 405, 410, 416}
+
+
+# --- filesystems --------------------------------------------------------------------------------
+
+def require_remote(what: str = "a remote check") -> None:
+    """fsspec is the `remote` extra's: without it, one line saying what to install."""
+    try:
+        import fsspec  # noqa: F401
+    except ImportError:
+        from ..core.engine import UsageError
+
+        raise UsageError(f"{what} needs fsspec: pip install 'ocrdoctor[remote]'") from None
+
+
+def filesystem(url: str, timeout: float = TIMEOUT):
+    """(filesystem, path) for a URL: the protocol's own fsspec filesystem, each request bounded by `timeout`
+    and retried by us (not by the filesystem), credentials from its standard configuration."""
+    import fsspec
+
+    protocol = fsspec.core.split_protocol(url)[0] or "file"
+    options: dict[str, Any] = {}
+    if protocol in ("http", "https"):
+        import aiohttp
+
+        options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(total=timeout), "trace_configs": [_counting()]}
+    elif protocol in ("s3", "s3a"):
+        options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout,
+                                    "retries": {"max_attempts": 1}}
+    try:
+        return fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:  # the protocol's filesystem is not installed (s3fs, gcsfs, ...)
+        raise RemoteError(f"no filesystem for {protocol}:// is installed ({exc}): "
+                          "pip install 'ocrdoctor[remote]'") from None
+    except ValueError as exc:
+        raise RemoteError(f"{protocol}:// is not a protocol fsspec knows ({exc})") from None
+
+
+_TRACE = None
+
+
+def _counting():
+    """An aiohttp trace that counts every request a target's calls send (HEAD, a GET fsspec falls back to,
+    each redirect) on the Transfer passed as `trace_request_ctx`."""
+    global _TRACE
+    if _TRACE is None:
+        import aiohttp
+
+        async def sent(session, context, params) -> None:
+            transfer = context.trace_request_ctx
+            if isinstance(transfer, Transfer):
+                transfer.add(1, 0)
+
+        _TRACE = aiohttp.TraceConfig()
+        _TRACE.on_request_start.append(sent)
+        _TRACE.on_request_redirect.append(sent)
+    return _TRACE
+
+
+def counted(fs, transfer: Transfer) -> dict[str, Any]:
+    """The keywords that make `fs`'s requests count on `transfer` (HTTP); other filesystems are counted per call."""
+    if "http" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+        transfer.exact = True
+        return {"trace_request_ctx": transfer}
+    return {}
+
+
+def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None, what: str = "read") -> Any:
+    """`call()` with retries for failures that may pass; every attempt is counted as a request."""
+    for attempt in range(TRIES):
+        try:
+            result = call()
+        except Exception as exc:
+            if transfer is not None:
+                transfer.attempt()
+            status = status_of(exc)
+            if not transient(exc, status) or attempt == TRIES - 1:
+                tries = f" ({attempt + 1} tries)" if attempt else ""
+                raise RemoteError(f"cannot {what} {redact(url)}: {describe(exc, status, url)}{tries}", status) from None
+            time.sleep(BACKOFF * 2 ** attempt)
+            continue
+        if transfer is not None:
+            transfer.attempt(len(result) if isinstance(result, (bytes, bytearray)) else 0)
+        return result
+    raise AssertionError("unreachable")
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status a filesystem's exception carries (aiohttp, botocore, requests), found through the
+    exceptions it wraps (fsspec turns a failed HEAD into FileNotFoundError), else the one it stands for."""
+    seen = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        status = _status(link)
+        if status is not None:
+            return status
+        link = link.__cause__ or link.__context__
+    return 404 if isinstance(exc, FileNotFoundError) else 403 if isinstance(exc, PermissionError) else None
+
+
+def _status(exc: BaseException) -> int | None:
+    value = getattr(exc, "status", None)  # aiohttp's ClientResponseError
+    if isinstance(value, int) and 100 <= value < 600:
+        return value
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore's ClientError
+        value = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return value if isinstance(value, int) else None
+    value = getattr(response, "status_code", None)  # requests / httpx (huggingface_hub)
+    return value if isinstance(value, int) else None
+
+
+def transient(exc: BaseException, status: int | None) -> bool:
+    if isinstance(exc, RemoteError):
+        return False
+    if status is not None:
+        return status not in _PERMANENT and (status >= 500 or status in (408, 425, 429))
+    return not isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                                ValueError, TypeError, NotImplementedError))
+
+
+def describe(exc: BaseException, status: int | None, url: str) -> str:
+    if isinstance(exc, TimeoutError) or type(exc).__name__ in ("FSTimeoutError", "ReadTimeoutError",
+                                                               "ConnectTimeoutError", "ServerTimeoutError"):
+        return "timed out"
+    if status == 404:
+        return "not found (HTTP 404)"
+    if status in (401, 403):
+        return f"access denied (HTTP {status}): check the filesystem's credentials"
+    if "support range requests" in str(exc):
+        return "the server ignores range requests (it sends the whole file for a part of it)"
+    if type(exc).__name__ in ("ClientPayloadError", "ContentLengthError", "ServerDisconnectedError"):
+        return "the server closed the connection before the response was complete"
+    from ..core.registry import one_line
+
+    text = scrub(one_line(exc), url)
+    return f"HTTP {status}: {text}" if status is not None and str(status) not in text else text
+
+
+def open_remote(target: Url, timeout: float = TIMEOUT, read_ahead: int = READ_AHEAD) -> RemoteBytes:
+    """The target as a byte source: its size known (from the listing, or one request), nothing else read yet."""
+    transfer = Transfer(requests=target.requests)
+    if target.error is not None:
+        raise target.error
+    fs, path = filesystem(target.url, timeout)
+    extra = counted(fs, transfer)
+    size = target.size
+    if size is None:
+        info = retried(lambda: fs.info(path, **extra), target.url, transfer, "reach")
+        if info.get("type") == "directory":
+            raise RemoteError(f"{redact(target.url)} is a folder: give it with a trailing '/' to check what it holds")
+        size = info.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise RemoteError(f"{redact(target.url)}: the server does not say how large the file is, so it cannot be "
+                          "read in ranges")
+    handle = fs.open(path, "rb", block_size=READ_AHEAD, cache_type="none", size=size, **extra)
+
+    def fetch(start: int, stop: int) -> bytes:
+        def one() -> bytes:
+            handle.seek(start)
+            return handle.read(stop - start)
+
+        return retried(one, target.url, transfer)
+
+    return RemoteBytes(fetch, size, transfer, read_ahead)
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+def listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[str], timeout: float | None = None
+           ) -> tuple[list[Url], list[tuple[str, str]]]:
+    """The files a URL names: itself, or, for a folder or prefix (`s3://bucket/models/`, `hf://org/repo`),
+    every file under it, sorted, filtered by the globs (relative to the URL) and sniffed as a local folder
+    is: a known suffix is checked, anything else by its first bytes (one small request each). A URL that
+    cannot be reached is kept as a target that fails (a run error), so the run goes on with the others.
+    Returns (targets, [(redacted url, why it was skipped)])."""
+    from .paths import matches  # the same glob rules as a local folder
+
+    timeout = TIMEOUT if timeout is None else timeout
+    transfer = Transfer()
+    try:
+        fs, path = filesystem(url, timeout)
+        extra = counted(fs, transfer)
+        info = retried(lambda: fs.info(path, **extra), url, transfer, "reach")
+    except RemoteError as exc:
+        return [Url(url, error=exc, requests=transfer.requests)], []
+    if info.get("type") != "directory":
+        return [Url(url, size=info.get("size"), requests=transfer.requests)], []
+    try:
+        found = retried(lambda: fs.find(path, detail=True), url, None, "list")
+    except RemoteError as exc:
+        return [Url(url, error=exc)], []
+    base = path.rstrip("/") + "/"
+    targets, skipped = [], []
+    for name, meta in sorted(found.items()):
+        if meta.get("type") == "directory":
+            continue
+        rel = name[len(base):] if name.startswith(base) else name.rsplit("/", 1)[-1]
+        if any(matches(rel, g) for g in exclude):
+            continue
+        target = Url(fs.unstrip_protocol(name), size=meta.get("size"))
+        why, sniffed = _not_checked(target, rel, include, used, timeout)
+        target = replace(target, requests=sniffed)  # the sniff's request is the target's cost too
+        if why:
+            skipped.append((str(target), why))
+        else:
+            targets.append(target)
+    return targets, skipped
+
+
+def _not_checked(target: Url, rel: str, include: Sequence[str], used: set[str], timeout: float
+                 ) -> tuple[str | None, int]:
+    """(why the file is not checked, or None; the requests its first bytes cost)."""
+    from .paths import matches
+    from .shards import INDEX_SUFFIXES
+    from .sniff import CHECKPOINT_SUFFIXES, is_checkpoint_content
+
+    if include:
+        hits = [g for g in include if matches(rel, g)]
+        used.update(hits)
+        return None if hits else "not matched by --include", 0
+    if rel.lower().endswith(INDEX_SUFFIXES):
+        return "a shard index: shards are joined from a local copy (each shard is checked on its own here)", 0
+    if target.suffix.lower() in (*CHECKPOINT_SUFFIXES, ".onnx"):
+        return None, 0
+    try:
+        source = open_remote(target, timeout, read_ahead=0)
+        head = source[:4096]
+    except RemoteError as exc:
+        return f"unreadable: {exc}", 1
+    return (None if is_checkpoint_content(head) else "not a checkpoint (its first bytes say so)"), source.transfer.requests

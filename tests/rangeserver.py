@@ -1,0 +1,136 @@
+"""A local HTTP server that honours `Range` and counts every request and byte it sends, with the ways a
+server misbehaves on demand: a size it lies about, a body it cuts short, a stall, ranges ignored,
+failures that pass. Used by tests/test_remote.py and bench/bench_remote.py."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class Behaviour:
+    """How the server misbehaves (all off: an honest server)."""
+
+    declared: int | None = None  # the size HEAD and Content-Range claim, whatever the file holds
+    cut_after: int | None = None  # send at most this many body bytes of a response, then close the connection
+    stall: bool = False  # accept GETs and never answer them
+    ignore_range: bool = False  # answer every GET with the whole file (200)
+    fail_first: int = 0  # answer the first N requests 503
+    status: int | None = None  # answer every request with this status
+
+
+@dataclass
+class Counts:
+    """What the server saw: one entry per request (HEAD, GET, redirects), and the body bytes it sent."""
+
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+    bytes_sent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.bytes_sent = 0
+
+
+def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: threading.Event):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _count(self) -> int:
+            with counts.lock:
+                counts.requests.append((self.command, self.path, self.headers.get("Range", "")))
+                return len(counts.requests)
+
+        def _file(self) -> Path | None:
+            path = (folder / self.path.split("?", 1)[0].lstrip("/")).resolve()
+            return path if path.is_file() and folder.resolve() in path.parents else None
+
+        def _refuse(self, status: int) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_HEAD(self) -> None:
+            n = self._count()
+            if behaviour.status or n <= behaviour.fail_first:
+                return self._refuse(behaviour.status or 503)
+            path = self._file()
+            if path is None:
+                return self._refuse(404)
+            self.send_response(200)
+            self.send_header("Content-Length", str(behaviour.declared or path.stat().st_size))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            n = self._count()
+            if behaviour.status or n <= behaviour.fail_first:
+                return self._refuse(behaviour.status or 503)
+            if behaviour.stall:
+                release.wait(120)
+                return
+            path = self._file()
+            if path is None:
+                return self._refuse(404)
+            data = path.read_bytes()
+            size = behaviour.declared or len(data)
+            match = _RANGE.match(self.headers.get("Range", ""))
+            if match is None or behaviour.ignore_range:
+                status, start, body = 200, 0, data
+            else:
+                first, last = match.groups()
+                if first == "":
+                    start, stop = max(0, size - int(last)), size
+                else:
+                    start, stop = int(first), min(size, int(last) + 1 if last else size)
+                if start >= size:
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status, body = 206, data[start:stop]  # what it has: less than it declared when it lies
+                declared_length = len(body)
+            self.send_response(status)
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{start + declared_length - 1}/{size}")
+                self.send_header("Content-Length", str(declared_length))
+            else:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if behaviour.cut_after is not None:
+                body = body[:behaviour.cut_after]
+                self.close_connection = True
+            self.wfile.write(body)
+            with counts.lock:
+                counts.bytes_sent += len(body)
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serving(folder: Path, behaviour: Behaviour | None = None) -> Iterator[tuple[str, Counts]]:
+    """(base URL, counts) of a server over `folder` for the duration of the block."""
+    counts, release = Counts(), threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(folder, behaviour or Behaviour(), counts, release))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", counts
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
