@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +26,7 @@ class Behaviour:
     ignore_range: bool = False  # answer every GET with the whole file (200)
     fail_first: int = 0  # answer the first N requests 503
     status: int | None = None  # answer every request with this status
+    latency: float = 0.0  # seconds before each answer: a server far away
 
 
 @dataclass
@@ -49,6 +51,8 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
             pass
 
         def _count(self) -> int:
+            if behaviour.latency:
+                time.sleep(behaviour.latency)
             with counts.lock:
                 counts.requests.append((self.command, self.path, self.headers.get("Range", "")))
                 return len(counts.requests)
@@ -84,11 +88,11 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
             path = self._file()
             if path is None:
                 return self._refuse(404)
-            data = path.read_bytes()
-            size = behaviour.declared or len(data)
+            actual = path.stat().st_size
+            size = behaviour.declared or actual
             match = _RANGE.match(self.headers.get("Range", ""))
             if match is None or behaviour.ignore_range:
-                status, start, body = 200, 0, data
+                status, start, body = 200, 0, path.read_bytes()
             else:
                 first, last = match.groups()
                 if first == "":
@@ -101,7 +105,10 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                status, body = 206, data[start:stop]  # what it has: less than it declared when it lies
+                with path.open("rb") as f:  # what it has: less than it declared when it lies
+                    f.seek(start)
+                    body = f.read(max(0, min(stop, actual) - start))
+                status = 206
                 declared_length = len(body)
             self.send_response(status)
             if status == 206:

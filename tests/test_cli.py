@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 
@@ -154,3 +155,11 @@ def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     lines = text.stdout.rstrip().splitlines()
     assert lines[-2] == "No problems found in 3 pages."  # the repaired detector reads what the pair reads
     assert lines[-1].startswith("reads the same on 3 pages: ") and lines[-1].split(": ")[1].split()[0] not in ("0/0",)
+
+
+def test_a_url_without_the_remote_extra_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # not installed
+    result = run("check", "https://user:secret@example.com/models/det.pt?sig=abc")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "pip install 'ocrdoctor[remote]'" in result.stderr and "secret" not in result.stderr + result.stdout
+    assert "sig=abc" not in result.stderr

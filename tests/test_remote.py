@@ -16,7 +16,6 @@ import time
 
 import pytest
 
-pytest.importorskip("torch")
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
 
@@ -34,7 +33,7 @@ VALUE_RULES = {"OD109", "OD110", "OD116"}
 def files(tmp_path_factory):
     """The trained pair's detector as teams keep it: a torch zip with training state beside the weights
     (det.pt, OD104), the same weights as safetensors, and a copy with one NaN (bad.pt, OD109)."""
-    import torch
+    torch = pytest.importorskip("torch")
     from safetensors.torch import load_file, save_file
 
     det = ocrdoctor.trained_pair()[0]
@@ -69,6 +68,20 @@ def test_a_remote_check_reads_kilobytes_and_finds_what_a_local_one_finds(files, 
     assert target.summary["bytes_read"] == sent <= 0.03 * size  # at most 3% of the file
     assert target.summary["requests"] == len(requests) <= 4  # HEAD included: the server counted them all
     assert target.target == f"{base}/{name}" and report.exit_code() == 0
+
+
+def test_without_torch_the_committed_checkpoints_read_remotely_as_locally():
+    """What a deployment without the doctr extra runs: torch-written files of every layout, over HTTP."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data" / "checkpoints"
+    names = sorted(p.name for p in folder.iterdir())
+    with serving(folder) as (base, _):
+        remote = check_paths([f"{base}/{n}" for n in names], values="all")
+    local = check_paths([folder / n for n in names])
+    assert [(f.rule, f.message) for f in remote.findings] == [(f.rule, f.message) for f in local.findings]
+    assert "OD109" in codes(remote) and not remote.unreadable
+    assert [t.target.rsplit("/", 1)[-1] for t in remote.targets] == names
 
 
 def test_values_all_fetches_each_storage_once_and_runs_the_value_rules(files):

@@ -90,8 +90,8 @@ def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None,
         except Exception as exc:
             if transfer is not None:
                 transfer.attempt()
-            status = status_of(exc)
-            if not transient(exc, status) or attempt == TRIES - 1:
+            status, cause = status_of(exc), _root(exc)
+            if not (timed_out(exc) or transient(cause, status)) or attempt == TRIES - 1:
                 tries = f" ({attempt + 1} tries)" if attempt else ""
                 raise RemoteError(f"cannot {what} {redact(url)}: {describe(exc, status, url)}{tries}", status) from None
             time.sleep(BACKOFF * 2 ** attempt)
@@ -105,14 +105,12 @@ def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None,
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status a filesystem's exception carries (aiohttp, botocore, requests), found through the
     exceptions it wraps (fsspec turns a failed HEAD into FileNotFoundError), else the one it stands for."""
-    seen = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
+    for link in _chain(exc):
         status = _status(link)
         if status is not None:
             return status
-        link = link.__cause__ or link.__context__
+    if _root(exc) is not exc:  # fsspec's FileNotFoundError around a refused connection is not a 404
+        return None
     return 404 if isinstance(exc, FileNotFoundError) else 403 if isinstance(exc, PermissionError) else None
 
 
@@ -128,6 +126,11 @@ def _status(exc: BaseException) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The innermost exception a filesystem's error wraps: what actually went wrong."""
+    return _chain(exc)[-1]
+
+
 def transient(exc: BaseException, status: int | None) -> bool:
     if isinstance(exc, RemoteError):
         return False
@@ -137,10 +140,27 @@ def transient(exc: BaseException, status: int | None) -> bool:
                                 ValueError, TypeError, NotImplementedError))
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it wraps, outermost first (at most 20: a cycle cannot loop)."""
+    out = [exc]
+    while (out[-1].__cause__ or out[-1].__context__) is not None and len(out) < 20:
+        out.append(out[-1].__cause__ or out[-1].__context__)
+    return out
+
+
+def timed_out(exc: BaseException) -> bool:
+    return any(isinstance(e, TimeoutError) or type(e).__name__ in _TIMEOUTS for e in _chain(exc))
+
+
+_TIMEOUTS = ("FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError", "ServerTimeoutError", "ReadTimeout",
+             "ConnectTimeout")
+
+
 def describe(exc: BaseException, status: int | None, url: str) -> str:
-    if isinstance(exc, TimeoutError) or type(exc).__name__ in ("FSTimeoutError", "ReadTimeoutError",
-                                                               "ConnectTimeoutError", "ServerTimeoutError"):
+    """What went wrong, in words, from the whole chain of exceptions a filesystem raised."""
+    if timed_out(exc):
         return "timed out"
+    exc = _root(exc)
     if status == 404:
         return "not found (HTTP 404)"
     if status in (401, 403):
