@@ -6,11 +6,12 @@ every body byte. Files, all built here:
 - a 16 MB docTR checkpoint (db_mobilenet_v3_large, float32, with its optimizer step and epoch),
   as torch's zip and as safetensors: targets <= 3% of the bytes and <= 4 requests (`--values none`);
 - a 1 GB zip checkpoint (the same model beside a 1 GB tensor): target under 1 MB read;
-- the same 16 MB model in torch's legacy layout (no target: measured);
+- the same 16 MB model in torch's legacy layout and in torch < 0.4's tar layout (no target: measured);
 - `--values all` on the zip: what the value rules cost (each storage fetched once);
 - a registry: 32 copies of the zip checked at 50 ms latency with --jobs 1 and --jobs 8 (files/s).
-Findings are compared with a local check of the same file, the value rules aside. hf:// is not
-measured: it needs the Hub's API, which this machine cannot reach (its resolution calls come first).
+- `hf://org/repo/det.pt` through huggingface_hub's HfFileSystem against the same server answering
+  the Hub's API calls: its resolution calls counted with the reads (target <= 8 requests).
+Findings are compared with a local check of the same file, the value rules aside.
 
     python bench/bench_remote.py [--json out.json] [--no-gigabyte]
 """
@@ -43,6 +44,9 @@ def build(folder: Path, gigabyte: bool) -> dict[str, Path]:
     torch.save({"model": weights, "epoch": 12, "step": 40_000}, files["zip"])
     save_file(weights, str(files["safetensors"]))
     torch.save({"model": weights, "epoch": 12}, files["legacy"], _use_new_zipfile_serialization=False)
+    from tests.torchfile import save_tar  # torch < 0.4's tar layout, written without torch
+
+    files["tar"] = save_tar(folder / "det-tar.pt", {k: v.numpy() for k, v in weights.items()})
     if gigabyte:
         files["1 GB zip"] = folder / "big.pt"
         torch.save({"model": weights, "embeddings": torch.zeros(1 << 28)}, files["1 GB zip"])  # 2^28 floats: 1 GiB
@@ -97,6 +101,21 @@ def download_row(base: str, counts, path: Path) -> dict:
             "seconds": time.perf_counter() - start}
 
 
+def hub_row(folder: Path, path: Path) -> dict:
+    from huggingface_hub import HfFileSystem, constants
+
+    from ocrdoctor.api import check_paths
+
+    with serving(folder, hub=True) as (base, counts):
+        constants.ENDPOINT = base  # what HF_ENDPOINT sets when huggingface_hub is imported
+        constants.HUGGINGFACE_CO_URL_TEMPLATE = base + "/{repo_id}/resolve/{revision}/{filename}"
+        HfFileSystem.clear_instance_cache()
+        report = check_paths(f"hf://org/repo/{path.name}")
+        assert not report.unreadable, report.targets[0].unreadable
+        return {"file": path.name, "bytes_read": counts.bytes_sent, "requests": len(counts.requests),
+                "api_requests": sum(1 for r in counts.requests if r[1].startswith("/api/"))}
+
+
 def registry(folder: Path, source: Path, copies: int, latency: float) -> list[dict]:
     from ocrdoctor.api import check_paths
 
@@ -143,6 +162,9 @@ def main() -> int:
                 row["ratio_bytes"] = row["bytes_read"] / ours["bytes_read"]
                 print(f"{row['tool']:25} {row['bytes_read']:,} bytes ({row['share']:.0%}) in {row['requests']} requests, "
                       f"{row['seconds'] * 1000:.0f} ms: {row['ratio_bytes']:.0f}x the bytes of `ocrdoctor check`")
+        out["hub"] = hub_row(folder, files["zip"])
+        print(f"hf://org/repo/{files['zip'].name}: {out['hub']['bytes_read']:,} bytes in {out['hub']['requests']} "
+              f"requests ({out['hub']['api_requests']} of them the Hub's API)")
         out["registry"] = registry(folder, files["zip"], 32, 0.05)
         for row in out["registry"]:
             print(f"registry: {row['files']} files at {row['latency_ms']:.0f} ms latency, --jobs {row['jobs']}: "

@@ -1,10 +1,13 @@
 """A local HTTP server that honours `Range` and counts every request and byte it sends, with the ways a
 server misbehaves on demand: a size it lies about, a body it cuts short, a stall, ranges ignored,
-failures that pass. Used by tests/test_remote.py and bench/bench_remote.py."""
+failures that pass. With `hub=True` it also answers the few Hugging Face Hub API calls
+huggingface_hub's HfFileSystem makes (a repository's info and tree, files under `resolve/`), serving
+the folder as the repository `org/repo`. Used by tests/test_remote.py and bench/bench_remote.py."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import threading
 import time
@@ -43,7 +46,10 @@ class Counts:
             self.bytes_sent = 0
 
 
-def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: threading.Event):
+HUB_REPO = "org/repo"
+
+
+def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: threading.Event, hub: bool = False):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -58,8 +64,36 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
                 return len(counts.requests)
 
         def _file(self) -> Path | None:
-            path = (folder / self.path.split("?", 1)[0].lstrip("/")).resolve()
-            return path if path.is_file() and folder.resolve() in path.parents else None
+            name = self.path.split("?", 1)[0].lstrip("/")
+            if hub:  # /org/repo/resolve/<revision>/<path>
+                prefix = f"{HUB_REPO}/resolve/"
+                name = name[len(prefix):].split("/", 1)[-1] if name.startswith(prefix) else ""
+            path = (folder / name).resolve()
+            return path if name and path.is_file() and folder.resolve() in path.parents else None
+
+        def _hub_api(self) -> bool:
+            """The Hub's API, as much of it as HfFileSystem reads: repo info and tree listings."""
+            route = self.path.split("?", 1)[0]
+            base = f"/api/models/{HUB_REPO}"
+            if route == base or route.startswith(base + "/revision/"):
+                body = {"id": HUB_REPO, "sha": "a" * 40, "private": False}
+            elif route.startswith(base + "/tree/"):
+                inside = route[len(base + "/tree/"):].split("/", 1)[1:]  # after the revision
+                root = folder / inside[0] if inside else folder
+                recursive = "recursive=true" in self.path.lower()
+                items = sorted(root.rglob("*") if recursive else root.iterdir())
+                body = [{"type": "directory" if p.is_dir() else "file", "oid": "b" * 40,
+                         "size": 0 if p.is_dir() else p.stat().st_size, "path": p.relative_to(folder).as_posix()}
+                        for p in items]
+            else:
+                return False
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
 
         def _refuse(self, status: int) -> None:
             self.send_response(status)
@@ -84,6 +118,10 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
                 return self._refuse(behaviour.status or 503)
             if behaviour.stall:
                 release.wait(120)
+                return
+            if hub and self.path.startswith("/api/"):
+                if not self._hub_api():
+                    self._refuse(404)
                 return
             path = self._file()
             if path is None:
@@ -128,10 +166,10 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
 
 
 @contextlib.contextmanager
-def serving(folder: Path, behaviour: Behaviour | None = None) -> Iterator[tuple[str, Counts]]:
+def serving(folder: Path, behaviour: Behaviour | None = None, hub: bool = False) -> Iterator[tuple[str, Counts]]:
     """(base URL, counts) of a server over `folder` for the duration of the block."""
     counts, release = Counts(), threading.Event()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(folder, behaviour or Behaviour(), counts, release))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(folder, behaviour or Behaviour(), counts, release, hub))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

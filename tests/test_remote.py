@@ -2,11 +2,9 @@
 
 - a local HTTP server that honours Range and counts every request and byte (tests/rangeserver.py),
   and misbehaves on demand: a size it lies about, a body cut short, a stall, ranges ignored, 503s;
-- an S3 API served by moto in server mode, read through s3fs, with a prefix listed as a folder.
-
-The Hub (`hf://`) goes through huggingface_hub's HfFileSystem, which resolves a repository through
-the Hub's API before any byte is read; no local stand-in for that API is run here, so hf:// is
-covered by the code path it shares with every fsspec protocol (bench/bench_remote.py says the same).
+- an S3 API served by moto in server mode, read through s3fs, with a prefix listed as a folder;
+- the Hub (`hf://`) through huggingface_hub's own HfFileSystem, pointed at the same server, which
+  answers the API calls HfFileSystem makes (repo info, tree) and serves files under `resolve/`.
 """
 
 from __future__ import annotations
@@ -269,3 +267,34 @@ def test_redaction():
     assert redact(url) == "https://example.com:8443/models/det.pt"
     assert scrub(f"GET {url} failed; sig X-Amz-Signature=abc", url) == \
         "GET https://example.com:8443/models/det.pt failed; sig <redacted>"
+
+
+# --- the Hub, through HfFileSystem against a local endpoint -------------------------------------
+
+@pytest.fixture
+def hub(files, monkeypatch):
+    """`hf://org/repo` served locally: huggingface_hub's own HfFileSystem, pointed at this machine."""
+    pytest.importorskip("huggingface_hub")
+    from huggingface_hub import HfFileSystem, constants
+
+    with serving(files, hub=True) as (base, counts):
+        monkeypatch.setattr(constants, "ENDPOINT", base)  # what HF_ENDPOINT sets when huggingface_hub is imported
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", base + "/{repo_id}/resolve/{revision}/{filename}")
+        HfFileSystem.clear_instance_cache()
+        yield counts
+    HfFileSystem.clear_instance_cache()
+
+
+def test_a_hub_repository_is_listed_and_read_in_ranges(hub, files):
+    report = check_paths("hf://org/repo")
+    assert [t.target for t in report.targets] == ["hf://org/repo/bad.pt", "hf://org/repo/det.pt",
+                                                 "hf://org/repo/det.safetensors"]
+    assert [s.path for s in report.skipped] == ["hf://org/repo/notes.txt"]
+    local = check_paths([files / "bad.pt", files / "det.pt", files / "det.safetensors"], ignore=sorted(VALUE_RULES))
+    assert _findings(report) == _findings(local)
+    hub.reset()
+    [target] = check_paths("hf://org/repo/det.pt").targets
+    reads = [r for r in hub.requests if "/resolve/" in r[1]]
+    assert len(reads) == target.summary["requests"] - 1 <= 3  # the size came from the API, then head and tail
+    assert len(hub.requests) <= 8  # the Hub's own resolution calls included (issue 19's target)
+    assert sum(1 for r in reads if r[2]) == len(reads)  # every read a range

@@ -82,16 +82,24 @@ def counted(fs, transfer: Transfer) -> dict[str, Any]:
     return {}
 
 
-def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None, what: str = "read") -> Any:
+def tries_for(fs) -> int:
+    """Attempts per call: huggingface_hub's filesystem retries with its own backoff (HF_HUB_DOWNLOAD_TIMEOUT
+    bounds each of its requests), so its calls are not retried again here."""
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return 1 if "hf" in protocols else TRIES
+
+
+def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None, what: str = "read",
+            tries: int = TRIES) -> Any:
     """`call()` with retries for failures that may pass; every attempt is counted as a request."""
-    for attempt in range(TRIES):
+    for attempt in range(tries):
         try:
             result = call()
         except Exception as exc:
             if transfer is not None:
                 transfer.attempt()
             status, cause = status_of(exc), _root(exc)
-            if not (timed_out(exc) or transient(cause, status)) or attempt == TRIES - 1:
+            if not (timed_out(exc) or transient(cause, status)) or attempt == tries - 1:
                 tries = f" ({attempt + 1} tries)" if attempt else ""
                 raise RemoteError(f"cannot {what} {redact(url)}: {describe(exc, status, url)}{tries}", status) from None
             time.sleep(BACKOFF * 2 ** attempt)
@@ -184,7 +192,7 @@ def open_remote(target: Url, timeout: float = TIMEOUT, read_ahead: int = READ_AH
     extra = counted(fs, transfer)
     size = target.size
     if size is None:
-        info = retried(lambda: fs.info(path, **extra), target.url, transfer, "reach")
+        info = retried(lambda: fs.info(path, **extra), target.url, transfer, "reach", tries_for(fs))
         if info.get("type") == "directory":
             raise RemoteError(f"{redact(target.url)} is a folder: give it with a trailing '/' to check what it holds")
         size = info.get("size")
@@ -198,7 +206,7 @@ def open_remote(target: Url, timeout: float = TIMEOUT, read_ahead: int = READ_AH
             handle.seek(start)
             return handle.read(stop - start)
 
-        return retried(one, target.url, transfer)
+        return retried(one, target.url, transfer, tries=tries_for(fs))
 
     return RemoteBytes(fetch, size, transfer, read_ahead)
 
@@ -219,13 +227,13 @@ def listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[s
     try:
         fs, path = filesystem(url, timeout)
         extra = counted(fs, transfer)
-        info = retried(lambda: fs.info(path, **extra), url, transfer, "reach")
+        info = retried(lambda: fs.info(path, **extra), url, transfer, "reach", tries_for(fs))
     except RemoteError as exc:
         return [Url(url, error=exc, requests=transfer.requests)], []
     if info.get("type") != "directory":
         return [Url(url, size=info.get("size"), requests=transfer.requests)], []
     try:
-        found = retried(lambda: fs.find(path, detail=True), url, None, "list")
+        found = retried(lambda: fs.find(path, detail=True), url, None, "list", tries_for(fs))
     except RemoteError as exc:
         return [Url(url, error=exc)], []
     base = path.rstrip("/") + "/"
