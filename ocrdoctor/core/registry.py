@@ -32,6 +32,7 @@ BUILTIN = {
 }
 BUILTIN_MODULES = tuple(dict.fromkeys(m for modules in BUILTIN.values() for m in modules))
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison", "onnxtr")
+VALUES_NOTE = "Reads tensor values: skipped with `--values none` (the default for URLs)."
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
 FIELD_SECTION = "Seen in the field"  # optional: the issue threads a rule comes from
 
@@ -71,6 +72,8 @@ class Rule:
         """The rule's page, in the sections of ruff's rule pages."""
         head = f"{self.code} {self.name} ({self.severity.value}, {', '.join(self.kinds)})"
         parts = [head, "", self.summary]
+        if self.values:
+            parts += ["", VALUES_NOTE]
         for section in (*DOC_SECTIONS, FIELD_SECTION):
             if self.docs.get(section):
                 parts += ["", f"## {section}", self.docs[section]]

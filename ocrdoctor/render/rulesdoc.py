@@ -6,7 +6,7 @@ import json
 
 from ..anatomy.architectures import (all_releases, arch_names, default_head, reference_release, release_range,
                             releases_of, signatures, table_info)
-from ..core.registry import DOC_SECTIONS, FIELD_SECTION, default
+from ..core.registry import DOC_SECTIONS, FIELD_SECTION, VALUES_NOTE, default
 
 
 def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
@@ -14,7 +14,7 @@ def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
     if fmt == "json":
         return json.dumps([
             {"code": r.code, "name": r.name, "severity": r.severity.value, "target": r.target,
-             "also": list(r.also), "summary": r.summary, "origin": r.origin, "docs": r.docs}
+             "also": list(r.also), "values": r.values, "summary": r.summary, "origin": r.origin, "docs": r.docs}
             for r in rules
         ], indent=2) + "\n"
     if fmt == "markdown":
@@ -38,6 +38,8 @@ def _markdown(rules) -> str:
     out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {', '.join(r.kinds)} | {r.summary} |" for r in rules]
     for r in rules:
         out += ["", f"## {r.code}", "", f"**{r.name}** ({r.severity.value}, {', '.join(r.kinds)}): {r.summary}"]
+        if r.values:
+            out += ["", VALUES_NOTE]
         for section in (*DOC_SECTIONS, FIELD_SECTION):
             if r.docs.get(section):
                 out += ["", f"### {section}", "", r.docs[section]]
