@@ -172,9 +172,11 @@ def _read_directory(buf, limits: Limits) -> list[Member]:
     end = _find_end(buf)
     count, cd_size, cd_offset = _directory_extent(buf, end)
     limits.check("entries", count)
-    directory = buf[cd_offset:cd_offset + cd_size]  # one read (and one request for a remote file), then parsed
-    members, pos, unpack, append, big = [], 0, _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF
-    stop, buf = cd_size, directory
+    pos, stop = cd_offset, cd_offset + cd_size
+    if hasattr(buf, "prefetch"):  # a remote file: the directory in one read (one request), then parsed
+        limits.check("materialised", cd_size)  # bytes held in memory, where a mapped file holds none
+        buf, pos, stop = buf[cd_offset:stop], 0, cd_size
+    members, unpack, append, big = [], _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF
     for _ in range(count):
         if pos + 46 > stop:
             raise ArchiveError("corrupt zip archive: the directory holds fewer entries than it declares")
