@@ -298,3 +298,14 @@ def test_a_hub_repository_is_listed_and_read_in_ranges(hub, files):
     assert len(reads) == target.summary["requests"] - 1 <= 3  # the size came from the API, then head and tail
     assert len(hub.requests) <= 8  # the Hub's own resolution calls included (issue 19's target)
     assert sum(1 for r in reads if r[2]) == len(reads)  # every read a range
+
+
+def test_a_remote_directory_larger_than_the_materialised_limit_is_od125(files):
+    """A mapped file's directory is parsed in place; a remote one is held in memory, so the limit counts it."""
+    from ocrdoctor.core.config import Settings
+
+    with serving(files) as (base, counts):
+        report = check_paths(f"{base}/det.pt", settings=Settings(limits={"materialised": 4096}))
+    assert codes(report) == ["OD125"] and "materialised" in report.findings[0].message
+    assert counts.bytes_sent < 200_000  # stopped at the directory's size, nothing more fetched
+    assert "OD125" not in codes(check_paths(files / "det.pt", settings=Settings(limits={"materialised": 4096})))
