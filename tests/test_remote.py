@@ -309,3 +309,16 @@ def test_a_remote_directory_larger_than_the_materialised_limit_is_od125(files):
     assert codes(report) == ["OD125"] and "materialised" in report.findings[0].message
     assert counts.bytes_sent < 200_000  # stopped at the directory's size, nothing more fetched
     assert "OD125" not in codes(check_paths(files / "det.pt", settings=Settings(limits={"materialised": 4096})))
+
+
+def test_values_are_read_in_bounded_batches(files, monkeypatch):
+    """A remote file's storages are fetched a batch at a time and let go: memory stays bounded."""
+    from ocrdoctor.read import checkpoint
+
+    monkeypatch.setattr(checkpoint, "REMOTE_BATCH", 1 << 20)
+    with serving(files) as (base, counts):
+        report = check_paths(f"{base}/bad.pt", values="all")
+        requests, sent = len(counts.requests), counts.bytes_sent
+    assert _findings(report) == _findings(check_paths(files / "bad.pt"))
+    size = (files / "bad.pt").stat().st_size
+    assert requests > size // (1 << 20) and sent <= size + requests * (64 << 10)  # batch by batch, each once

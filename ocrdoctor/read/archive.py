@@ -106,9 +106,8 @@ class Archive:
         return np.where(ok, starts, -1).tolist()
 
     def _remote_spans(self, members: list[Member]) -> list[int]:
-        """Data offsets read from a remote file: every header fetched with the data behind it (torch writes
-        them in a row, so one request usually brings them all); -1 where a header is damaged."""
-        self.buf.prefetch((m.header, m.header + 30 + len(m.name) + _EXTRA_GUESS + m.compressed) for m in members)
+        """Data offsets read from a remote file's local headers, one at a time (ZipData.prepare fetches them
+        beforehand, with the bytes behind them); -1 where a header is damaged."""
         starts = []
         for m in members:
             try:
@@ -161,7 +160,7 @@ def _central_directory(buf, limits: Limits) -> list[Member]:
         raise ArchiveError("truncated or corrupt zip archive: a directory record is cut short") from None
 
 
-_EXTRA_GUESS = 128  # a local header's extra field, guessed when fetching it remotely (torch pads to 64 bytes)
+EXTRA_GUESS = 128  # a local header's extra field, guessed when fetching it remotely (torch pads to 64 bytes)
 _CENTRAL_ENTRY = struct.Struct("<4s6xH8xIIHHH8xI")  # magic, method, sizes, name/extra/comment lengths, header
 _LOCAL_LENGTHS = struct.Struct("<4s22xHH")
 _END_FIELDS, _END64_FIELDS = struct.Struct("<HHHHII"), struct.Struct("<IIQQQQ")

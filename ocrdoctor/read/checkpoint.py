@@ -29,6 +29,7 @@ from .unpickler import Uses
 from .values import Located, Stats, array, statistics
 
 _HEAD = 512
+REMOTE_BATCH = 64 << 20  # storage bytes a remote file holds in memory at once while its values are read
 
 
 class Checkpoint:
@@ -99,26 +100,41 @@ class Checkpoint:
         without values (`--values none`). A remote file fetches these tensors' storages, and only these, first."""
         if not self.values:
             return [None] * len(tensors)
-        resolve = self._remote_storages(tensors) if self.remote else self.layout.data.where
-        return statistics(tensors, resolve, self._buf, self.layout.byteorder, self.uses.limits)
+        if self.remote:
+            return self._remote_statistics(tensors)
+        return statistics(tensors, self.layout.data.where, self._buf, self.layout.byteorder, self.uses.limits)
 
-    def _remote_storages(self, tensors: Sequence[Tensor]):
-        """A resolver handing numpy each storage's bytes, all fetched beforehand in coalesced requests."""
+    def _remote_statistics(self, tensors: Sequence[Tensor]) -> list[Stats | None]:
+        """Statistics of a remote file's tensors, storage batch by storage batch: each batch's storages (at most
+        REMOTE_BATCH bytes, or one larger storage) fetched in coalesced requests, read, then let go, so memory
+        stays bounded whatever the file claims. A storage's tensors are always in one batch."""
         data, buf = self.layout.data, self._buf
-        keys = list(dict.fromkeys(t.storage.key for t in tensors if t.storage is not None and data.has(t.storage.key)))
-        if hasattr(data, "prepare"):
-            data.prepare(keys)  # zip: the local headers, fetched with the data behind them
-        spans = [found for found in map(data.where, keys) if found is not None and found[0] is None]
-        buf.prefetch((base, base + length) for _, base, length in spans)
+        need: dict[str, int] = {}
+        for t in tensors:
+            if t.storage is not None and data.has(t.storage.key):
+                need[t.storage.key] = max(need.get(t.storage.key, 0), t.storage.nbytes)
+        out: list[Stats | None] = [None] * len(tensors)
+        for keys in _batches(need, REMOTE_BATCH):
+            if hasattr(data, "prepare"):
+                data.prepare(keys, need)  # zip: the local headers, fetched with the bytes behind them
+            found = {k: data.where(k) for k in keys}
+            buf.prefetch((base, base + min(length, need[k])) for k, (held, base, length)
+                         in ((k, f) for k, f in found.items() if f is not None) if held is None)
 
-        def resolve(key: str):
-            found = data.where(key)
-            if found is None or found[0] is not None:
-                return found
-            _, base, length = found
-            return buf[base:base + length], 0, length
+            def resolve(key: str):
+                at = found.get(key)
+                if at is None or at[0] is not None:
+                    return at
+                _, base, length = at
+                length = min(length, need[key])
+                return buf[base:base + length], 0, length
 
-        return resolve
+            chosen = [i for i, t in enumerate(tensors) if t.storage is not None and t.storage.key in found]
+            for i, stats in zip(chosen, statistics([tensors[i] for i in chosen], resolve, buf,
+                                                   self.layout.byteorder, self.uses.limits)):
+                out[i] = stats
+            buf.forget()
+        return out
 
     def has_data(self, tensor: Tensor) -> bool:
         return tensor.storage is not None and self.layout.data.has(tensor.storage.key)
@@ -188,6 +204,19 @@ def read_remote(target, limits: Limits = DEFAULT, values: bool = False, timeout:
         layout = _layout(buf, uses, head, lambda: buffered(buf))
     buf.raise_failure()
     return Checkpoint(str(target), buf.size, layout, uses, buf, head, values)
+
+
+def _batches(sizes: dict[str, int], limit: int) -> Iterator[list[str]]:
+    """Keys in order, cut into batches whose sizes add up to at most `limit` (a larger one alone)."""
+    batch, total = [], 0
+    for key, size in sizes.items():
+        if batch and total + size > limit:
+            yield batch
+            batch, total = [], 0
+        batch.append(key)
+        total += size
+    if batch:
+        yield batch
 
 
 _gc_lock = threading.Lock()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.registry import one_line
-from .archive import Archive, ArchiveError
+from .archive import EXTRA_GUESS, Archive, ArchiveError
 from .fields import FormatError, int64_at, nonnegative, short, text_of  # noqa: F401  (FormatError: its old home)
 from .limits import Hostile
 from .records import ITEMSIZE, Storage
@@ -63,8 +63,12 @@ class ZipData(StorageData):
         """From the directory alone: no local header is read."""
         return bool(self._members(key))
 
-    def prepare(self, keys: list[str]) -> None:
-        """Locate these storages together (a remote file fetches their headers in coalesced requests)."""
+    def prepare(self, keys: list[str], need: dict[str, int]) -> None:
+        """Locate these storages together: a remote file fetches each local header with the `need[key]` bytes
+        behind it, in coalesced requests, then reads the offsets from what it holds."""
+        members = {k: self._members(k) for k in keys}
+        self.archive.buf.prefetch((m[0].header, m[0].header + 30 + len(m[0].name) + EXTRA_GUESS + need[k])
+                                  for k, m in members.items() if m)
         self._cache = {**(self._cache or {}), **self._stored_spans(keys)}
 
     def where(self, key: str) -> tuple[Any, int, int] | None:

@@ -151,6 +151,12 @@ class RemoteBytes:
         with self._lock:
             self._ensure([(max(0, a), min(b, self.size)) for a, b in spans if b > a and a < self.size])
 
+    def forget(self) -> None:
+        """Let go of every fetched byte (values already read): memory stays bounded on a large file; what is
+        asked for again is fetched again."""
+        with self._lock:
+            self._starts, self._chunks = [], []
+
     def _ensure(self, spans: list[tuple[int, int]]) -> None:
         wanted = sorted(gap for a, b in spans for gap in self._missing(a, b))
         merged: list[list[int]] = []
