@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 
 import os
+import threading
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -126,9 +127,7 @@ def check_files(files: Sequence[Path], *, arch: str | None = None, settings: Set
                     on_result(result)
         return results
 
-    import threading
-
-    lock = threading.Lock()
+    lock = threading.Lock()  # on_result is called from the worker threads
 
     if settings.jobs == 1 or len(files) < 2:
         targets = [t for p in files for t in one(p)]

@@ -52,8 +52,9 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
           include, exclude, jobs, config, values, timeout, no_limits, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx;
-    URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch, --reco/--reco-arch, or both): the predictor built from them, on this
-    machine; a detector alone or a recognizer alone is checked as docTR's detection or recognition predictor."""
+    URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch,
+    --reco/--reco-arch, or both): the predictor built from them, on this machine; a detector alone or a
+    recognizer alone is checked as docTR's detection or recognition predictor."""
     from ..api import UsageError, check_deployment, check_files, codes, collect, key_path
     from ..core.config import load_settings
     from ..render import render

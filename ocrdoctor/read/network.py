@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from .remote import READ_AHEAD, RemoteBytes, RemoteError, Transfer, Url, redact, scrub
+
 TRIES = 3  # attempts per request (the first and two retries)
 BACKOFF = 0.25  # seconds before the first retry, doubled each time
 TIMEOUT = 30.0  # seconds one request may take (`--timeout`)
@@ -76,7 +77,7 @@ def _counting():
 
 def counted(fs, transfer: Transfer) -> dict[str, Any]:
     """The keywords that make `fs`'s requests count on `transfer` (HTTP); other filesystems are counted per call."""
-    if "http" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+    if "http" in _protocols(fs):
         transfer.exact = True
         return {"trace_request_ctx": transfer}
     return {}
@@ -85,8 +86,11 @@ def counted(fs, transfer: Transfer) -> dict[str, Any]:
 def tries_for(fs) -> int:
     """Attempts per call: huggingface_hub's filesystem retries with its own backoff (HF_HUB_DOWNLOAD_TIMEOUT
     bounds each of its requests), so its calls are not retried again here."""
-    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
-    return 1 if "hf" in protocols else TRIES
+    return 1 if "hf" in _protocols(fs) else TRIES
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    return tuple(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
 
 
 def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None, what: str = "read",
@@ -100,8 +104,8 @@ def retried(call: Callable[[], Any], url: str, transfer: Transfer | None = None,
                 transfer.attempt()
             status, cause = status_of(exc), _root(exc)
             if not (timed_out(exc) or transient(cause, status)) or attempt == tries - 1:
-                tries = f" ({attempt + 1} tries)" if attempt else ""
-                raise RemoteError(f"cannot {what} {redact(url)}: {describe(exc, status, url)}{tries}", status) from None
+                note = f" ({attempt + 1} tries)" if attempt else ""
+                raise RemoteError(f"cannot {what} {redact(url)}: {describe(exc, status, url)}{note}", status) from None
             time.sleep(BACKOFF * 2 ** attempt)
             continue
         if transfer is not None:
@@ -199,7 +203,8 @@ def open_remote(target: Url, timeout: float = TIMEOUT, read_ahead: int = READ_AH
     if not isinstance(size, int) or size < 0:
         raise RemoteError(f"{redact(target.url)}: the server does not say how large the file is, so it cannot be "
                           "read in ranges")
-    handle = fs.open(path, "rb", block_size=READ_AHEAD, cache_type="none", size=size, **extra)
+    handle = retried(lambda: fs.open(path, "rb", block_size=READ_AHEAD, cache_type="none", size=size, **extra),
+                     target.url, None, "open", tries_for(fs))  # the Hub resolves a file when it is opened
 
     def fetch(start: int, stop: int) -> bytes:
         def one() -> bytes:
