@@ -100,10 +100,17 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def do_HEAD(self) -> None:
+        def _failing(self) -> bool:
+            """Count the request; answer it with the configured failure, if any."""
             n = self._count()
             if behaviour.status or n <= behaviour.fail_first:
-                return self._refuse(behaviour.status or 503)
+                self._refuse(behaviour.status or 503)
+                return True
+            return False
+
+        def do_HEAD(self) -> None:
+            if self._failing():
+                return
             path = self._file()
             if path is None:
                 return self._refuse(404)
@@ -113,9 +120,8 @@ def _handler(folder: Path, behaviour: Behaviour, counts: Counts, release: thread
             self.end_headers()
 
         def do_GET(self) -> None:
-            n = self._count()
-            if behaviour.status or n <= behaviour.fail_first:
-                return self._refuse(behaviour.status or 503)
+            if self._failing():
+                return
             if behaviour.stall:
                 release.wait(120)
                 return

@@ -160,16 +160,20 @@ def test_a_hostile_server_ends_in_a_run_error_within_the_timeout(files, behaviou
     assert took < 15  # three tries of one second each, and the backoff between them
 
 
-def test_a_fix_program_for_a_remote_file_copies_it_here_and_runs(files, tmp_path, monkeypatch):
-    """OD104's program, pasted as printed: fsspec copies the file here, then the fix runs on the copy."""
+def test_a_fix_program_for_a_remote_file_copies_it_and_runs(files, tmp_path, monkeypatch):
+    """OD104's program, pasted as printed: fsspec copies the file into a fresh folder (a local file of the same
+    name is left alone), then the fix runs on the copy."""
     import torch
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "det.pt").write_bytes(b"the user's own det.pt")
     with serving(files) as (base, _):
         [finding] = [f for f in check_paths(f"{base}/det.pt").findings if f.rule == "OD104"]
         assert finding.command is None  # `ocrdoctor fix` takes local files: the program makes the copy
-        exec(compile(finding.fix, "<OD104 fix>", "exec"), {})  # noqa: S102
-    assert (tmp_path / "det.pt").read_bytes() == (files / "det.pt").read_bytes()
+        namespace: dict = {}
+        exec(compile(finding.fix, "<OD104 fix>", "exec"), namespace)  # noqa: S102
+    assert (tmp_path / "det.pt").read_bytes() == b"the user's own det.pt"
+    assert open(namespace["path"], "rb").read() == (files / "det.pt").read_bytes()
     saved = torch.load(tmp_path / "weights.pt", weights_only=True)
     assert set(saved) == set(torch.load(files / "det.pt", weights_only=True)["model"])
 

@@ -1,7 +1,7 @@
 """The Python programs fixes print: complete, runnable as pasted, fitted to the installed versions.
 
 Every program starts by defining `path`, the file as the user named it, so it runs from where
-the check ran; a remote file's program first copies it here with fsspec.
+the check ran; a remote file's program first copies it with fsspec into a fresh temporary folder.
 
 A checkpoint rule's fix loads the file the way a deployment can (weights-only; with exactly the
 harmless names allowed where torch refuses them), takes the weights from where they sit, strips
@@ -34,14 +34,15 @@ def safe_globals_load(source: str, names: Sequence[str], versions: Mapping[str, 
 
 def path_line(source: str) -> str:
     """`path = '...'`: a Python literal for any file name (quotes, backslashes, non-ASCII). A remote file
-    (its URL as reports show it) is copied here first with fsspec, under its own name: torch reads files."""
+    (its URL as reports show it) is copied first with fsspec into a fresh temporary folder: torch reads
+    files, and no file of the user's is replaced."""
     if not is_url(source):
         return f"path = {str(source)!r}"
     name = Url(str(source)).name or "checkpoint"
-    return "\n".join(["import shutil", "", "import fsspec", "",
-                      f"with fsspec.open({str(source)!r}, \"rb\") as remote, open({name!r}, \"wb\") as local:",
-                      "    shutil.copyfileobj(remote, local)  # a local copy: torch.load reads files",
-                      f"path = {name!r}"])
+    return "\n".join(["import os", "import shutil", "import tempfile", "", "import fsspec", "",
+                      f"path = os.path.join(tempfile.mkdtemp(), {name!r})  # a fresh folder: no file here is replaced",
+                      f"with fsspec.open({str(source)!r}, \"rb\") as remote, open(path, \"wb\") as local:",
+                      "    shutil.copyfileobj(remote, local)  # a local copy: torch.load reads files"])
 
 
 def _load(names: Sequence[str], versions: Mapping[str, str]) -> list[str] | None:

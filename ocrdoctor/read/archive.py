@@ -20,6 +20,7 @@ import zlib
 from typing import NamedTuple
 
 from .fields import unpack_at
+from .remote import is_ranged
 from .limits import DEFAULT, Limits
 
 LOCAL_MAGIC = b"PK\x03\x04"
@@ -90,7 +91,7 @@ class Archive:
 
         if not members:
             return []
-        if hasattr(self.buf, "prefetch"):  # a remote file: each header with its data, in coalesced requests
+        if is_ranged(self.buf):  # a remote file: each header read from what ZipData.prepare fetched
             return self._remote_spans(members)
         raw = np.frombuffer(self.buf, dtype=np.uint8)
         headers = np.fromiter((m.header for m in members), dtype=np.int64, count=len(members))
@@ -172,7 +173,7 @@ def _read_directory(buf, limits: Limits) -> list[Member]:
     count, cd_size, cd_offset = _directory_extent(buf, end)
     limits.check("entries", count)
     pos, stop = cd_offset, cd_offset + cd_size
-    if hasattr(buf, "prefetch"):  # a remote file: the directory in one read (one request), then parsed
+    if is_ranged(buf):  # a remote file: the directory in one read (one request), then parsed
         limits.check("materialised", cd_size)  # bytes held in memory, where a mapped file holds none
         buf, pos, stop = buf[cd_offset:stop], 0, cd_size
     members, unpack, append, big = [], _CENTRAL_ENTRY.unpack_from, list.append, 0xFFFFFFFF

@@ -23,6 +23,7 @@ from .describe import describe_content
 from .formats import FormatError, Layout, read_pickles, read_zip
 from .limits import DEFAULT, Hostile, Limits
 from .records import ITEMSIZE, Tensor
+from .remote import is_ranged
 from .safetensors import read_safetensors
 from .stream import Opener, buffered, file_opener
 from .unpickler import Uses
@@ -48,7 +49,7 @@ class Checkpoint:
 
     @property
     def remote(self) -> bool:
-        return hasattr(self._buf, "prefetch")
+        return is_ranged(self._buf)
 
     @property
     def format(self) -> str:

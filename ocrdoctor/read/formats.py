@@ -21,6 +21,7 @@ from .archive import EXTRA_GUESS, Archive, ArchiveError
 from .fields import FormatError, int64_at, nonnegative, short, text_of  # noqa: F401  (FormatError: its old home)
 from .limits import Hostile
 from .records import ITEMSIZE, Storage
+from .remote import is_ranged
 from .stream import Opener, buffered, member_stream
 from .unpickler import StorageRef, StorageType, Uses, read_pickle
 
@@ -73,7 +74,7 @@ class ZipData(StorageData):
 
     def where(self, key: str) -> tuple[Any, int, int] | None:
         if self._cache is None:  # a mapped file: every storage located at once, with numpy
-            self._cache = self._stored_spans(None if not hasattr(self.archive.buf, "prefetch") else [key])
+            self._cache = self._stored_spans(None if not is_ranged(self.archive.buf) else [key])
         found = self._cache.get(key)
         if found is None:
             members = self._members(key)

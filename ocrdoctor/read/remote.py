@@ -42,6 +42,12 @@ def is_url(text: Any) -> bool:
     return bool(sep) and scheme.isidentifier() and scheme.lower() not in ("file", "local")
 
 
+def is_ranged(buf: Any) -> bool:
+    """Whether the reader's buffer is a remote file (RemoteBytes: slices, no buffer protocol, bytes held in
+    memory once fetched) rather than a mapped file or bytes."""
+    return isinstance(buf, RemoteBytes)
+
+
 def redact(url: str) -> str:
     """The URL as reports show it: no `user:token@`, no query string (a presigned URL's signature), no fragment."""
     parts = urlsplit(url)
