@@ -57,7 +57,7 @@ def test_json_contract(problem_files):
     folder, warn, err = problem_files
     data = json.loads(run("check", folder, "--format", "json").stdout)
     assert data["version"] == 1
-    assert data["summary"] == {"error": 1, "warning": 1, "info": 2}
+    assert data["summary"] == {"error": 1, "warning": 1, "info": 2, "not_checked": 0}
     keys = {"rule", "name", "severity", "target", "message", "location", "fix", "applicability"}
     assert all(keys <= set(f) for f in data["findings"])
     od109 = next(f for f in data["findings"] if f["rule"] == "OD109")
@@ -96,7 +96,7 @@ def test_empty_folder_says_so(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
     result = run("check", tmp_path)
     assert result.exit_code == 2
-    assert f"no checkpoints or ONNX exports in {tmp_path} (1 files skipped)" in result.stderr
+    assert f"no checkpoints or ONNX exports in {tmp_path} (1 file skipped)" in result.stderr
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"hello world\n", b"PK\x03\x04garbage"])

@@ -63,12 +63,20 @@ def test_incomplete_deployment_options(args, tmp_path, monkeypatch):
 
 
 def test_reco_with_custom_vocab_but_no_vocab_entry_cannot_be_built(save, deployment):
+    """The half that cannot be built is OD126 (exit 1, was exit 2 before 0.5.0); the other half is still checked."""
     det, _ = deployment
     reco = save(ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "bare_reco.pt")
-    result = run("check", *_args(det, reco))
-    assert result.exit_code == 2
+    result = run("check", *_args(det, reco), "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    [od126] = [f for f in data["findings"] if f["rule"] == "OD126"]
     assert ("the head is sized for a vocab of 10 and no vocab of that size is stored: cannot build "
-            "crnn_mobilenet_v3_small (see OD117)") in result.stderr
+            "crnn_mobilenet_v3_small (see OD117)") in od126["message"]
+    assert "OD117 explains it" in od126["message"] and od126["target"] == f"{reco} as crnn_mobilenet_v3_small"
+    statuses = {t["target"]: t["status"] for t in data["targets"]}
+    assert statuses[f"{reco} as crnn_mobilenet_v3_small"] == "not_built"
+    predictor = [t for t in data["targets"] if t["kind"] == "model" and t["status"] == "checked"]
+    assert predictor and "detection" in json.dumps(predictor[0]["facts"])  # the detector half, still judged
 
 
 def test_a_detector_given_as_the_recognizer_is_an_od113_finding(deployment):
@@ -79,9 +87,11 @@ def test_a_detector_given_as_the_recognizer_is_an_od113_finding(deployment):
     od113 = [f for f in data["findings"] if f["rule"] == "OD113"]
     assert len(od113) == 1 and od113[0]["target"] == str(det) and "does not fit crnn_mobilenet_v3_small" in od113[0]["message"]
     model = next(t for t in data["targets"] if t["kind"] == "model")
-    assert model["facts"]["not_built"].startswith("not built: ")
+    assert model["status"] == "not_built" and model["facts"]["not_built"] == model["reason"]
+    assert not model["reason"].startswith("not built: ")  # the state is the status, never a prefixed string
     text = run("check", *_args(det, det)).stdout
-    assert "not built: " in text and text.count("no problems found") <= 1  # only the environment, if clean
+    block = text.split(f"{det} as crnn_mobilenet_v3_small\n")[1].split("\n\n")[0]
+    assert "OD126 error" in block and "not built: " in block and "no problems found" not in block
 
 
 def test_arch_also_checks_the_built_model(save):

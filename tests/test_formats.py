@@ -16,6 +16,7 @@ from junitparser import JUnitXml
 
 from ocrdoctor import __version__
 from ocrdoctor.core.findings import Applicability, CheckError, Finding, Report, Severity, Skipped, TargetResult
+from ocrdoctor.core.formats import options_for
 from ocrdoctor.render import FORMATS, render
 from tests.conftest import run
 
@@ -89,7 +90,8 @@ def test_a_model_inside_a_file_is_named_in_every_format():
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_golden_output(fmt):
-    text = render(sample_report(), fmt, color=False, fail_on=Severity.WARNING).replace(__version__, "VERSION")
+    options = options_for(fmt, color=False, fail_on=Severity.WARNING)
+    text = render(sample_report(), fmt, **options).replace(__version__, "VERSION")
     golden = GOLDEN / f"report.{SUFFIX[fmt]}"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(text)
@@ -140,11 +142,34 @@ def test_github_annotations_escape_and_map_levels():
 
 
 def test_cli_offers_every_renderer():
-    from ocrdoctor.cli import FORMATS as CLI_FORMATS
+    """One registry: the CLI's choices, the config's `format` key and render() read the same formats."""
+    import inspect
 
-    from ocrdoctor.core.config import FORMATS as CONFIG_FORMATS
+    from ocrdoctor.cli.check import check
+    from ocrdoctor.cli.common import FORMATS as CLI_FORMATS
+    from ocrdoctor.core.config import ConfigError, _parse
+    from ocrdoctor.core.formats import format_names, get_format
 
-    assert CLI_FORMATS == list(FORMATS) == list(CONFIG_FORMATS)
+    assert CLI_FORMATS == list(FORMATS) == list(format_names())
+    [option] = [p for p in check.params if p.name == "fmt"]
+    assert list(option.type.choices) == list(format_names())
+    for fmt in format_names():
+        assert _parse({"format": fmt}, Path("pyproject.toml")).format == fmt
+        taken = set(inspect.signature(get_format(fmt).load()).parameters) - {"report"}
+        assert set(get_format(fmt).options) == taken, fmt  # what the registry says each renderer takes
+    with pytest.raises(ConfigError, match="must be one of text, concise"):
+        _parse({"format": "xml"}, Path("pyproject.toml"))
+
+
+def test_an_option_a_format_does_not_take_is_an_error(save):
+    """render() never drops an option silently: JSON takes no colour."""
+    import ocrdoctor
+    from ocrdoctor.checks import examples as ex
+
+    report = ocrdoctor.check_path(save({"model": ex.tiny_state_dict()}))
+    with pytest.raises(TypeError, match="format 'json' takes no option 'color'"):
+        render(report, "json", color=True)
+    assert render(report, "text", color=False).startswith(str(report.targets[0].target))
 
 
 def test_formats_through_the_cli_on_a_real_file(save):

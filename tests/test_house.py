@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from ocrdoctor.core.moved import MOVED
-
 PACKAGE = Path(__file__).resolve().parent.parent / "ocrdoctor"
 
 # Lower numbers sit lower in the house. Rooms on the same floor may not import each other.
@@ -28,11 +26,29 @@ FLOORS = {
     "inspect": 3,
     "checks": 4,
     "treat": 5, "render": 5,
-    "api": 6,  # api.py and the package's __init__: the Python face
-    "cli": 7,
-    "__main__": 8,
+    "run": 6,  # the one run: plans, target kinds, what the user named, the loop
+    "api": 7,  # api.py and the package's __init__: the Python face
+    "cli": 8,
+    "__main__": 9,
 }
 MAX_LINES = 400
+# The old module paths that were shims until 0.5.0 (CHANGELOG "Removed"): each must now be gone.
+REMOVED = {
+    "ocrdoctor.findings": "ocrdoctor.core.findings", "ocrdoctor.registry": "ocrdoctor.core.registry",
+    "ocrdoctor.engine": "ocrdoctor.core.engine", "ocrdoctor.config": "ocrdoctor.core.config",
+    "ocrdoctor.units": "ocrdoctor.core.units", "ocrdoctor.timing": "ocrdoctor.core.timing",
+    "ocrdoctor.rulesdoc": "ocrdoctor.render.rulesdoc", "ocrdoctor.architectures": "ocrdoctor.anatomy.architectures",
+    "ocrdoctor.heads": "ocrdoctor.anatomy.heads", "ocrdoctor.versions": "ocrdoctor.anatomy.versions",
+    "ocrdoctor.untrained": "ocrdoctor.anatomy.untrained", "ocrdoctor.pageoptions": "ocrdoctor.anatomy.pageoptions",
+    "ocrdoctor.ortrun": "ocrdoctor.inspect.ortrun", "ocrdoctor.build": "ocrdoctor.treat.build",
+    "ocrdoctor.materialize": "ocrdoctor.treat.materialize", "ocrdoctor.repair": "ocrdoctor.treat.fix",
+    "ocrdoctor.export": "ocrdoctor.treat.export", "ocrdoctor.tune": "ocrdoctor.treat.optimize",
+    "ocrdoctor.bench": "ocrdoctor.treat.bench", "ocrdoctor.samples": "ocrdoctor.treat.samples",
+    "ocrdoctor.demo": "ocrdoctor.cli.demo",
+}
+# Running rules and building a Report belong to core and the run room; everyone else is handed a plan.
+RUNNERS = {"select_rules", "run_rules", "run_checkpoint_rules", "merge_results", "Report", "make_plan"}
+MAY_RUN = {"core", "run"}
 
 
 def module_name(path: Path) -> str:
@@ -50,11 +66,13 @@ def room(module: str) -> str:
 
 
 def imports(path: Path, module: str, known: dict[str, Path]) -> list[tuple[int, str]]:
-    """(line, module imported) for every import statement in the file, at any depth."""
+    """(line, module imported) for every import in the file, at any depth: statements, and modules named by
+    string (`importlib.import_module("ocrdoctor.x")`, or a table of names joined to `__name__`/`__package__`)."""
     is_package = path.name == "__init__.py"
     package = module if is_package else module.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text(), str(path))
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "ocrdoctor"]
         elif isinstance(node, ast.ImportFrom):
@@ -68,22 +86,48 @@ def imports(path: Path, module: str, known: dict[str, Path]) -> list[tuple[int, 
             # `from . import x`: x is a module when one exists by that name
             subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in known]
             found += [(node.lineno, s) for s in subs] or [(node.lineno, target)]
+    return found + string_imports(tree, module, package, known)
+
+
+def string_imports(tree: ast.AST, module: str, package: str, known: dict[str, Path]) -> list[tuple[int, str]]:
+    """Modules a file that imports by string names as strings: a full dotted name ("ocrdoctor.checks.model", "ocrdoctor.render.text:f"),
+    or, where the file imports by `f"{__name__}.{...}"` or `f"{__package__}.{...}"`, any string that names a
+    module once joined to that prefix."""
+    if not any(isinstance(n, ast.Attribute) and n.attr == "import_module" or isinstance(n, ast.Name)
+               and n.id == "__import__" for n in ast.walk(tree)):
+        return []  # a string is an import only where something imports by string
+    prefixes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.FormattedValue):
+            value = node.values[0].value
+            if isinstance(value, ast.Name) and value.id in ("__name__", "__package__"):
+                prefixes.add(module if value.id == "__name__" else package)
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        text = node.value.split(":")[0]
+        if not text or not all(part.isidentifier() for part in text.split(".")):
+            continue
+        names = [text] + [f"{prefix}.{text}" for prefix in prefixes]
+        found += [(node.lineno, name) for name in names if name in known and name not in (module, "ocrdoctor")]
+    # f"{__name__}.text:render_text": the constant tail ".text:render_text" joined to the prefix
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr) and len(node.values) == 2 and isinstance(node.values[1], ast.Constant):
+            tail = str(node.values[1].value).split(":")[0]
+            for prefix in prefixes:
+                if f"{prefix}{tail}" in known:
+                    found.append((node.lineno, f"{prefix}{tail}"))
     return found
 
 
 def upward_arrows() -> list[str]:
     known = modules()
-    shims = set(MOVED)
     wrong = []
     for module, path in known.items():
-        if module in shims or module == "ocrdoctor.core.moved":
-            continue
         src = room(module)
         for line, target in imports(path, module, known):
             where = f"{path.relative_to(PACKAGE.parent)}:{line} imports {target}"
-            if target in shims:
-                wrong.append(f"{where} (an old path: import {MOVED[target]})")
-                continue
             dst = room(target)
             if dst == src:
                 continue
@@ -113,8 +157,44 @@ def test_the_walk_sees_lazy_imports(tmp_path, monkeypatch):
 
 
 def test_every_room_is_on_the_plan():
-    rooms = {room(m) for m in modules() if m not in MOVED}
+    rooms = {room(m) for m in modules()}
     assert rooms <= set(FLOORS), rooms - set(FLOORS)
+
+
+def test_the_walk_sees_string_imports():
+    """The registry's table of rule modules and the renderers' table are imports too, and are seen."""
+    known = modules()
+    checks = imports(PACKAGE / "checks" / "__init__.py", "ocrdoctor.checks", known)
+    assert "ocrdoctor.checks.model" in {t for _, t in checks}
+    render = imports(PACKAGE / "render" / "__init__.py", "ocrdoctor.render", known)
+    assert {"ocrdoctor.render.text", "ocrdoctor.render.sarif"} <= {t for _, t in render}
+    face = imports(PACKAGE / "__init__.py", "ocrdoctor", known)
+    assert "ocrdoctor.treat.optimize" in {t for _, t in face}
+
+
+def runners_outside() -> list[str]:
+    """Calls that select or run rules, or build a Report, outside core/ and run/."""
+    wrong = []
+    for module, path in modules().items():
+        if room(module) in MAY_RUN:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+                if name in RUNNERS:
+                    wrong.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} calls {name}")
+    return wrong
+
+
+def test_only_core_and_the_run_room_run_rules_or_build_reports():
+    assert runners_outside() == []
+
+
+def test_the_runner_walk_is_not_blind(tmp_path):
+    source = (PACKAGE / "treat" / "compare.py").read_text() + "\n\ndef _probe(r):\n    return Report((r,))\n"
+    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Report"]
+    assert calls
 
 
 def test_no_module_over_400_lines():
@@ -122,43 +202,55 @@ def test_no_module_over_400_lines():
     assert long == {}
 
 
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_old_paths_warn_and_name_the_new_one(old):
-    """Each old module path works as a thin shim: the same module object, and a DeprecationWarning."""
-    code = (
-        "import warnings, importlib, sys\n"
-        "warnings.simplefilter('always')\n"
-        "with warnings.catch_warnings(record=True) as seen:\n"
-        f"    old = importlib.import_module({old!r})\n"
-        f"new = importlib.import_module({MOVED[old]!r})\n"
-        "assert old is new, (old, new)\n"
-        "msgs = [str(w.message) for w in seen if issubclass(w.category, DeprecationWarning)]\n"
-        f"assert any({MOVED[old]!r} in m for m in msgs), msgs\n"
-    )
-    # a fresh interpreter: in this one the shim may already have been replaced in sys.modules
+@pytest.mark.parametrize("old", sorted(REMOVED))
+def test_old_paths_are_gone(old):
+    """The shims lived through 0.3 and 0.4 as promised; 0.5.0 removed them (CHANGELOG "Removed")."""
+    code = f"import importlib\ntry:\n    importlib.import_module({old!r})\nexcept ModuleNotFoundError:\n    pass\n" \
+           "else:\n    raise SystemExit('still importable')\n" \
+           f"importlib.import_module({REMOVED[old]!r})\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr + result.stdout
 
 
-def test_names_plugins_and_scripts_import_still_resolve():
-    """The names a plugin or script is most likely to have imported from the old paths."""
-    wanted = {
-        "ocrdoctor.registry": ["check", "default", "Registry", "one_line"],
-        "ocrdoctor.findings": ["Finding", "Problem", "Report", "Severity", "Skip", "Applicability"],
-        "ocrdoctor.build": ["MissingExtra", "BuildError", "build_model", "build_predictor", "offline_ocr_predictor"],
-        "ocrdoctor.samples": ["text_page", "word_crop", "sample_images"],
-        "ocrdoctor.config": ["Settings", "load_settings"],
-        "ocrdoctor.engine": ["run_rules"],
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for module, names in wanted.items():
-            mod = importlib.import_module(module)
-            assert all(hasattr(mod, n) for n in names), (module, [n for n in names if not hasattr(mod, n)])
-    from ocrdoctor.api import UsageError, run_checkpoint_rules, select_rules  # where they were before core.engine
-    from ocrdoctor.core.engine import UsageError as moved
+def reexported_names() -> list[str]:
+    """`from X import name` inside the package where X only re-exports `name` (it is defined elsewhere)."""
+    known = modules()
+    defined: dict[str, set[str]] = {}
+    for module, path in known.items():
+        tree = ast.parse(path.read_text())
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        defined[module] = names
+    wrong = []
+    for module, path in known.items():
+        is_package = path.name == "__init__.py"
+        package = module if is_package else module.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif (node.module or "").startswith("ocrdoctor"):
+                target = node.module
+            else:
+                continue
+            if target not in known:
+                continue
+            for alias in node.names:
+                if f"{target}.{alias.name}" in known or alias.name == "*" or alias.name in defined[target]:
+                    continue
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} imports {alias.name} from {target}")
+    return wrong
 
-    assert UsageError is moved and callable(run_checkpoint_rules) and callable(select_rules)
+
+def test_no_module_imports_a_name_from_a_module_that_only_reexports_it():
+    assert reexported_names() == []
 
 
 def test_report_views_come_from_render_without_core_importing_it(tmp_path):

@@ -74,11 +74,16 @@ def test_commands_that_build_models_name_the_extra(args, det, tmp_path):
 
 
 def test_check_arch_without_docTR_compares_signatures_and_skips_model_rules(det):
+    """The file is checked against the signature table; the model asked for cannot be built without docTR: OD126
+    (exit 1, was 0 before 0.5.0), naming the extra."""
     proc = _without_doctr("check", det, "--arch", "db_mobilenet_v3_large", "-v", "--format", "json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     checkpoint, model = data["targets"]
-    assert checkpoint["facts"]["checked_against"] == "db_mobilenet_v3_large" and data["findings"] == []
+    assert checkpoint["facts"]["checked_against"] == "db_mobilenet_v3_large"
+    assert [(f["rule"], f["target"]) for f in data["findings"]] == [("OD126", model["target"])]
+    assert 'pip install "ocrdoctor[doctr]"' in data["findings"][0]["message"]
+    assert model["status"] == "not_built"
     assert model["skipped"] and all("needs torch and docTR" in s["reason"] for s in model["skipped"])
     wrong = _without_doctr("check", det, "--arch", "crnn_vgg16_bn")
     assert wrong.returncode == 1 and "OD113" in wrong.stdout

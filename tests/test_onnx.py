@@ -214,13 +214,13 @@ def test_output_and_input_rules(save, tmp_path):
 
 def test_provider_fallback_is_seen_for_real(exported_det):
     """Asking this CPU-only onnxruntime for CUDA: the session silently falls back, OD404 says so."""
-    from ocrdoctor.api import select_rules
     from ocrdoctor.core.config import Settings
     from ocrdoctor.core.engine import run_rules
+    from ocrdoctor.core.plan import make_plan
 
     facts = inspect_onnx(exported_det[1], providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
     assert facts.session_providers == ("CPUExecutionProvider",)
-    result = run_rules(select_rules(Settings(), "onnx")[1], facts, target="det.onnx", kind="onnx")
+    result = run_rules(make_plan(Settings(), ["onnx"]).rules["onnx"], facts, target="det.onnx", kind="onnx")
     assert [(f.rule, f.location) for f in result.findings] == [("OD404", "CUDAExecutionProvider")]
 
 

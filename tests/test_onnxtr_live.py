@@ -13,7 +13,11 @@ pytest.importorskip("onnxtr")
 ort = pytest.importorskip("onnxruntime")
 
 import ocrdoctor  # noqa: E402
+from ocrdoctor.core.config import Settings  # noqa: E402
+from ocrdoctor.run.plan import plan_for  # noqa: E402
 from ocrdoctor.treat.export import export_onnx  # noqa: E402
+
+PLAN = plan_for(Settings(), ("checkpoint", "onnx"))
 from tests.conftest import run, run_process  # noqa: E402
 
 
@@ -139,7 +143,7 @@ def test_an_8_bit_fast_has_no_onnxtr_model_to_lean_on(save, tmp_path):
     from ocrdoctor.checks import examples as ex
 
     checkpoint = save(ex.doctr_state_dict("fast_tiny"), "fast.pt")
-    export_onnx(checkpoint, "fast_tiny", tmp_path / "fast.onnx", repeat=1)
+    export_onnx(checkpoint, "fast_tiny", tmp_path / "fast.onnx", plan=PLAN, repeat=1)
     quantize_dynamic(str(tmp_path / "fast.onnx"), str(tmp_path / "fast-int8.onnx"), weight_type=QuantType.QInt8)
     report = ocrdoctor.diagnose(fast_tiny(str(tmp_path / "fast-int8.onnx")), environment=False, select=["OD504"])
     [finding] = report.findings
@@ -209,7 +213,7 @@ def test_a_float16_export_on_the_cpu_provider(tmp_path):
     from onnxtr.models import db_mobilenet_v3_large
 
     det, det_arch, _, _ = ocrdoctor.trained_pair()
-    export_onnx(det, det_arch, tmp_path / "det-fp16.onnx", fp16=True, repeat=1)
+    export_onnx(det, det_arch, tmp_path / "det-fp16.onnx", plan=PLAN, fp16=True, repeat=1)
     model = db_mobilenet_v3_large(str(tmp_path / "det-fp16.onnx"))
     report = ocrdoctor.diagnose(model, environment=False, select=["OD504"])
     [finding] = report.findings

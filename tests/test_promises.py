@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import ocrdoctor
-from ocrdoctor.api import UsageError
+from ocrdoctor.core.engine import UsageError
 from tests import torchfile as tf
 from tests.conftest import run
 

@@ -34,7 +34,7 @@ def _declare(reg: Registry, code="XY100", name="some-rule", doc=DOC, target="che
 
 def test_builtin_rules_cover_the_catalog_with_full_docs():
     rules = default.load().rules
-    catalog = [*range(100, 126), *range(201, 213), *range(301, 312), *range(401, 405), *range(501, 507), *range(601, 604)]  # RULES.md
+    catalog = [*range(100, 127), *range(201, 213), *range(301, 312), *range(401, 405), *range(501, 507), *range(601, 604)]  # RULES.md
     assert sorted(rules) == [f"OD{n}" for n in catalog]
     field = {c for c, r in rules.items() if r.docs.get(FIELD_SECTION)}
     assert {"OD116", "OD210", "OD211", "OD212", *(f"OD{n}" for n in range(308, 312)),
@@ -169,7 +169,7 @@ def test_a_broken_plugin_is_reported_by_name_and_the_run_goes_on(monkeypatch):
     monkeypatch.delenv("OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD")
     monkeypatch.setattr("ocrdoctor.core.registry.find_plugins", lambda: plugins)
     reg = Registry()
-    monkeypatch.setattr("ocrdoctor.core.registry.BUILTIN", {})
+    monkeypatch.setattr("ocrdoctor.core.registry._BUILTIN", [])
     reg.load()
     [error] = reg.plugin_errors
     assert error.name == "zz-broken" and "missing_dependency" in error.error
@@ -195,11 +195,12 @@ def test_a_run_that_names_no_code_loads_only_its_kind():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom ocrdoctor.core.config import Settings\nfrom ocrdoctor.core.engine import select_rules\n"
-            "reg, rules = select_rules(Settings(), 'checkpoint')\n"
+    code = ("import sys\nfrom ocrdoctor.core.config import Settings\nfrom ocrdoctor.core.plan import make_plan\n"
+            "from ocrdoctor.core.registry import default as reg\n"
+            "plan = make_plan(Settings(), ['checkpoint'])\n"
             "print(sorted({r.target for r in reg.rules.values()}), 'ocrdoctor.inspect.environment' in sys.modules)\n"
-            "reg, rules = select_rules(Settings(select=('OD3',)), 'checkpoint')\n"
-            "print(sorted({r.target for r in reg.rules.values()}), len(rules))\n")
+            "plan = make_plan(Settings(select=('OD3',)), ['checkpoint'])\n"
+            "print(sorted({r.target for r in reg.rules.values()}), len(plan.rules['checkpoint']))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "['checkpoint'] False"
     assert out[1] == "['checkpoint', 'comparison', 'environment', 'model', 'onnx', 'onnxtr'] 0"

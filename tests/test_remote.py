@@ -179,14 +179,20 @@ def test_a_fix_program_for_a_remote_file_copies_it_and_runs(files, tmp_path, mon
 
 
 def test_an_onnx_url_is_listed_as_not_read(files, tmp_path):
+    """A remote ONNX export is not checked (with the reason), never clean; alone, nothing was checked: exit 2."""
+    from ocrdoctor.core.engine import UsageError
+
     (files / "model.onnx").write_bytes(b"not really")
     try:
         with serving(files) as (base, _):
-            report = check_paths(f"{base}/model.onnx")
+            with pytest.raises(UsageError, match="nothing was checked: .*model.onnx: .*download it"):
+                check_paths(f"{base}/model.onnx")
+            report = check_paths([f"{base}/model.onnx", f"{base}/{sorted(p.name for p in files.glob('*.pt'))[0]}"])
     finally:
         (files / "model.onnx").unlink()
-    [target] = report.targets
-    assert "download it" in target.summary["not_read"] and target.skipped and report.exit_code() == 0
+    target = report.targets[0]
+    assert "download it" in target.summary["not_read"] and target.skipped and target.status == "not_checked"
+    assert report.targets[1].checked and len(report.not_checked) == 1
 
 
 # --- S3, served by moto -------------------------------------------------------------------------
@@ -317,9 +323,9 @@ def test_a_remote_directory_larger_than_the_materialised_limit_is_od125(files):
 
 def test_values_are_read_in_bounded_batches(files, monkeypatch):
     """A remote file's storages are fetched a batch at a time and let go: memory stays bounded."""
-    from ocrdoctor.read import checkpoint
+    from ocrdoctor.read import file
 
-    monkeypatch.setattr(checkpoint, "REMOTE_BATCH", 1 << 20)
+    monkeypatch.setattr(file, "REMOTE_BATCH", 1 << 20)
     with serving(files) as (base, counts):
         report = check_paths(f"{base}/bad.pt", values="all")
         requests, sent = len(counts.requests), counts.bytes_sent

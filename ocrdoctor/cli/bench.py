@@ -38,10 +38,10 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     pages after each: a fix that changes the words is flagged. With page options, also the whole
     predictor with each option off (OD212). --det or --reco alone times that half (docTR's detection
     or recognition predictor). Without --det/--reco: random weights."""
-    from ..treat.build import require_doctr
+    from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor bench")
-    from ..api import UsageError
+    from ..core.engine import UsageError
     from ..anatomy.architectures import arch_names
     from ..treat.bench import bench as run_bench
     from ..treat.bench import demo_predictor
@@ -83,7 +83,7 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
 def _bench_onnxtr(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_read, fmt,
                   all_onnx: bool) -> int:
     """ONNX exports as OnnxTR serves them: the sessions' ladder (threads, arena, graph level, 8-bit, CUDA)."""
-    from ..api import UsageError
+    from ..core.engine import UsageError
     from ..treat.bench_onnxtr import bench_onnxtr
     from ..treat.build import BuildError
     from ..treat.onnxtr import onnxtr_predictor

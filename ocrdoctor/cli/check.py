@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 import threading
 from pathlib import Path
@@ -55,9 +54,12 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
     URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch,
     --reco/--reco-arch, or both): the predictor built from them, on this machine; a detector alone or a
     recognizer alone is checked as docTR's detection or recognition predictor."""
-    from ..api import UsageError, check_deployment, check_files, codes, collect, key_path
+    from ..api import check_deployment
     from ..core.config import load_settings
-    from ..render import render
+    from ..core.engine import UsageError
+    from ..run import loop
+    from ..run.named import targets_of
+    from ..run.plan import codes, file_kinds, key_path, known_arch, plan_for
 
     settings = load_settings(config).merged(
         select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
@@ -70,25 +72,18 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
         if paths or arch or bool(det) != bool(det_arch) or bool(reco) != bool(reco_arch):
             raise UsageError("a deployment takes --det with --det-arch, --reco with --reco-arch, or both pairs, "
                              "without PATHS or --arch")
-        for path in (det, reco):
-            if path is not None and not path.is_file():
-                raise UsageError(f"path not found: {path}")
-        from ..read.sniff import sniff
-        from ..treat.build import require_doctr
-
-        if not all(path is None or sniff(path) == "onnx" for path in (det, reco)):
-            require_doctr("a deployment check (--det/--reco)")
         report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
     else:
-        files, skipped = collect(paths, settings.include, settings.exclude, settings.timeout)
+        known_arch(arch)
+        plan = plan_for(settings, file_kinds(arch))
+        targets, skipped = targets_of(paths, settings.include, settings.exclude, settings.timeout, arch, key_path(key))
+        files = [t.path for t in targets]
         stream = _jsonl_stream() if fmt == "jsonl" and output is None else None
         # A plain check never imports torch: cap what a hostile pickle can make it allocate.
         with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
-            report = check_files(files, arch=arch, settings=settings, on_done=update, key=key_path(key),
-                                 on_result=stream)
-        report = dataclasses.replace(report, skipped=tuple(skipped))
+            report = loop.run(plan, targets, jobs=settings.jobs, skipped=skipped, on_done=update, on_result=stream)
         if stream is not None:  # the targets are out already: the summary line ends the stream
             from ..render.json import jsonl_summary
 
@@ -96,9 +91,9 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
             return report.exit_code(settings.fail_on)
     color = common.use_color() and fmt in ("text", "concise")
     if output is not None:
-        _write_report(output, render(report, fmt, verbose=verbose, fail_on=settings.fail_on))
+        _write_report(output, common.rendered(report, fmt, verbose=verbose, fail_on=settings.fail_on))
         fmt = "concise"
-    click.echo(render(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
+    click.echo(common.rendered(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)
 
 
@@ -112,7 +107,7 @@ def _jsonl_stream():
 def _write_report(path: Path, text: str) -> None:
     """The report file, whole or not at all (a temporary sibling renamed over it), so a CI upload
     never reads half a SARIF file."""
-    from ..api import UsageError
+    from ..core.engine import UsageError
     from ..treat.fix import FixError, write_atomically
 
     try:
@@ -155,11 +150,11 @@ def limited_memory(files: list[Path]):
 def _progress(files: list[Path]):
     """A progress bar on stderr, only on a terminal and only for runs long enough to want one."""
     if not (common.is_terminal(sys.stderr) and wants_progress(len(files), sum(_size(p) for p in files))):
-        yield lambda path: None
+        yield lambda target: None
         return
     lock = threading.Lock()  # --jobs reports from worker threads
     with click.progressbar(length=len(files), label="checking", file=sys.stderr) as bar:
-        def update(path: Path) -> None:
+        def update(target) -> None:
             with lock:
                 bar.update(1)
 

@@ -9,6 +9,8 @@ import sys
 
 import click
 
+from ..core.formats import format_names, options_for
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # check takes 1 from Report.exit_code (--fail-on)
 
 
@@ -32,9 +34,9 @@ class Group(click.Group):
         return getattr(importlib.import_module(f"{__package__}.{COMMANDS[name]}"), name)
 
     def main(self, args=None, prog_name=None, **extra):  # noqa: D401 - click's signature
-        from ..api import UsageError
-        from ..treat.build import MissingExtra
         from ..core.config import ConfigError
+        from ..core.engine import UsageError
+        from ..core.extras import MissingExtra
         from ..core.registry import one_line
 
         extra.pop("standalone_mode", None)
@@ -99,4 +101,12 @@ def cli() -> None:
     """Find why a docTR / PyTorch OCR model is slow, wrong or unloadable, and print the fix."""
 
 
-FORMATS = ["text", "concise", "json", "jsonl", "sarif", "junit", "github", "html"]  # tests/test_formats.py checks these match render.FORMATS
+FORMATS = list(format_names())  # the format registry's (core/formats.py): the renderers registered there
+
+
+def rendered(report, fmt: str, **wanted) -> str:
+    """The report in `fmt`, given those of the command's options (`color`, `verbose`, `fail_on`) it takes."""
+
+    from ..render import render
+
+    return render(report, fmt, **options_for(fmt, **wanted))

@@ -46,28 +46,29 @@ def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_
             min_box_recall, fmt, fail_on, config) -> int:
     """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
     the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
-    from ..treat.build import require_doctr
+    from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor compare")
     from ..core.config import load_settings
     from ..inspect.comparison import Tolerance
-    from ..render import render
+    from ..run.plan import plan_for
     from ..treat.compare import Options
     from ..treat.sides import compare_files
 
     settings = load_settings(config).merged(fail_on=Severity(fail_on) if fail_on else None)
+    plan = plan_for(settings, ("comparison",))
     candidate = Options(candidate_det, candidate_det_arch, candidate_reco, candidate_reco_arch, candidate_dtype,
                         candidate_device)
     result = compare_files(list(pages), det, det_arch, reco, reco_arch, candidate, golden=golden,
                            save_golden=save_golden, tolerance=Tolerance(max_cer, max_wer, min_box_recall),
-                           settings=settings, phase=_phase if common.is_terminal(sys.stderr) else None)
+                           plan=plan, phase=_phase if common.is_terminal(sys.stderr) else None)
     if result.saved:
         click.echo(f"saved the base's reading to {result.saved}", err=fmt != "text")
     if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse
-        click.echo(result.verdict() if fmt == "text" else render(result.report, fmt), nl=fmt == "text")
+        click.echo(result.verdict() if fmt == "text" else common.rendered(result.report, fmt), nl=fmt == "text")
         return common.EXIT_OK
     color = common.use_color() and fmt == "text"
-    click.echo(render(result.report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
+    click.echo(common.rendered(result.report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
     if fmt == "text":
         click.echo(result.verdict())
     return result.report.exit_code(settings.fail_on)

@@ -70,7 +70,6 @@ def _read_a_page() -> None:
 def run_demo(out: str | None, fmt: str, color: bool) -> None:
     """Check the broken checkpoint; in text mode also repair it with `ocrdoctor fix` and check the result."""
     from ..api import check_path
-    from ..render import render
 
     import tempfile
 
@@ -84,7 +83,7 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
         if fmt == "text":
             click.echo(f"$ ocrdoctor check {path}\n", err=True)
         report = check_path(path)
-        click.echo(render(report, fmt, color=color), nl=False, color=color)
+        click.echo(common.rendered(report, fmt, color=color), nl=False, color=color)
         if fmt != "text":
             return
         clean = folder / "det_weights.pt"
@@ -97,20 +96,19 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
 def _repair(path: Path, clean: Path, color: bool) -> None:
     """Show the repair proving itself: `ocrdoctor fix`, then a clean check of its output."""
     from ..api import check_path
-    from ..render import render
     from ..treat.fix import fix_checkpoint
 
     click.echo(f"\n$ ocrdoctor fix {path} -o {clean}", err=True)
     click.echo("\n".join(r.describe() for r in fix_checkpoint(path, clean, force=True)))
     click.echo(f"\n$ ocrdoctor check {clean}\n", err=True)
-    click.echo(render(check_path(clean), "text", color=color), nl=False, color=color)
+    click.echo(common.rendered(check_path(clean), "text", color=color), nl=False, color=color)
 
 
 def _prove(clean: Path, color: bool) -> None:
     """The repaired detector in the pair, against the pair as shipped: the same words on the sample pages."""
     from ..core.config import Settings
     from ..inspect.comparison import Tolerance
-    from ..render import render
+    from ..run.plan import plan_for
     from ..specimens.pair import trained_pair
     from ..treat.compare import Options
     from ..treat.sides import compare_files
@@ -119,8 +117,8 @@ def _prove(clean: Path, color: bool) -> None:
     click.echo(f"\n$ ocrdoctor compare --det {det} --det-arch {det_arch} --reco {reco} --reco-arch "
                f"{reco_arch} --candidate-det {clean}\n", err=True)
     result = compare_files([], det, det_arch, reco, reco_arch, Options(det=clean), golden=None, save_golden=None,
-                           tolerance=Tolerance(), settings=Settings())
-    click.echo(render(result.report, "text", color=color), nl=False, color=color)
+                           tolerance=Tolerance(), plan=plan_for(Settings(), ("comparison",)))
+    click.echo(common.rendered(result.report, "text", color=color), nl=False, color=color)
     click.echo(result.verdict())
 
 
@@ -130,7 +128,7 @@ def _prove(clean: Path, color: bool) -> None:
 def demo(out, fmt) -> int:
     """The trained pair reads a page; its detector saved as a training checkpoint is checked, fixed and proven to
     read the same words."""
-    from ..treat.build import require_doctr
+    from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor demo")
     run_demo(out, fmt, color=common.use_color())

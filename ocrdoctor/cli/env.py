@@ -20,10 +20,10 @@ from . import common
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), help="Settings file (TOML).")
 def env(fmt, fail_on, select, ignore, config) -> int:
     """Check the machine: torch and CUDA, GPUs (NVML), CPUs and threads, memory, torchvision, onnxruntime."""
-    from ..api import check_environment, codes
+    from ..api import check_environment
+    from ..run.plan import codes
     from ..core.config import load_settings
     from ..inspect.environment import inspect_environment
-    from ..render import render
     from ..render.json import report_dict
 
     settings = load_settings(config).merged(
@@ -38,7 +38,7 @@ def env(fmt, fail_on, select, ignore, config) -> int:
     else:
         if fmt == "text":
             click.echo(_environment_table(facts), color=color)
-        click.echo(render(report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
+        click.echo(common.rendered(report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
     return report.exit_code(settings.fail_on)
 
 

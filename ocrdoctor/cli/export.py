@@ -24,25 +24,23 @@ from . import common
 def export(source, arch, output, fp16, force, key, repeat, config) -> int:
     """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
     PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
-    from ..treat.build import require_doctr
+    from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor export")
-    from ..api import UsageError, key_path, select_rules
     from ..core.config import load_settings
+    from ..core.engine import UsageError
+    from ..run.plan import key_path, plan_for
     from ..treat.export import export_onnx
-    from ..render import render
     from ..treat.fix import FixError
 
-    settings = load_settings(config)
-    _, rules = select_rules(settings, "onnx")
-    _, checkpoint_rules = select_rules(settings, "checkpoint")
+    plan = plan_for(load_settings(config), ("checkpoint", "onnx"))
     try:
         with common.phases("export") as phase:
-            result = export_onnx(source, arch, output, fp16=fp16, force=force, repeat=repeat, rules=rules,
-                                 checkpoint_rules=checkpoint_rules, key=key_path(key), progress=phase)
+            result = export_onnx(source, arch, output, plan=plan, fp16=fp16, force=force, repeat=repeat,
+                                 key=key_path(key), progress=phase)
     except FixError as exc:  # ExportError, or the output checks shared with `fix`
         raise UsageError(str(exc)) from None
     click.echo(result.describe())
     if result.report.findings:
-        click.echo(render(result.report, "text", color=common.use_color()), nl=False, color=common.use_color())
+        click.echo(common.rendered(result.report, "text", color=common.use_color()), nl=False, color=common.use_color())
     return common.EXIT_OK if result.written else common.EXIT_FINDINGS

@@ -22,10 +22,11 @@ from . import common
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and its config sidecar.")
 def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
     """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state, its config kept) and verify it."""
-    from ..treat.build import require_doctr
+    from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor fix")
-    from ..api import UsageError, key_path
+    from ..core.engine import UsageError
+    from ..run.plan import key_path
     from ..treat.fix import FixError, fix_checkpoint
 
     if half and dtype not in (None, "float16"):

@@ -23,7 +23,7 @@ def rules(fmt, archs, builtin_only) -> int:
 @click.argument("code")
 def explain(code) -> int:
     """Show one rule's documentation: what, why, fix, example."""
-    from ..api import UsageError
+    from ..core.engine import UsageError
     from ..core.registry import default
 
     rule = default.load().rules.get(code.strip().upper())

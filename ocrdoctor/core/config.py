@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .findings import Severity
+from .formats import format_names
 
 
 class ConfigError(Exception):
@@ -48,7 +49,6 @@ _KEYS = {
     "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int", "limits": "table",
     "format": "format", "values": "values", "timeout": "seconds",
 }
-FORMATS = ("text", "concise", "json", "jsonl", "sarif", "junit", "github", "html")  # the renderers' names
 VALUES = ("all", "none")
 
 
@@ -100,8 +100,8 @@ def _parse(table: dict, path: Path) -> Settings:
         elif kind == "severity":
             values["fail_on"] = _severity(value, where)
         elif kind == "format":
-            if value not in FORMATS:
-                raise ConfigError(f"{where} must be one of {', '.join(FORMATS)}")
+            if value not in format_names():
+                raise ConfigError(f"{where} must be one of {', '.join(format_names())}")
             values["format"] = value
         elif kind == "values":
             if value not in VALUES:

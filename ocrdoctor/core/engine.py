@@ -4,11 +4,22 @@ finding, a skip or an error."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from .config import Settings
-from .findings import CheckError, Finding, Problem, Skip, Skipped, TargetResult
+from .findings import (
+    CHECKED,
+    NOT_BUILT,
+    NOT_CHECKED,
+    UNREADABLE,
+    CheckError,
+    Finding,
+    Problem,
+    Skip,
+    Skipped,
+    TargetResult,
+)
 from .registry import Registry, RegistryError, Rule, default, one_line
 
 
@@ -35,6 +46,7 @@ def run_rules(
     skipped: list[Skipped] = []
     errors: list[CheckError] = []
     values = getattr(facts, "values", True)
+    looked = 0  # rules that ran to their end: a target none looked at is not checked
     for rule in rules:
         if rule.values and not values:
             skipped.append(Skipped(rule.code, rule.name, target, VALUES_NOT_READ, member))
@@ -48,6 +60,7 @@ def run_rules(
             errors.append(CheckError(rule.code, rule.name, target, (f"{member}: " if member else "") + one_line(exc)))
             continue
         findings.extend(new)
+        looked += 1
     return TargetResult(
         target=target,
         kind=kind,
@@ -57,19 +70,38 @@ def run_rules(
         errors=tuple(errors),
         seconds=time.perf_counter() - start,
         rules=tuple((r.code, r.name) for r in rules),
+        status=CHECKED if looked else NOT_CHECKED,
+        reason=None if looked else _unlooked(kind, rules, skipped, errors),
     )
+
+
+def _unlooked(kind: str, rules: list[Rule], skipped: list[Skipped], errors: list[CheckError]) -> str:
+    """Why no rule looked at a target: none applies, each was skipped (their reasons), or each failed."""
+    if not rules:
+        return f"no selected rule applies to {KIND_WORDS.get(kind, kind + ' targets')}"
+    if skipped and not errors:
+        return "; ".join(dict.fromkeys(s.reason for s in skipped))
+    return "every rule that applies failed (see the check errors)"
+
+
+KIND_WORDS = {"checkpoint": "checkpoint files", "onnx": "ONNX files", "model": "models", "environment": "the machine",
+              "onnxtr": "OnnxTR predictors", "comparison": "compared pages"}
 
 
 def merge_results(results: list[TargetResult], summary: Mapping[str, object]) -> TargetResult:
     """Several runs over one target (its file rules, then each model's) as one result."""
     first = results[0]
     rules = tuple(dict.fromkeys(r for result in results for r in result.rules))
+    looked = any(r.checked for r in results)
+    unlooked = [r for r in results if r.rules] or results
     return TargetResult(
         target=first.target, kind=first.kind, summary=dict(summary),
         findings=tuple(f for r in results for f in r.findings),
         skipped=tuple(s for r in results for s in r.skipped),
         errors=tuple(e for r in results for e in r.errors),
         seconds=sum(r.seconds for r in results), rules=rules,
+        status=CHECKED if looked else NOT_CHECKED,
+        reason=None if looked else "; ".join(dict.fromkeys(r.reason for r in unlooked if r.reason)),
     )
 
 
@@ -92,19 +124,6 @@ def _finding(rule: Rule, problem: Problem, target: str, member: str | None = Non
     )
 
 
-def select_rules(settings: Settings, target: str = "checkpoint", registry: Registry | None = None) -> tuple[Registry, list[Rule]]:
-    """The enabled rules, with per-rule severity overrides applied; bad codes are usage errors. Settings that
-    name codes load every rule, so each code is validated; otherwise only the target kind's rules load."""
-    names_codes = settings.select or settings.ignore or settings.severity or settings.per_path_ignores
-    reg = (registry or default).load(None if names_codes else [target])
-    try:
-        rules = reg.select(settings.select, settings.ignore, target=target)
-        reg.validate_prefixes([*settings.severity, *(c for codes in settings.per_path_ignores.values() for c in codes)])
-    except RegistryError as exc:
-        raise UsageError(str(exc)) from None
-    return reg, [replace(r, severity=settings.severity[r.code]) if r.code in settings.severity else r for r in rules]
-
-
 def run_checkpoint_rules(rules: list[Rule], facts: Any, target: str) -> TargetResult:
     """File rules once, model rules once per model the file holds (findings name the model: `member`)."""
     parts = [run_rules([r for r in rules if r.scope == "file"], facts, target=target, kind="checkpoint")]
@@ -119,10 +138,37 @@ def unreadable(url, exc) -> TargetResult:
     status, and exit 2."""
     facts = {"unreadable": str(exc), **({"status": exc.status} if exc.status else {})}
     return TargetResult(str(url), "checkpoint", facts, errors=(CheckError("read", "unreadable", str(url), str(exc)),),
-                        rules=(("read", "unreadable"),), unreadable=str(exc))
+                        rules=(("read", "unreadable"),), unreadable=str(exc), status=UNREADABLE, reason=str(exc))
 
 
-def not_read(target: str, kind: str, reason: str, rules: list[Rule], key: str = "not_read") -> TargetResult:
-    """A target whose rules could not run here: each skipped with the reason, and no "no problems found"."""
+def not_read(target: str, kind: str, reason: str, rules: list[Rule]) -> TargetResult:
+    """A target whose facts could not be gathered here: each rule skipped with the reason; not checked."""
     skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
-    return TargetResult(target, kind, {key: reason}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules))
+    return TargetResult(target, kind, {"not_read": reason}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules),
+                        status=NOT_CHECKED, reason=reason)
+
+
+def not_built(target: str, kind: str, reason: str, rules: list[Rule]) -> TargetResult:
+    """A model the user asked to be judged that could not be built: each rule skipped with the reason."""
+    skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
+    return TargetResult(target, kind, {"not_built": reason}, skipped=skipped,
+                        rules=tuple((r.code, r.name) for r in rules), status=NOT_BUILT, reason=reason)
+
+
+@dataclass(frozen=True)
+class NotJudged:
+    """The facts of a target that could not be built for its rules (OD126 reads them): why, and the way out."""
+
+    target: str
+    reason: str
+    hint: str | None = None
+
+    def summary(self) -> dict:
+        return {"not_built": self.reason}
+
+
+def judged_not(result: TargetResult, rule: Rule, reason: str, hint: str | None = None) -> TargetResult:
+    """`result` with OD126's findings: the judgement asked for could not be made, why, and the way out."""
+    judged = run_rules([rule], NotJudged(result.target, reason, hint), target=result.target, kind=result.kind)
+    return replace(result, findings=(*result.findings, *judged.findings), errors=(*result.errors, *judged.errors),
+                   rules=tuple(dict.fromkeys((*result.rules, *judged.rules))))

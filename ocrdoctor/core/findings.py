@@ -128,6 +128,16 @@ class TargetResult:
     seconds: float = 0.0
     rules: tuple[tuple[str, str], ...] = ()  # (code, name) of every rule run on the target
     unreadable: str | None = None  # a remote target that could not be read (a run error: exit 2), and why
+    status: str = "checked"  # one of STATUSES: whether a rule looked at the target
+    reason: str | None = None  # why it was not checked, not built or not read
+
+    @property
+    def checked(self) -> bool:
+        return self.status == CHECKED
+
+
+CHECKED, NOT_CHECKED, NOT_BUILT, UNREADABLE = "checked", "not_checked", "not_built", "unreadable"
+STATUSES = (CHECKED, NOT_CHECKED, NOT_BUILT, UNREADABLE)
 
 
 def count_by_severity(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, int]:
@@ -163,6 +173,11 @@ class Report:
 
     def at_or_above(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity >= severity]
+
+    @property
+    def not_checked(self) -> list[TargetResult]:
+        """Targets no selected rule looked at (none applies, or every one was skipped): never "no problems"."""
+        return [t for t in self.targets if t.status == NOT_CHECKED]
 
     @property
     def unreadable(self) -> list[TargetResult]:

@@ -8,11 +8,10 @@ entry-point name so runs repeat, and a plugin that fails is recorded by name, ne
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -20,17 +19,6 @@ from .findings import Applicability, CheckError, Severity
 
 ENTRY_POINT_GROUP = "ocrdoctor.checks"
 DISABLE_PLUGINS_ENV = "OCRDOCTOR_DISABLE_PLUGIN_AUTOLOAD"  # like PYTEST_DISABLE_PLUGIN_AUTOLOAD
-# The built-in rule modules of each target kind: a run imports those of the kinds it checks.
-BUILTIN = {
-    "checkpoint": ("ocrdoctor.checks.checkpoint", "ocrdoctor.checks.safety", "ocrdoctor.checks.weights",
-                   "ocrdoctor.checks.architecture"),
-    "model": ("ocrdoctor.checks.precision", "ocrdoctor.checks.model"),
-    "environment": ("ocrdoctor.checks.environment", "ocrdoctor.checks.resources"),
-    "onnx": ("ocrdoctor.checks.onnx",),
-    "comparison": ("ocrdoctor.checks.comparison",),
-    "onnxtr": ("ocrdoctor.checks.onnxtr", "ocrdoctor.checks.model"),  # OD212 reads OnnxTR predictors too
-}
-BUILTIN_MODULES = tuple(dict.fromkeys(m for modules in BUILTIN.values() for m in modules))
 TARGET_KINDS = ("checkpoint", "model", "environment", "onnx", "comparison", "onnxtr")
 VALUES_NOTE = "Reads tensor values: skipped with `--values none` (the default for URLs)."
 DOC_SECTIONS = ("What it detects", "Why it matters", "Fix", "Example")
@@ -149,10 +137,9 @@ class Registry:
         environment); idempotent. Importing a kind's rules imports its inspector: a checkpoint check
         does not pay for the environment's or a live model's."""
         for kind in TARGET_KINDS if kinds is None else kinds:
-            if kind not in self._kinds:
+            if kind not in self._kinds and _BUILTIN:
                 self._kinds.add(kind)
-                for module in BUILTIN.get(kind, ()):
-                    importlib.import_module(module)
+                _BUILTIN[0](kind)
         if self._loaded:
             return self
         self._loaded = True
@@ -265,6 +252,14 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 def _origin(func: Callable) -> str:
     module = getattr(func, "__module__", "") or ""
     return "ocrdoctor" if module.startswith("ocrdoctor.") else module.split(".")[0]
+
+
+_BUILTIN: list[Callable[[str], None]] = []  # the built-in rules' loader: `checks` registers it, core cannot name it
+
+
+def register_builtin(loader: Callable[[str], None]) -> None:
+    """`loader(kind)` imports the built-in rules of a target kind (ocrdoctor.checks calls this when imported)."""
+    _BUILTIN[:] = [loader]
 
 
 default = Registry()

@@ -16,13 +16,14 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 from ..anatomy.architectures import THRESHOLD, ArchMatch, identify
 from ..core.findings import Skip
-from ..read.checkpoint import Checkpoint, gc_paused, read_checkpoint, walk
-from ..read.formats import FormatError
+from ..read.checkpoint import read_checkpoint
+from ..read.file import Checkpoint, gc_paused, walk
+from ..read.fields import FormatError
 from ..read.limits import Hostile
 from ..read.records import Tensor, is_floating
 from ..read.safety import judge, merged
 from ..read.shards import shard_position
-from ..read.unpickler import StubObject
+from ..read.stubs import StubObject
 from ..read.values import Stats
 from ..anatomy.untrained import Evidence, evidence
 from ..anatomy.versions import Installed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..read.unpickler import StubObject
+from ..read.stubs import StubObject
 
 KEYS = ("arch", "vocab", "mean", "std", "input_shape")
 CONTAINERS = ("config", "cfg", "model_config", "hyper_parameters", "hparams", "args", "opts", "settings", "meta",

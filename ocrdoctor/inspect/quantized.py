@@ -20,7 +20,7 @@ import re
 from typing import Any, Iterator
 
 from ..read.records import Tensor
-from ..read.unpickler import StubObject
+from ..read.stubs import StubObject
 
 LINEAR = "._packed_params._packed_params"
 _LSTM = re.compile(r"^(?P<prefix>.*)\._all_weight_values\.(?P<index>\d+)\.param$")

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from ..anatomy.architectures import THRESHOLD, identify, shared_prefix
 from ..read.records import Tensor
 from .quantized import float_layout, packed
-from ..read.unpickler import StubObject
+from ..read.stubs import StubObject
 
 # Where the weights usually sit inside a training checkpoint, most likely first.
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")

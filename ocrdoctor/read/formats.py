@@ -18,12 +18,13 @@ from typing import Any
 
 from ..core.registry import one_line
 from .archive import EXTRA_GUESS, Archive, ArchiveError
-from .fields import FormatError, int64_at, nonnegative, short, text_of  # noqa: F401  (FormatError: its old home)
+from .fields import FormatError, int64_at, nonnegative, short, text_of
 from .limits import Hostile
 from .records import ITEMSIZE, Storage
 from .remote import is_ranged
 from .stream import Opener, buffered, member_stream
-from .unpickler import StorageRef, StorageType, Uses, read_pickle
+from .stubs import StorageRef, StorageType, Uses
+from .unpickler import read_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 

@@ -26,16 +26,8 @@ from typing import Any, Iterable
 from . import allowlist
 from .limits import Hostile
 from .records import Tensor
-from .unpickler import (
-    CALL,
-    INST,
-    NEW,
-    DType,
-    StorageType,
-    StubObject,
-    StubType,
-    global_name,
-)
+from .rebuild import global_name
+from .stubs import CALL, INST, NEW, DType, StorageType, StubObject, StubType
 
 # Attribute names the C unpickler looks up on the object it builds (CPython Modules/_pickle.c:
 # load_build looks up __setstate__, do_append looks up extend then append).

@@ -21,16 +21,6 @@ _PERMANENT = {400, 401, 403, 404, 405, 410, 416}
 
 # --- filesystems --------------------------------------------------------------------------------
 
-def require_remote(what: str = "a remote check") -> None:
-    """fsspec is the `remote` extra's: without it, one line saying what to install."""
-    try:
-        import fsspec  # noqa: F401
-    except ImportError:
-        from ..core.engine import UsageError
-
-        raise UsageError(f"{what} needs fsspec: pip install 'ocrdoctor[remote]'") from None
-
-
 def filesystem(url: str, timeout: float = TIMEOUT):
     """(filesystem, path) for a URL: the protocol's own fsspec filesystem, each request bounded by `timeout`
     and retried by us (not by the filesystem), credentials from its standard configuration."""
@@ -218,15 +208,10 @@ def open_remote(target: Url, timeout: float = TIMEOUT, read_ahead: int = READ_AH
 
 # --- listings -----------------------------------------------------------------------------------
 
-def listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[str], timeout: float | None = None
-           ) -> tuple[list[Url], list[tuple[str, str]]]:
-    """The files a URL names: itself, or, for a folder or prefix (`s3://bucket/models/`, `hf://org/repo`),
-    every file under it, sorted, filtered by the globs (relative to the URL) and sniffed as a local folder
-    is: a known suffix is checked, anything else by its first bytes (one small request each). A URL that
-    cannot be reached is kept as a target that fails (a run error), so the run goes on with the others.
-    Returns (targets, [(redacted url, why it was skipped)])."""
-    from .paths import matches  # the same glob rules as a local folder
-
+def listing(url: str, timeout: float | None = None) -> tuple[Url | None, list[tuple[Url, str]]]:
+    """What a URL names: (the file itself, []) or, for a folder or prefix (`s3://bucket/models/`, `hf://org/repo`),
+    (None, every file under it with its path relative to the URL, sorted). A URL that cannot be reached is
+    returned as a file that fails when it is read (a run error), so a run goes on with the others."""
     timeout = TIMEOUT if timeout is None else timeout
     transfer = Transfer()
     try:
@@ -234,49 +219,23 @@ def listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[s
         extra = counted(fs, transfer)
         info = retried(lambda: fs.info(path, **extra), url, transfer, "reach", tries_for(fs))
     except RemoteError as exc:
-        return [Url(url, error=exc, requests=transfer.requests)], []
+        return Url(url, error=exc, requests=transfer.requests), []
     if info.get("type") != "directory":
-        return [Url(url, size=info.get("size"), requests=transfer.requests)], []
+        return Url(url, size=info.get("size"), requests=transfer.requests), []
     try:
         found = retried(lambda: fs.find(path, detail=True), url, None, "list", tries_for(fs))
     except RemoteError as exc:
-        return [Url(url, error=exc)], []
+        return Url(url, error=exc), []
     base = path.rstrip("/") + "/"
-    targets, skipped = [], []
+    files = []
     for name, meta in sorted(found.items()):
-        if meta.get("type") == "directory":
-            continue
-        rel = name[len(base):] if name.startswith(base) else name.rsplit("/", 1)[-1]
-        if any(matches(rel, g) for g in exclude):
-            continue
-        target = Url(fs.unstrip_protocol(name), size=meta.get("size"))
-        why, sniffed = _not_checked(target, rel, include, used, timeout)
-        target = replace(target, requests=sniffed)  # the sniff's request is the target's cost too
-        if why:
-            skipped.append((str(target), why))
-        else:
-            targets.append(target)
-    return targets, skipped
+        if meta.get("type") != "directory":
+            rel = name[len(base):] if name.startswith(base) else name.rsplit("/", 1)[-1]
+            files.append((Url(fs.unstrip_protocol(name), size=meta.get("size")), rel))
+    return None, files
 
 
-def _not_checked(target: Url, rel: str, include: Sequence[str], used: set[str], timeout: float
-                 ) -> tuple[str | None, int]:
-    """(why the file is not checked, or None; the requests its first bytes cost)."""
-    from .paths import matches
-    from .shards import INDEX_SUFFIXES
-    from .sniff import CHECKPOINT_SUFFIXES, is_checkpoint_content
-
-    if include:
-        hits = [g for g in include if matches(rel, g)]
-        used.update(hits)
-        return None if hits else "not matched by --include", 0
-    if rel.lower().endswith(INDEX_SUFFIXES):
-        return "a shard index: shards are joined from a local copy (each shard is checked on its own here)", 0
-    if target.suffix.lower() in (*CHECKPOINT_SUFFIXES, ".onnx"):
-        return None, 0
-    try:
-        source = open_remote(target, timeout, read_ahead=0)
-        head = source[:4096]
-    except RemoteError as exc:
-        return f"unreadable: {exc}", 1
-    return (None if is_checkpoint_content(head) else "not a checkpoint (its first bytes say so)"), source.transfer.requests
+def head(target: Url, timeout: float | None = None, size: int = 4096) -> tuple[bytes, int]:
+    """The first bytes of a remote file (one small request), and the requests they cost."""
+    source = open_remote(target, TIMEOUT if timeout is None else timeout, read_ahead=0)
+    return source[:size], source.transfer.requests

@@ -10,7 +10,8 @@ import json
 import struct
 from typing import Any
 
-from .formats import FormatError, Layout
+from .fields import FormatError
+from .formats import Layout
 from .limits import DEFAULT, Limits
 from .records import ITEMSIZE, Storage, Tensor
 

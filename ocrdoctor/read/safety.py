@@ -25,7 +25,7 @@ from typing import Any
 
 from . import allowlist
 from .inert import InertCheck
-from .unpickler import CALL, INST, NEW, StubObject, Uses
+from .stubs import CALL, INST, NEW, StubObject, Uses
 
 _MACHINERY = {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "builtins.object"}
 _TORCHSCRIPT = ("__torch__.", "torch.jit._pickle.", "torch.jit._script", "torch.classes.")

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import Checkpoint, read_checkpoint
+from .file import Checkpoint, read_file
 from .formats import Layout, StorageData
 from .limits import DEFAULT, Limits
 from .records import Tensor
-from .unpickler import Uses
+from .stubs import Uses
 
 INDEX_SUFFIXES = (".bin.index.json", ".safetensors.index.json", ".pt.index.json", ".pth.index.json")
 SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})(?P<suffix>\.[A-Za-z]+)$")
@@ -91,9 +91,9 @@ class _Joined(StorageData):
 class ShardedCheckpoint(Checkpoint):
     """The shards joined: `root` maps every tensor's name to its record; `shards` keep their own reads."""
 
-    def __init__(self, path: str, shards: list[Checkpoint], layout: Layout) -> None:
+    def __init__(self, path: str, shards: list[Checkpoint], layout: Layout, values: bool = True) -> None:
         super().__init__(path, sum(s.size for s in shards), layout, Uses(shards[0].uses.limits if shards else DEFAULT),
-                         None, shards[0].head if shards else b"")
+                         None, shards[0].head if shards else b"", values)
         self.shards = shards
 
     def close(self) -> None:
@@ -101,7 +101,7 @@ class ShardedCheckpoint(Checkpoint):
             shard.close()
 
 
-def read_sharded(index: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
+def read_sharded(index: str | Path, limits: Limits = DEFAULT, values: bool = True) -> Checkpoint:
     """The index's shards, each read once, joined; a problem (never an exception) when they cannot be."""
     index = Path(index)
     try:
@@ -111,12 +111,12 @@ def read_sharded(index: str | Path, limits: Limits = DEFAULT) -> Checkpoint:
     shards: list[Checkpoint] = []
     try:
         for name in names:
-            shards.append(read_checkpoint(index.parent / name, limits))
+            shards.append(read_file(str(index.parent / name), limits, values))
     except BaseException:
         for shard in shards:
             shard.close()
         raise
-    return ShardedCheckpoint(str(index), shards, _joined_layout(names, shards))
+    return ShardedCheckpoint(str(index), shards, _joined_layout(names, shards), values)
 
 
 def _joined_layout(names: list[str], shards: list[Checkpoint]) -> Layout:

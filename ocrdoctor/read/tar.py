@@ -17,7 +17,8 @@ from .fields import FormatError, bounded, int64_at, key_of, nonnegative, short, 
 from .formats import Layout
 from .records import Storage, Tensor
 from .stream import Opener, buffered, member_stream
-from .unpickler import StorageRef, StorageType, Uses, read_pickle
+from .stubs import StorageRef, StorageType, Uses
+from .unpickler import read_pickle
 
 
 def open_tar(buf, opener: Opener | None = None) -> tarfile.TarFile | None:

@@ -17,11 +17,9 @@ import io
 import pickle
 from typing import Any, Callable
 
-from .rebuild import _DTYPES, _SPECIAL, _TENSORS, _Bound, _counted, global_name  # noqa: F401  (global_name: its old home)
+from .rebuild import _DTYPES, _SPECIAL, _TENSORS, _Bound, _counted, global_name
 from .records import STORAGE_DTYPES
-from .stubs import (  # noqa: F401  (named here too: where the rest of the reader imports them from)
-    CALL, INST, NEW, DType, GlobalUse, StorageRef, StorageType, StubObject, StubType, Uses,
-)
+from .stubs import DType, StorageType, Uses
 
 
 def read_pickle(stream: io.IOBase, uses: Uses, persistent_load: Callable[[Any], Any] | None) -> Any:

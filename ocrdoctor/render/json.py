@@ -16,6 +16,8 @@ def target_dict(t: TargetResult) -> dict:
     return {
         "target": t.target,
         "kind": t.kind,
+        "status": t.status,
+        "reason": t.reason,
         "facts": dict(t.summary),
         "seconds": round(t.seconds, 4),
         "skipped": [{"rule": s.rule, "name": s.name, "reason": s.reason, "member": s.member} for s in t.skipped],
@@ -27,11 +29,16 @@ def report_dict(report: Report) -> dict:
     return {
         **_head(),
         "findings": [f.to_dict() for f in report.findings],
-        "summary": report.summary,
+        "summary": summary(report),
         "targets": [target_dict(t) for t in report.targets],
         "errors": [_error(e) for e in report.check_errors],
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
+
+
+def summary(report: Report) -> dict:
+    """Counts by severity, and the targets no selected rule looked at (`status` not_checked)."""
+    return {**report.summary, "not_checked": len(report.not_checked)}
 
 
 def _head() -> dict:
@@ -51,7 +58,7 @@ def jsonl_target(t: TargetResult) -> str:
 
 def jsonl_summary(report: Report, fail_on=None) -> str:
     """The last line of `--format jsonl`: the summary, the run's errors and skips, and the exit code."""
-    return json.dumps({**_head(), "summary": report.summary, "targets": len(report.targets),
+    return json.dumps({**_head(), "summary": summary(report), "targets": len(report.targets),
                        "errors": [_error(e) for e in report.check_errors],
                        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
                        "exit_code": report.exit_code(fail_on)}) + "\n"

@@ -12,7 +12,7 @@ from pathlib import PurePath
 
 import click
 
-from ..core.findings import Finding, Report, Severity, TargetResult
+from ..core.findings import NOT_BUILT, NOT_CHECKED, Finding, Report, Severity, TargetResult
 from ..core.units import count, human_bytes
 
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -38,11 +38,10 @@ def render_text(report: Report, color: bool = False, verbose: bool = False) -> s
                 lines.append(f"  {error.rule} {_paint('check error', 'magenta', color)}: {error.error}")
         if verbose:
             lines += [f"  {s.rule} skipped{f' [{s.member}]' if s.member else ''}: {s.reason}" for s in target.skipped]
-        if target.summary.get("not_built"):
-            lines.append("  " + _paint(f"not built: {target.summary['not_built'].removeprefix('not built: ')}",
-                                       "magenta", color))
-        elif target.summary.get("not_read"):
-            lines.append("  " + _paint(f"not checked: {target.summary['not_read']}", "magenta", color))
+        if target.status == NOT_BUILT:
+            lines.append("  " + _paint(f"not built: {target.reason}", "magenta", color))
+        elif target.status == NOT_CHECKED:
+            lines.append("  " + _paint(f"not checked: {target.reason}", "magenta", color))
         elif not target.findings and not target.errors:
             lines.append("  " + _paint("no problems found", "green", color))
         lines.append("")
@@ -155,6 +154,8 @@ def _summary(report: Report) -> str:
     errors = len(report.check_errors) - unread
     crashed = f"; {count(errors, 'check error')}" if errors else ""
     crashed += f"; {count(unread, 'target')} could not be read" if unread else ""
+    unchecked = len(report.not_checked)
+    crashed += f"; {count(unchecked, 'target')} not checked" if unchecked else ""
     if not total:
         return f"No problems found in {_what(report)}{crashed}."
     parts = ", ".join(count(counts[k], k) for k in ("error", "warning", "info"))

@@ -13,30 +13,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
-from ..read.checkpoint import Checkpoint, read_checkpoint
+from ..read.checkpoint import read_checkpoint
+from ..read.file import Checkpoint
+from ..core.extras import require_doctr
 from ..core.registry import one_line
 from ..specimens.models import builder_options
-from ..specimens.models import offline_ocr_predictor  # noqa: F401  (its old home; bench and api use it here)
-
-DOCTR_EXTRA = 'pip install "ocrdoctor[doctr]"'
-
+from ..specimens.models import offline_ocr_predictor
 
 class BuildError(Exception):
     """The model could not be built from the file; one line, for the user."""
-
-
-class MissingExtra(BuildError):
-    """torch / docTR are not installed: the command needs the `doctr` extra."""
-
-
-def require_doctr(what: str, modules: tuple[str, ...] = ("torch", "doctr")) -> None:
-    """Raise MissingExtra, naming the install command, unless `modules` (torch and docTR) are installed."""
-    import importlib.util
-
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        names = " and ".join("docTR" if m == "doctr" else m for m in missing)
-        raise MissingExtra(f"{what} needs {names}: {DOCTR_EXTRA}")
 
 
 @contextlib.contextmanager
@@ -149,15 +134,21 @@ def build_predictor(det: str | Path | Checkpoint | None, det_arch: str | None, r
     half only, docTR's `detection_predictor` or `recognition_predictor` over it (a service that only
     finds text, or only reads crops)."""
     require_doctr("building a docTR predictor")
+    det_model = build_model(det, det_arch, facts[0]) if det is not None else None
+    reco_model = build_model(reco, reco_arch, facts[1], any_vocab=any_vocab) if reco is not None else None
+    return predictor_of(det_model, reco_model, device=device, half=half, **options)
+
+
+def predictor_of(det_model: Any, reco_model: Any, device: str = "cpu", half: bool = False, **options) -> Any:
+    """The predictor a deployment builds over its models (either may be None: one half's predictor)."""
     from doctr.models import detection_predictor, recognition_predictor
 
-    if det is not None and reco is not None:
-        predictor = offline_ocr_predictor(build_model(det, det_arch, facts[0]),
-                                          build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), **options)
-    elif det is not None:
-        predictor = detection_predictor(build_model(det, det_arch, facts[0]), pretrained=False)
-    elif reco is not None:
-        predictor = recognition_predictor(build_model(reco, reco_arch, facts[1], any_vocab=any_vocab), pretrained=False)
+    if det_model is not None and reco_model is not None:
+        predictor = offline_ocr_predictor(det_model, reco_model, **options)
+    elif det_model is not None:
+        predictor = detection_predictor(det_model, pretrained=False)
+    elif reco_model is not None:
+        predictor = recognition_predictor(reco_model, pretrained=False)
     else:
         raise BuildError("no model to build: give a detection or a recognition checkpoint, or both")
     try:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..core.config import Settings
-from ..core.engine import UsageError, run_rules, select_rules
+from ..core.engine import UsageError
 from ..core.findings import Report
+from ..core.plan import Plan
 from ..core.units import count
 from ..inspect.comparison import PageFacts, Tolerance, compare_readings, totals
 from ..inspect.reading import GoldenError, Reading, load_golden
@@ -69,38 +69,33 @@ class Comparison:
         return html(self) if html else None
 
 
-def compare(base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *, max_cer: float = 0.0,
-            max_wer: float = 0.0, min_box_recall: float = 0.98, save_golden: str | Path | None = None,
-            settings: Settings | None = None) -> Comparison:
-    """`ocrdoctor compare` from Python. `base`: a docTR predictor, or a golden file's path; `candidate`: a docTR
-    predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files, PDFs,
-    folders (None: the pages shipped with the trained pair)."""
+def compare(plan: Plan, base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *,
+            max_cer: float = 0.0, max_wer: float = 0.0, min_box_recall: float = 0.98,
+            save_golden: str | Path | None = None) -> Comparison:
+    """`ocrdoctor.compare` (api.py) under a plan. `base`: a docTR predictor, or a golden file's path; `candidate`:
+    a docTR predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files,
+    PDFs, folders (None: the pages shipped with the trained pair)."""
     tolerance = _tolerance(max_cer, max_wer, min_box_recall)
     loaded = page_set(pages)
     ours = base_reading(base, loaded)
     theirs = None if candidate is None else reading_of(candidate, loaded, "candidate")
-    return judge(ours, theirs, tolerance, settings=settings, save_golden=save_golden)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden)
 
 
-def judge(base: Reading, candidate: Reading | None, tolerance: Tolerance, *, settings: Settings | None = None,
+def judge(plan: Plan, base: Reading, candidate: Reading | None, tolerance: Tolerance, *,
           save_golden: str | Path | None = None) -> Comparison:
     """The OD6xx rules over two readings, one target per page; the base's reading saved as a golden if asked."""
     if candidate is None and save_golden is None:
         raise CompareError("nothing to compare: give a candidate or a golden, or save the base's reading as a golden")
     saved = write_golden(base, Path(save_golden)) if save_golden is not None else None
-    settings = settings or Settings()
     if candidate is None:
-        return Comparison(Report((), fail_on=settings.fail_on), base, None, saved=saved)
+        return Comparison(plan.report(()), base, None, saved=saved)
     facts = compare_readings(base, candidate, tolerance)
     if not any(p.comparison for p in facts):
         held = ", ".join(p.name for p in base.pages[:3]) + (", ..." if len(base.pages) > 3 else "")
         raise CompareError(f"no page given was recorded in {base.golden or 'the base'}: nothing to compare "
                            f"(it holds {held})")
-    reg, rules = select_rules(settings, "comparison")
-    targets = tuple(run_rules(rules, page, target=page.name, kind="comparison", summary=page.summary())
-                    for page in facts)
-    report = Report(targets, errors=tuple(reg.plugin_errors), fail_on=settings.fail_on)
-    return Comparison(report, base, candidate, tuple(facts), saved)
+    return Comparison(plan.check_gathered("comparison", facts), base, candidate, tuple(facts), saved)
 
 
 def write_golden(reading: Reading, path: Path) -> Path:

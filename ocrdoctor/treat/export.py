@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from ..anatomy.architectures import arch_names
 from .build import BuildError, build_model, stand_in_vocab
-from ..core.engine import run_rules
 from ..core.findings import Report, Severity
+from ..core.plan import Plan
 from ..inspect.checkpoint import facts_of
 from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
 from ..inspect.ortrun import OrtFailure, run_isolated
@@ -119,11 +119,11 @@ def onnxtr_snippet(arch: str, path: Path, model: Any = None) -> str:
     return line
 
 
-def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool = False, force: bool = False,
-                repeat: int = 5, rules: list | None = None, checkpoint_rules: list | None = None,
-                key: tuple | None = None, progress: Callable[[str], None] | None = None) -> ExportResult:
-    """Export, verify, time and check; raises ExportError for a refused or failed export.
-    `progress(phase)` is told each phase as it starts.
+def export_onnx(source: str | Path, arch: str, output: str | Path, *, plan: Plan, fp16: bool = False,
+                force: bool = False, repeat: int = 5, key: tuple | None = None,
+                progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Export, verify, time and check under `plan` (its checkpoint and ONNX rules); raises ExportError for a
+    refused or failed export. `progress(phase)` is told each phase as it starts.
 
     A checkpoint that cannot become `arch` (OD113: its keys, OD118: its vocab, ...) is not an
     error of the run: the result carries those findings, nothing is written, and the exit is 1.
@@ -137,9 +137,9 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     _require_onnx()
     say = progress or (lambda phase: None)
     say(f"reading {source.name} and building {arch}")
-    with read_checkpoint(source) as ckpt:
+    with read_checkpoint(source, plan.limits) as ckpt:
         facts = facts_of(ckpt, arch, key)
-        refused = _refusal(facts, source, checkpoint_rules)
+        refused = _refusal(facts, source, plan)
         if refused is not None:
             return ExportResult(output, arch, "", fp16, False, None, 0.0, 0.0, repeat, refused)
         try:
@@ -159,8 +159,7 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
         say(f"checking the graph and running it in onnxruntime against PyTorch ({repeat} timed runs each)")
         facts, onnx_t, torch_t = _verify(tmp, model, batch, what, fp16, repeat)
         facts = replace(facts, path=str(output))
-        result = run_rules(rules if rules is not None else _onnx_rules(), facts, target=str(output), kind="onnx",
-                           summary=facts.summary())
+        result = plan.judge("onnx", facts, str(output))
         written = not any(f.severity is Severity.ERROR for f in result.findings)
         if written:
             say("reading the sample words with PyTorch and with the export")
@@ -172,7 +171,7 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, fp16: bool
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(output, arch, task, fp16, written, facts, onnx_t.median, torch_t.median, repeat,
-                        Report((result,)), proof, onnx_t, torch_t, onnxtr_snippet(arch, output, model))
+                        plan.report((result,)), proof, onnx_t, torch_t, onnxtr_snippet(arch, output, model))
 
 
 def _reading_proof(model: Any, path: Path) -> str:
@@ -190,18 +189,14 @@ def _reading_proof(model: Any, path: Path) -> str:
         model.exportable = True
 
 
-def _refusal(facts, source: Path, rules: list | None) -> Report | None:
+def _refusal(facts, source: Path, plan: Plan) -> Report | None:
     """The checkpoint's error findings, when it cannot be built as the architecture asked for."""
-    from ..core.engine import run_checkpoint_rules, select_rules
-    from ..core.config import Settings
-
-    rules = rules if rules is not None else select_rules(Settings(), "checkpoint")[1]
     if facts.members:
         names = ", ".join(m.member for m in facts.members)
         raise ExportError(f"{source} holds {len(facts.members)} models ({names}): pick one with --key")
-    result = run_checkpoint_rules(rules, facts, str(source))
+    result = plan.judge("checkpoint", facts, str(source))
     if any(f.severity is Severity.ERROR for f in result.findings):
-        return Report((result,))
+        return plan.report((result,))
     return None
 
 
@@ -321,10 +316,3 @@ def _verify(tmp: Path, model: Any, batch: Any, what: str, fp16: bool, repeat: in
     parity = Parity("logits", diff, float(np.abs(expected).max()), TOLERANCE[fp16], what)
     return (replace(facts, parity=parity, session_providers=run.providers),
             Spread(run.fastest, run.seconds, run.slowest), torch_s)
-
-
-def _onnx_rules() -> list:
-    from ..core.engine import select_rules
-    from ..core.config import Settings
-
-    return select_rules(Settings(), "onnx")[1]

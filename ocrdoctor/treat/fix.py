@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..anatomy.architectures import THRESHOLD, arch_names, strip_wrappers
-from .build import _apply_config, empty_model, require_doctr
+from ..core.extras import require_doctr
+from .build import _apply_config, empty_model
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..inspect.config import ModelConfig, sidecar_path
-from ..read.checkpoint import Checkpoint, read_checkpoint
+from ..read.checkpoint import read_checkpoint
+from ..read.file import Checkpoint
 from ..core.registry import one_line
 from ..core.units import count, human_bytes, subscript
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound

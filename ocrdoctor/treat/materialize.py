@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Iterable
 
-from ..read.checkpoint import Checkpoint
+from ..read.file import Checkpoint
 from ..read.records import ITEMSIZE, Tensor
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ..inspect.onnxtr import recorded_config
-from .build import BuildError, MissingExtra
+from ..core.extras import MissingExtra, missing_modules
+from .build import BuildError
 
 ONNXTR_EXTRA = 'pip install "ocrdoctor[onnxtr]" (and onnxruntime or onnxruntime-gpu, whichever the deployment uses)'
 
 
 def require_onnxtr(what: str) -> None:
-    missing = [m for m in ("onnxtr", "onnxruntime") if importlib.util.find_spec(m) is None]
+    missing = missing_modules(("onnxtr", "onnxruntime"))
     if missing:
         raise MissingExtra(f"{what} needs {' and '.join(missing)}: {ONNXTR_EXTRA}")
 
@@ -58,10 +59,15 @@ def onnxtr_predictor(det: Path | None, det_arch: str | None, reco: Path | None, 
                      device: str = "cpu") -> Any:
     """What a service builds: `ocr_predictor(det_model, reco_model)`, or one half's predictor."""
     require_onnxtr("an ONNX deployment")
-    from onnxtr.models import detection_predictor, ocr_predictor, recognition_predictor
-
     det_model = onnxtr_model(det, det_arch, device) if det is not None else None
     reco_model = onnxtr_model(reco, reco_arch, device) if reco is not None else None
+    return predictor_over(det_model, reco_model)
+
+
+def predictor_over(det_model: Any, reco_model: Any) -> Any:
+    """OnnxTR's predictor over the models a service built (either may be None: one half's predictor)."""
+    from onnxtr.models import detection_predictor, ocr_predictor, recognition_predictor
+
     if det_model is not None and reco_model is not None:
         return ocr_predictor(det_model, reco_model)
     return detection_predictor(det_model) if det_model is not None else recognition_predictor(reco_model)

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from ..anatomy.architectures import arch_names
 from ..core.registry import one_line
 from ..read.sniff import sniff
-from .build import BuildError, build_model, require_doctr
+from ..core.extras import require_doctr
+from .build import BuildError, build_model
 from .compare import CompareError, Options
 from .pages import file_sha256
 
@@ -113,7 +114,7 @@ def label(sides: tuple[Side, Side], dtype: str | None = None, device: str = "cpu
 
 
 def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: str, candidate: Options, *,
-                  golden: Path | None, save_golden: Path | None, tolerance: Any, settings: Any,
+                  golden: Path | None, save_golden: Path | None, tolerance: Any, plan: Any,
                   phase: Callable[[str, int], Callable[[], None]] | None = None) -> Any:
     """The CLI's comparison: build, read (reporting each phase), judge."""
     from .compare import base_reading, judge, page_set, reading_of
@@ -140,4 +141,4 @@ def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: 
         tick = phase(f"candidate: reading {len(loaded)} pages", len(loaded))
         predictor = build(cand, base, dtype=candidate.dtype, device=candidate.device)
         theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick)
-    return judge(ours, theirs, tolerance, settings=settings, save_golden=save_golden)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden)

@@ -1,5 +1,0 @@
-"""Moved to `ocrdoctor.anatomy.architectures`; this path keeps old imports working and warns."""
-
-from .core.moved import moved
-
-moved(__name__)
