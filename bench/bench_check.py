@@ -69,7 +69,8 @@ def main() -> None:
     if not Path(picklescan).exists():
         raise SystemExit("picklescan is the baseline: pip install picklescan")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "ocrdoctor")],
+    subprocess.run([sys.executable, "-m", "compileall", "-q",
+                    str(Path(__file__).resolve().parent.parent / "ocrdoctor")],
                    check=True)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,9 +31,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
 
-    import ocrdoctor
     from doctr import models
 
+    import ocrdoctor
     from ocrdoctor.checks.examples import doctr_model
 
     predictor = models.ocr_predictor(

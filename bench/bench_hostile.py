@@ -64,7 +64,8 @@ def main() -> None:
     print(f"{'file':30} {'ocrdoctor':>22} {'picklescan':>26}")
     for row in rows:
         o, p = row["ocrdoctor"], row["picklescan"]
-        ps = (f"{p['seconds']:6.2f}s {p.get('peak_mib', 0):6.0f}MiB exit {p.get('exit', '-')}" if p else "not installed")
+        ps = (f"{p['seconds']:6.2f}s {p.get('peak_mib', 0):6.0f}MiB exit {p.get('exit', '-')}" if p
+              else "not installed")
         print(f"{row['file']:30} {o['seconds']:6.2f}s {o.get('peak_mib', 0):6.0f}MiB {','.join(o['findings']):8}"
               f" {ps}")
     worst = max(rows, key=lambda r: r["ocrdoctor"]["seconds"])["ocrdoctor"]

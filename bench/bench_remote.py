@@ -67,7 +67,8 @@ def remote_row(base: str, counts, path: Path, values: str) -> dict:
     facts = report.targets[0].summary
     return {"file": path.name, "bytes": size, "values": values, "bytes_read": counts.bytes_sent,
             "share": counts.bytes_sent / size, "requests": len(counts.requests),
-            "facts_agree": facts.get("bytes_read") == counts.bytes_sent and facts.get("requests") == len(counts.requests),
+            "facts_agree": facts.get("bytes_read") == counts.bytes_sent
+            and facts.get("requests") == len(counts.requests),
             "same_findings": same, "seconds": seconds}
 
 
@@ -156,11 +157,13 @@ def main() -> int:
             out["checks"].append({"layout": "zip", **row})
             print(f"{'zip':12} --values all: {row['bytes_read']:,} bytes ({row['share']:.2%}) in {row['requests']} "
                   f"requests; findings as local: {row['same_findings']}")
-            for row in filter(None, (picklescan_row(base, counts, files["zip"]), download_row(base, counts, files["zip"]))):
+            for row in filter(None, (picklescan_row(base, counts, files["zip"]), download_row(base, counts,
+                                                                                              files["zip"]))):
                 out["instead"].append(row)
                 ours = out["checks"][0]
                 row["ratio_bytes"] = row["bytes_read"] / ours["bytes_read"]
-                print(f"{row['tool']:25} {row['bytes_read']:,} bytes ({row['share']:.0%}) in {row['requests']} requests, "
+                print(f"{row['tool']:25} {row['bytes_read']:,} bytes ({row['share']:.0%}) in {row['requests']} "
+                      "requests, "
                       f"{row['seconds'] * 1000:.0f} ms: {row['ratio_bytes']:.0f}x the bytes of `ocrdoctor check`")
         out["hub"] = hub_row(folder, files["zip"])
         print(f"hf://org/repo/{files['zip'].name}: {out['hub']['bytes_read']:,} bytes in {out['hub']['requests']} "

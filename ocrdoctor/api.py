@@ -8,8 +8,9 @@ targets and hands them to the one loop (`run/`). Options are the CLI's, under th
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .core.config import Settings
 from .core.engine import UsageError

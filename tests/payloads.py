@@ -19,9 +19,9 @@ import shlex
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -117,7 +117,8 @@ def mark_hidden(m: Path) -> bytes:
 
 
 def nested_loads(module: str) -> Callable[[Path], bytes]:
-    return lambda m: pickled(call(global_(module, "loads"), value(pickled(call(global_("os", "system"), text(shell(m)))))))
+    return lambda m: pickled(call(global_(module, "loads"), value(pickled(call(global_("os", "system"),
+                                                                               text(shell(m)))))))
 
 
 def rebuild_from_type(m: Path) -> bytes:
@@ -227,7 +228,8 @@ def hook_reference(m: Path) -> bytes:
     """posix.system kept (not called) in a tensor's backward hooks."""
     hooks = call(global_("collections", "OrderedDict"), b"(" + tuple_(tf.integer(0), global_("posix", "system")) + b"l")
     tensor = call(global_("torch._utils", "_rebuild_tensor_v2"),
-                  tuple_(text("storage"), global_("torch", "FloatStorage"), text("0"), text("cpu"), tf.integer(6)) + b"Q",
+                  tuple_(text("storage"), global_("torch", "FloatStorage"), text("0"), text("cpu"),
+                         tf.integer(6)) + b"Q",
                   tf.integer(0), tuple_(tf.integer(6)), tuple_(tf.integer(1)), b"\x89", hooks)
     return torch_zip(m, body=call(global_("collections", "OrderedDict")) + b"(" + text("w") + tensor + b"u")
 

@@ -24,8 +24,8 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tests.payloads import Payload, code, evil_pickle, shell, torch_zip
 from tests.torchfile import call, global_, integer, pickled, text, tuple_, value
@@ -77,7 +77,8 @@ def memoized(m: Path) -> bytes:
 
 
 def stack_globals(m: Path) -> bytes:
-    return (b"\x80\x04" + text(NP) + text("__generator_ctor") + b"\x93" + text(shell(m)) + text("posix") + text("system")
+    return (b"\x80\x04" + text(NP) + text("__generator_ctor") + b"\x93" + text(shell(m)) + text("posix")
+            + text("system")
             + b"\x93\x86R.")
 
 
@@ -241,7 +242,8 @@ def frame_in_zip(m: Path) -> bytes:
 def frame_in_tar_storages(m: Path) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in (("storages", frame_divergent(m)), ("tensors", pickled(integer(0))), ("pickle", pickled(b"}"))):
+        for name, data in (("storages", frame_divergent(m)), ("tensors", pickled(integer(0))), ("pickle",
+                                                                                                pickled(b"}"))):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -260,16 +262,21 @@ GADGETS = [
     Payload("numpy-randomstate-ctor-load-from-bytes", "numpy/random/_pickle.py __randomstate_ctor",
             _lfb("__randomstate_ctor"), f"{NP}.__randomstate_ctor(", loader="pickle:torch"),
     Payload("numpy-generator-ctor-in-torch-zip", "the gadget inside a training checkpoint",
-            in_zip(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage", "_load_from_bytes"))(m)),
+            in_zip(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage",
+                                                                                   "_load_from_bytes"))(m)),
             LFB, loader="torch"),
-    Payload("numpy-generator-ctor-under-safe-globals", "the old OD120 program: weights_only=True with the names allowed",
-            in_zip(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage", "_load_from_bytes"))(m)),
+    Payload("numpy-generator-ctor-under-safe-globals",
+            "the old OD120 program: weights_only=True with the names allowed",
+            in_zip(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage",
+                                                                                   "_load_from_bytes"))(m)),
             LFB, loader="torch-allowed"),
     Payload("numpy-randomstate-ctor-under-safe-globals", "the old OD120 program, RandomState",
-            in_zip(lambda m: ctor("__randomstate_ctor", load_from_bytes_arg, global_("torch.storage", "_load_from_bytes"))(m)),
+            in_zip(lambda m: ctor("__randomstate_ctor", load_from_bytes_arg, global_("torch.storage",
+                                                                                     "_load_from_bytes"))(m)),
             LFB, loader="torch-allowed"),
     Payload("numpy-generator-ctor-popped", "the gadget's result popped: reachable from nothing",
-            popped(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage", "_load_from_bytes"))(m)),
+            popped(lambda m: ctor("__generator_ctor", load_from_bytes_arg, global_("torch.storage",
+                                                                                   "_load_from_bytes"))(m)),
             LFB, loader="torch"),
     Payload("numpy-generator-ctor-os-system", "numpy ctor handed os.system", gadget(
         "__generator_ctor", ("posix", "system"), lambda m: text(shell(m))), "posix.system", loader="pickle"),
@@ -297,20 +304,25 @@ GADGETS = [
             bit_generator(("torch.storage", "_load_from_bytes")), LFB, loader=None),
     # Lightning's AttributeDict answers the unpickler's lookups from its items
     Payload("lightning-attributedict-setstate", "AttributeDict.__getattr__ + _pickle.c load_build",
-            attribute_dict("__setstate__", ("posix", "system"), build_shell), "__setstate__", loader="pickle:pytorch_lightning"),
+            attribute_dict("__setstate__", ("posix", "system"), build_shell), "__setstate__",
+            loader="pickle:pytorch_lightning"),
     Payload("lightning-attributedict-append", "AttributeDict.__getattr__ + _pickle.c do_append (append)",
-            attribute_dict("append", ("subprocess", "call"), append_argv), "subprocess.call", loader="pickle:pytorch_lightning"),
+            attribute_dict("append", ("subprocess", "call"), append_argv), "subprocess.call",
+            loader="pickle:pytorch_lightning"),
     Payload("lightning-attributedict-extend", "AttributeDict.__getattr__ + _pickle.c do_append (extend)",
-            attribute_dict("extend", ("subprocess", "call"), appends_argv), "subprocess.call", loader="pickle:pytorch_lightning"),
+            attribute_dict("extend", ("subprocess", "call"), appends_argv), "subprocess.call",
+            loader="pickle:pytorch_lightning"),
     Payload("lightning-attributedict-setstate-eval", "AttributeDict: __setstate__ -> builtins.eval",
-            attribute_dict("__setstate__", ("builtins", "eval"), build_eval), "builtins.eval", loader="pickle:pytorch_lightning"),
+            attribute_dict("__setstate__", ("builtins", "eval"), build_eval), "builtins.eval",
+            loader="pickle:pytorch_lightning"),
     Payload("lightning-fabric-attributedict-setstate", "lightning_fabric's AttributeDict, the same lookup",
             attribute_dict("__setstate__", ("posix", "system"), build_shell,
                            ("lightning_fabric.utilities.data", "AttributeDict")), "__setstate__",
             loader="pickle:lightning_fabric"),
     Payload("lightning-attributedict-in-checkpoint", "a Lightning checkpoint's hyper_parameters",
             lightning_zip, "__setstate__", loader="torch:pytorch_lightning"),
-    Payload("omegaconf-dictconfig-append", "omegaconf dictconfig.py __getattr__: APPEND looks `append` up in the content",
+    Payload("omegaconf-dictconfig-append",
+            "omegaconf dictconfig.py __getattr__: APPEND looks `append` up in the content",
             dictconfig_append, "omegaconf.dictconfig.DictConfig.append", loader=None),
     # a shipped function merely referenced, where an allowed constructor could call it
     Payload("referenced-load-from-bytes-top-level", "a shipped function kept as a value", referenced(top_level),
@@ -320,7 +332,8 @@ GADGETS = [
     Payload("referenced-in-attributedict-item", "a shipped function as a hyper-parameter",
             referenced(attrdict_item), LFB, loader=None),
     Payload("defaultdict-factory-system", "defaultdict(os.system): the factory runs on a missing key",
-            referenced(defaultdict_factory, ("posix", "system")), "collections.defaultdict(<posix.system>)", loader=None),
+            referenced(defaultdict_factory, ("posix", "system")), "collections.defaultdict(<posix.system>)",
+            loader=None),
     Payload("defaultdict-factory-load-from-bytes", "defaultdict handed a shipped function",
             referenced(defaultdict_factory), "collections.defaultdict(<torch.storage._load_from_bytes>)", loader=None),
     Payload("pathlib-of-reference", "Path() handed a function (os.fspath calls __fspath__ on non-strings)",

@@ -11,10 +11,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 

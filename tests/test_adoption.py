@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _ocrdoctor_commands(workflow: dict) -> list[str]:
     steps = [s for job in workflow.values() if isinstance(job, dict) for s in job.get("steps", [])]
-    runs = [s["run"] for s in steps if "run" in s] + [c for job in workflow.values() if isinstance(job, dict) for c in job.get("script", [])]
+    jobs = [job for job in workflow.values() if isinstance(job, dict)]
+    runs = [s["run"] for s in steps if "run" in s] + [c for job in jobs for c in job.get("script", [])]
     return [r for r in runs if r.startswith("ocrdoctor ")]
 
 

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from ocrdoctor.anatomy import architectures
-from ocrdoctor.anatomy import heads
+from ocrdoctor.anatomy import architectures, heads
 from ocrdoctor.anatomy.architectures import identify, reference_release, release_range, releases_of
 from tests.conftest import require_arch
 
 
 def _shapes(arch: str, release: str) -> dict:
-    sig = next(s for s in architectures.signatures() if s.arch == arch and release in s.releases and s.form != "reparameterized")
+    sig = next(s for s in architectures.signatures() if s.arch == arch and release in s.releases
+               and s.form != "reparameterized")
     return dict(sig.keys)
 
 
@@ -33,7 +33,8 @@ def test_the_table_covers_every_release_from_0_7_without_duplicates():
 def test_merge_stores_identical_signatures_and_vocabularies_once():
     entry = {"arch": "a", "task": "recognition", "form": "standard", "head": "vocab", "default": "xyz",
              "head_dims": {"w": [[0, 1]]}, "keys": {"w": [4, 2]}}
-    raw = [{"doctr_version": v, "vocabs": {"small": "xyz"}, "architectures": [dict(entry)]} for v in ("0.9.0", "0.10.0")]
+    raw = [{"doctr_version": v, "vocabs": {"small": "xyz"}, "architectures": [dict(entry)]} for v in ("0.9.0",
+                                                                                                      "0.10.0")]
     table = architectures.merge(raw)
     assert table["releases"] == ["0.9.0", "0.10.0"]
     [sig] = table["signatures"]
@@ -150,10 +151,9 @@ def test_docTRs_orientation_classifiers_are_known_and_accepted_by_arch(tmp_path,
     """The classifiers straighten_pages, detect_orientation and assume_straight_pages=False build: identified from
     the file (the two share one layout, so the file names the family), and `--arch` builds and checks each."""
     torch = pytest.importorskip("torch")
+    from ocrdoctor.anatomy.architectures import arch_names, arch_task
     from ocrdoctor.api import check_path, check_paths
     from ocrdoctor.specimens.models import doctr_model
-
-    from ocrdoctor.anatomy.architectures import arch_names, arch_task
 
     assert arch in arch_names() and arch_task(arch) == "classification"
     path = tmp_path / "orientation.pt"

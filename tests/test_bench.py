@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.environment import inspect_environment
-from ocrdoctor.anatomy.versions import fast_fusion_sound
 from tests.conftest import run, run_process
 
 
@@ -31,7 +31,7 @@ def test_the_seed_scenario_as_a_process():
     assert data["version"] == 1 and data["pages"] == 1 and data["words_per_page"] == 4
     rows = data["rows"]
     assert rows[0]["speedup"] == 1.0 and rows[0]["step"] == 1.0
-    for before, row in zip(rows, rows[1:]):
+    for before, row in zip(rows, rows[1:], strict=False):
         assert row["measurable"]  # one timed run: no spread, so every step counts
         assert math.isclose(row["speedup"], before["speedup"] * row["step"], rel_tol=1e-9)
         assert row["words_total"] is None and not row["reads_differently"]  # --no-read
@@ -150,9 +150,8 @@ def test_page_options_are_timed_on_the_users_predictor(checkpoints, save):
 
 
 def test_bench_restores_the_page_options():
-    from ocrdoctor.treat.bench import bench
-
     from ocrdoctor.anatomy.pageoptions import DISABLE_FLAGS, doctr_release
+    from ocrdoctor.treat.bench import bench
 
     predictor = ex.ocr_predictor(straighten_pages=True, assume_straight_pages=False)
     predictor.det_predictor.model.load_state_dict(_blank_detector())
@@ -176,7 +175,8 @@ def test_gpu_script_cpu_path():
                           env={**__import__("os").environ, "PYTHON": sys.executable}, timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for header in ("== versions", "== environment facts", "== seed comparison", "== OD204 / OD211", "== GPU-only tests"):
+    for header in ("== versions", "== environment facts", "== seed comparison", "== OD204 / OD211",
+                   "== GPU-only tests"):
         assert header in out
     assert "failed with" not in out
     [line] = [line for line in out.splitlines() if line.startswith('{"arch"')]

@@ -31,14 +31,17 @@ def _lightning(tmp_path):
 
 def _omegaconf(tmp_path):
     meta = tf.instance("omegaconf.base", "ContainerMetadata", state={"ref_type": tf.Raw(tf.global_("typing", "Any")),
-                                                                    "object_type": tf.Raw(tf.global_("builtins", "dict"))})
+                                                                    "object_type": tf.Raw(tf.global_("builtins",
+                                                                                                     "dict"))})
     config = tf.instance("omegaconf.dictconfig", "DictConfig", state={"_metadata": meta, "_parent": None,
                                                                       "_content": {"lr": 0.001}})
     return tf.save_zip(tmp_path / "hydra.pt", {"model": WEIGHTS, "cfg": config})
 
 
 def _defaultdict_and_datetime(tmp_path):
-    history = tf.Raw(tf.call(tf.global_("collections", "defaultdict"), tf.global_("builtins", "list")) + b"(X\x04\0\0\0lossl" + tf.value(0.5) + b"au")
+    history = tf.Raw(tf.call(tf.global_("collections", "defaultdict"), tf.global_("builtins",
+                                                                                  "list")) + b"(X\x04\0\0\0lossl"
+                                                                                  + tf.value(0.5) + b"au")
     stamp = tf.Raw(tf.call(tf.global_("datetime", "datetime"), tf.value(b"\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x00")))
     return tf.save_zip(tmp_path / "run.pt", {"model": WEIGHTS, "history": history, "saved_at": stamp})
 

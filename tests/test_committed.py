@@ -45,7 +45,8 @@ def test_the_folder_as_a_process(tmp_path):
 
 def _facts(path):
     f = inspect_checkpoint(path)
-    numpy_1 = tuple(name.replace("numpy.core.", "numpy._core.") for name in f.outside_weights_only)  # numpy 2 renamed it
+    numpy_1 = tuple(name.replace("numpy.core.",
+                                 "numpy._core.") for name in f.outside_weights_only)  # numpy 2 renamed it
     return (f.format, f.weights_key, f.module_globals, numpy_1,
             [(t.name, t.shape, t.dtype, t.device, t.nbytes, t.nonfinite, t.constant) for t in f.weights or ()])
 

@@ -16,12 +16,14 @@ from tests.conftest import run
 @pytest.fixture
 def deployment(save):
     det = save({"model": {f"module.{k}": v for k, v in ex.doctr_state_dict("db_mobilenet_v3_large").items()}}, "det.pt")
-    reco = save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "vocab": "0123456789"}, "reco.pt")
+    reco = save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789"), "vocab": "0123456789"},
+                "reco.pt")
     return det, reco
 
 
 def _args(det, reco):
-    return ["--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco, "--reco-arch", "crnn_mobilenet_v3_small"]
+    return ["--det", det, "--det-arch", "db_mobilenet_v3_large", "--reco", reco, "--reco-arch",
+            "crnn_mobilenet_v3_small"]
 
 
 def test_deployment_is_built_and_diagnosed(deployment):
@@ -53,7 +55,8 @@ def test_deployment_on_cuda_without_a_gpu_is_one_line(deployment):
 
 @pytest.mark.parametrize("args", [
     ["--det", "det.pt"],
-    ["--det", "det.pt", "--det-arch", "db_mobilenet_v3_large", "--reco", "reco.pt", "--reco-arch", "crnn_vgg16_bn", "x.pt"],
+    ["--det", "det.pt", "--det-arch", "db_mobilenet_v3_large", "--reco", "reco.pt", "--reco-arch", "crnn_vgg16_bn",
+     "x.pt"],
     [],
 ])
 def test_incomplete_deployment_options(args, tmp_path, monkeypatch):
@@ -85,7 +88,8 @@ def test_a_detector_given_as_the_recognizer_is_an_od113_finding(deployment):
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     od113 = [f for f in data["findings"] if f["rule"] == "OD113"]
-    assert len(od113) == 1 and od113[0]["target"] == str(det) and "does not fit crnn_mobilenet_v3_small" in od113[0]["message"]
+    assert len(od113) == 1 and od113[0]["target"] == str(det)
+    assert "does not fit crnn_mobilenet_v3_small" in od113[0]["message"]
     model = next(t for t in data["targets"] if t["kind"] == "model")
     assert model["status"] == "not_built" and model["facts"]["not_built"] == model["reason"]
     assert not model["reason"].startswith("not built: ")  # the state is the status, never a prefixed string
@@ -98,7 +102,8 @@ def test_arch_also_checks_the_built_model(save):
     path = save(ex.doctr_state_dict("fast_tiny"), "fast.pt")
     data = json.loads(run("check", path, "--arch", "fast_tiny", "--format", "json").stdout)
     assert [t["target"] for t in data["targets"]] == [str(path), f"{path} as fast_tiny"]
-    assert {(f["rule"], f["target"]) for f in data["findings"]} == {("OD114", str(path)), ("OD208", f"{path} as fast_tiny")}
+    assert {(f["rule"], f["target"]) for f in data["findings"]} == {("OD114", str(path)), ("OD208",
+                                                                                           f"{path} as fast_tiny")}
 
 
 def test_arch_on_a_file_that_does_not_load_skips_the_model_rules(save):

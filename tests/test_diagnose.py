@@ -9,9 +9,9 @@ torch = pytest.importorskip("torch")
 models = pytest.importorskip("doctr.models")
 
 import ocrdoctor
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.model import NotAModel
-from ocrdoctor.anatomy.versions import fast_fusion_sound
 
 
 def _predictor(det="db_mobilenet_v3_large", reco="crnn_mobilenet_v3_small"):
@@ -226,11 +226,12 @@ def test_fast_fusion_is_not_advised_where_docTR_breaks_it():
     from dataclasses import replace
 
     from ocrdoctor.core.engine import run_rules
-    from ocrdoctor.inspect.model import inspect_model
     from ocrdoctor.core.registry import default
+    from ocrdoctor.inspect.model import inspect_model
 
     facts = replace(inspect_model(_predictor(det="fast_tiny")), doctr_release=(0, 8, 1))
-    [finding] = run_rules(default.load().select(select=("OD208",), target="model"), facts, target="p", kind="model").findings
+    [finding] = run_rules(default.load().select(select=("OD208",), target="model"), facts, target="p",
+                          kind="model").findings
     assert "upgrade docTR before fusing" in finding.message and "fixed in docTR 0.9" in finding.message
     assert all(line.startswith("#") for line in finding.fix.splitlines())  # nothing that would run the broken fusion
 

@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ocrdoctor.api import check_path
 from ocrdoctor.anatomy.architectures import reference_release
+from ocrdoctor.api import check_path
 from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.checkpoint import inspect_checkpoint
 from tests.conftest import codes, require_arch, run
@@ -150,6 +150,7 @@ def test_pickled_predictor_model_and_nan_weights(save, db_state_dict):
 
 
 def test_mixed_half_cast(save, db_state_dict):
-    sd = {k: (v.half() if k.startswith("feat_extractor") and v.is_floating_point() else v) for k, v in db_state_dict.items()}
+    sd = {k: (v.half() if k.startswith("feat_extractor") and v.is_floating_point() else v) for k,
+          v in db_state_dict.items()}
     [finding] = check_path(save(sd)).findings
     assert finding.rule == "OD107" and "float16" in finding.message and "float32" in finding.message

@@ -121,7 +121,8 @@ def test_doctr_runtime_read_from_the_process_environment(tmp_path):
     (cache / "models").mkdir(parents=True)
     from tests import torchfile as tf
 
-    good = tf.save_zip(cache / "models" / "mobilenet_v3_small_crop_orientation-5620cf7e.pt", {"w": tf.trained({"w": (2,)})})
+    good = tf.save_zip(cache / "models" / "mobilenet_v3_small_crop_orientation-5620cf7e.pt", {"w": tf.trained({"w": (2,
+                                                                                                                     )})})
     (cache / "models" / "mobilenet_v3_small_page_orientation-8e60325c.pt").write_bytes(b"")  # a failed download
     (cache / "models" / "crnn_vgg16_bn-9762b0b0.pt").write_bytes(good.read_bytes()[:200])  # cut short
     (cache / "models" / "db_resnet50-79bd7d70.pt").write_text("<html>rate limited</html>")  # an error page
@@ -185,9 +186,9 @@ def test_onnxruntime_cuda_probe_runs_in_a_child_process():
     """On a CPU build of onnxruntime a session asked for CUDA runs on the CPU: the probe says so."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from ocrdoctor.inspect.ortrun import cuda_probe
-
     import onnxruntime
+
+    from ocrdoctor.inspect.ortrun import cuda_probe
 
     reason = cuda_probe()
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers() and torch.cuda.is_available():

@@ -11,10 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from ocrdoctor.api import check_path  # noqa: E402
-from ocrdoctor.treat.build import empty_model  # noqa: E402
 from ocrdoctor.checks.examples import Example  # noqa: E402
-from ocrdoctor.inspect.checkpoint import inspect_checkpoint  # noqa: E402
 from ocrdoctor.core.registry import default  # noqa: E402
+from ocrdoctor.inspect.checkpoint import inspect_checkpoint  # noqa: E402
+from ocrdoctor.treat.build import empty_model  # noqa: E402
 
 CASES = [(rule, example) for rule in default.load().sorted_rules("checkpoint") for example in rule.bad
          if isinstance(example, Example)]

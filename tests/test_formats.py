@@ -22,7 +22,8 @@ from tests.conftest import run
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-SUFFIX = {"text": "txt", "concise": "concise", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "junit": "xml", "github": "github", "html": "html"}
+SUFFIX = {"text": "txt", "concise": "concise", "json": "json", "jsonl": "jsonl", "sarif": "sarif", "junit": "xml",
+          "github": "github", "html": "html"}
 
 
 def sample_report() -> Report:
@@ -31,14 +32,16 @@ def sample_report() -> Report:
         summary={"format": "zip", "bytes": 50_000_000, "architecture": "db_mobilenet_v3_large (detection)"},
         findings=(
             Finding("OD103", "training-state", Severity.WARNING, "models/det.pt",
-                    "training state saved next to the weights: optimizer (31.9 MiB), epoch; 31.9 MiB, 66% of the 48.3 MiB file",
+                    "training state saved next to the weights: optimizer (31.9 MiB), epoch; 31.9 MiB, 66% of the 48.3 "
+                    "MiB file",
                     "optimizer, epoch", 'torch.save(ckpt["model"], "weights.pt")', Applicability.SAFE),
             Finding("OD105", "wrapper-prefix", Severity.WARNING, "models/det.pt",
                     "all 384 keys start with 'module.': a plain model will not load them", "module.",
                     'from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present\n'
                     'consume_prefix_in_state_dict_if_present(sd, "module.")', Applicability.SAFE),
         ),
-        rules=(("OD103", "training-state"), ("OD105", "wrapper-prefix"), ("OD109", "non-finite-weights"), ("OD113", "architecture-mismatch")),
+        rules=(("OD103", "training-state"), ("OD105", "wrapper-prefix"), ("OD109", "non-finite-weights"), ("OD113",
+                                                                                                           "architecture-mismatch")),
         errors=(CheckError("OD113", "architecture-mismatch", "models/det.pt", "KeyError: 'x'"),),
         seconds=0.25,
     )
@@ -51,7 +54,8 @@ def sample_report() -> Report:
             Finding("OD112", "unknown-architecture", Severity.INFO, "models/reco 50%.pth",
                     "the keys match no docTR architecture; OD113 and OD114 were skipped"),
         ),
-        skipped=(Skipped("OD113", "architecture-mismatch", "models/reco 50%.pth", "architecture unknown (pass --arch NAME)"),),
+        skipped=(Skipped("OD113", "architecture-mismatch", "models/reco 50%.pth",
+                         "architecture unknown (pass --arch NAME)"),),
         rules=(("OD109", "non-finite-weights"), ("OD112", "unknown-architecture"), ("OD113", "architecture-mismatch")),
         seconds=0.5,
     )
@@ -81,7 +85,8 @@ def test_a_model_inside_a_file_is_named_in_every_format():
     [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "OD117"]
     [location] = result["locations"]
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "models/ocr.pt"
-    assert location["logicalLocations"][0] == {"name": "model.reco", "kind": "module", "fullyQualifiedName": "model.reco"}
+    assert location["logicalLocations"][0] == {"name": "model.reco", "kind": "module",
+                                               "fullyQualifiedName": "model.reco"}
     text = render(report, "text")
     assert "OD117 warning vocab-not-stored [model.reco]: no vocab" in text
     assert text.index("at: head of 11 outputs") < text.index(
@@ -105,12 +110,14 @@ def test_sarif_is_valid_sarif_2_1_0():
     run_ = log["runs"][0]
     rules = run_["tool"]["driver"]["rules"]
     levels = [(r["ruleId"], r["level"]) for r in run_["results"]]
-    assert levels == [("OD103", "warning"), ("OD105", "warning"), ("OD109", "error"), ("OD112", "note"), ("OD117", "warning")]
+    assert levels == [("OD103", "warning"), ("OD105", "warning"), ("OD109", "error"), ("OD112", "note"), ("OD117",
+                                                                                                          "warning")]
     for result in run_["results"]:
         rule = rules[result["ruleIndex"]]
         assert rule["id"] == result["ruleId"]
         assert rule["helpUri"].endswith(f"#{rule['id'].lower()}") and "## Fix" in rule["help"]["text"]
-    assert run_["results"][2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models/reco%2050%25.pth"
+    location = run_["results"][2]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "models/reco%2050%25.pth"
     assert run_["invocations"][0]["toolExecutionNotifications"][0]["level"] == "error"
 
 

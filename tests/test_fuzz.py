@@ -71,7 +71,8 @@ def test_arbitrary_bytes(tmp_path, blob):
 
 
 @pytest.mark.parametrize("payload", [p for p in PAYLOADS if p.name in {"torch-zip", "legacy-object", "tar-pickle",
-                                                                     "os-system-protocol-0", "frame-straddle"}], ids=repr)
+                                                                     "os-system-protocol-0", "frame-straddle"}],
+                                                                     ids=repr)
 def test_flipped_payloads_never_run(payload, tmp_path):
     marker = tmp_path / "pwned"
     original = payload.build(marker)

@@ -8,10 +8,8 @@ hidden in a function that only runs on a GPU machine.
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -90,7 +88,8 @@ def imports(path: Path, module: str, known: dict[str, Path]) -> list[tuple[int, 
 
 
 def string_imports(tree: ast.AST, module: str, package: str, known: dict[str, Path]) -> list[tuple[int, str]]:
-    """Modules a file that imports by string names as strings: a full dotted name ("ocrdoctor.checks.model", "ocrdoctor.render.text:f"),
+    """Modules a file that imports by string names as strings: a full dotted name ("ocrdoctor.checks.model",
+    "ocrdoctor.render.text:f"),
     or, where the file imports by `f"{__name__}.{...}"` or `f"{__package__}.{...}"`, any string that names a
     module once joined to that prefix."""
     if not any(isinstance(n, ast.Attribute) and n.attr == "import_module" or isinstance(n, ast.Name)
@@ -193,7 +192,8 @@ def test_only_core_and_the_run_room_run_rules_or_build_reports():
 
 def test_the_runner_walk_is_not_blind(tmp_path):
     source = (PACKAGE / "treat" / "compare.py").read_text() + "\n\ndef _probe(r):\n    return Report((r,))\n"
-    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Report"]
+    calls = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and getattr(n.func, "id",
+                                                                                           "") == "Report"]
     assert calls
 
 

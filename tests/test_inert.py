@@ -65,7 +65,8 @@ def _controls():
 
     def lightning():
         parsing = pytest.importorskip("pytorch_lightning.utilities.parsing")
-        return {"state_dict": weights(), "hyper_parameters": parsing.AttributeDict(lr=1e-3, arch="crnn", sizes=[32, 128])}
+        return {"state_dict": weights(), "hyper_parameters": parsing.AttributeDict(lr=1e-3, arch="crnn", sizes=[32,
+                                                                                                                128])}
 
     def omegaconf():
         conf = pytest.importorskip("omegaconf")
@@ -77,7 +78,8 @@ def _controls():
         "numpy-bit-generator": lambda: {"model": weights(), "bits": np.random.PCG64(3)},
         "numpy-seed-sequence": lambda: {"model": weights(), "seed": np.random.SeedSequence(11)},
         "numpy-values": lambda: {"model": weights(), "best": np.float64(0.93), "curve": np.arange(4.0)},
-        "namespace-path-defaultdict": lambda: {"model": weights(), "args": argparse.Namespace(lr=1e-3, out=pathlib.Path("r")),
+        "namespace-path-defaultdict": lambda: {"model": weights(), "args": argparse.Namespace(lr=1e-3,
+                                                                                              out=pathlib.Path("r")),
                                                "hist": defaultdict(list, {"loss": [0.5]})},
         "lightning-attributedict": lightning,
         "omegaconf-interpolation": omegaconf,
@@ -121,7 +123,8 @@ _LOAD_WITH_ALL = textwrap.dedent("""
 
 
 def test_every_harmless_entry_says_why_it_is_inert():
-    table = json.loads((Path(allowlist.__file__).resolve().parent.parent / "data" / "harmless_globals.json").read_text())
+    data = Path(allowlist.__file__).resolve().parent.parent / "data"
+    table = json.loads((data / "harmless_globals.json").read_text())
     kinds = {"data", "str", "dtype", "bitgen", "type"}
     for name, entry in table["globals"].items():
         assert entry["source"] and entry["what"], name

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pickle
+import warnings
 
 import pytest
 
@@ -42,7 +41,8 @@ def test_lightning_style_checkpoint(save):
     facts = inspect_checkpoint(save(ckpt, "last.ckpt"))
     assert facts.weights_key == "state_dict" and len(facts.weights) == len(sd)
     entries = {e.key: e for e in facts.entries}
-    assert set(entries) == {"epoch", "global_step", "pytorch-lightning_version", "optimizer_states", "lr_schedulers", "hyper_parameters"}
+    assert set(entries) == {"epoch", "global_step", "pytorch-lightning_version", "optimizer_states", "lr_schedulers",
+                            "hyper_parameters"}
     floats = sum(v.numel() * 4 for v in sd.values() if v.is_floating_point())
     assert entries["optimizer_states"].tensors > 0
     assert entries["optimizer_states"].nbytes > 2 * floats  # AdamW: two moments per weight

@@ -13,12 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ocrdoctor.treat import export as export_module
-from ocrdoctor.inspect import ortrun
+from ocrdoctor.anatomy.versions import fast_fusion_sound
 from ocrdoctor.api import check_path
 from ocrdoctor.checks import examples as ex
+from ocrdoctor.inspect import ortrun
 from ocrdoctor.inspect.onnx import inspect_onnx
-from ocrdoctor.anatomy.versions import fast_fusion_sound
+from ocrdoctor.treat import export as export_module
 from tests.conftest import codes, run
 
 pytest.importorskip("onnxruntime")
@@ -51,7 +51,8 @@ def test_export_writes_a_verified_model(exported_det):
     # The boxes found on the pair's sample pages: a random detector's map hovers at the threshold, so its boxes
     # are noise either way (the trained pair's export finds the same boxes: tests/test_compare.py).
     assert re.match(r"in words: finds (the same|other) boxes on 3 pages: \d+% of \d+ box(es)? found again", lines[3])
-    assert lines[4] == f'use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; model = db_mobilenet_v3_large("{out}")'
+    assert lines[4] == ("use it with OnnxTR: from onnxtr.models import db_mobilenet_v3_large; "
+                        f'model = db_mobilenet_v3_large("{out}")')
     facts = inspect_onnx(out)
     assert [p.shape for p in facts.inputs] == [("batch_size", 3, 1024, 1024)]
     assert facts.session_providers == ("CPUExecutionProvider",) and facts.runtime_error is None
@@ -101,8 +102,8 @@ def test_custom_vocab_without_vocab_entry_exports(save, tmp_path):
     result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "digits.onnx", "--repeat", "1")
     assert result.exit_code == 0, result.stderr
     assert "compared on 2 sample word crops" in result.stdout
-    assert 'crnn_mobilenet_v3_small("' + str(tmp_path / "digits.onnx") + '", vocab=VOCAB)  # VOCAB: the characters it ' \
-        "was trained with (the checkpoint stores none, OD117)" in result.stdout
+    assert ('crnn_mobilenet_v3_small("' + str(tmp_path / "digits.onnx") + '", vocab=VOCAB)  # VOCAB: the characters '
+            "it was trained with (the checkpoint stores none, OD117)") in result.stdout
     assert [p.shape for p in inspect_onnx(tmp_path / "digits.onnx").outputs] == [("batch_size", "Addlogits_dim_1", 11)]
 
 
@@ -119,7 +120,8 @@ def test_fast_is_exported_reparameterized(save, tmp_path):
 
 def test_fp16_export_is_verified(save, tmp_path, db_state_dict):
     src = save(db_state_dict, "det.pt")
-    result = run("export", src, "--arch", "db_mobilenet_v3_large", "-o", tmp_path / "det16.onnx", "--fp16", "--repeat", "1")
+    result = run("export", src, "--arch", "db_mobilenet_v3_large", "-o", tmp_path / "det16.onnx", "--fp16", "--repeat",
+                 "1")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert re.search(r", float16, opset \d+, dynamic batch\)$", result.stdout.splitlines()[0])
     assert "tolerance 1e-02 of it" in result.stdout
@@ -134,7 +136,8 @@ def test_crashing_runtime_is_a_finding_and_nothing_is_written(save, tmp_path):
     out = tmp_path / "reco16.onnx"
     result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", out, "--fp16", "--repeat", "1")
     if result.exit_code == 1:
-        assert "OD401 error   invalid-onnx: onnxruntime cannot run the model: onnxruntime crashed (SIGSEGV)" in result.stdout
+        assert ("OD401 error   invalid-onnx: onnxruntime cannot run the model: onnxruntime crashed (SIGSEGV)"
+                in result.stdout)
         assert result.stdout.startswith("not written: the export failed verification;")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"]
     else:
@@ -203,7 +206,8 @@ def test_output_and_input_rules(save, tmp_path):
     assert taken.stderr == f"ocrdoctor: error: {tmp_path / 'taken.onnx'} exists (pass --force to overwrite it)\n"
     assert (tmp_path / "taken.onnx").read_bytes() == b"keep me"
     nowhere = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "no" / "x.onnx")
-    assert nowhere.exit_code == 2 and nowhere.stderr == f"ocrdoctor: error: output folder not found: {tmp_path / 'no'}\n"
+    assert nowhere.exit_code == 2
+    assert nowhere.stderr == f"ocrdoctor: error: output folder not found: {tmp_path / 'no'}\n"
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"model": ex.tiny_state_dict(), "x": ex.SystemCall(f"touch {marker}")}, evil)
@@ -250,7 +254,8 @@ def test_disk_full_mid_export_leaves_nothing(save, tmp_path, monkeypatch):
     src = save(ex.doctr_state_dict("crnn_mobilenet_v3_small"), "reco.pt")
     result = run("export", src, "--arch", "crnn_mobilenet_v3_small", "-o", tmp_path / "reco.onnx")
     assert result.exit_code == 2
-    assert result.stderr == f"ocrdoctor: error: could not write {tmp_path}: OSError: [Errno 28] No space left on device\n"
+    assert result.stderr == (f"ocrdoctor: error: could not write {tmp_path}: OSError: [Errno 28] No space left on "
+                             "device\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reco.pt"]
 
 

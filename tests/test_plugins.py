@@ -54,9 +54,11 @@ def test_example_plugin_runs_like_a_builtin_rule(site, reco_without_vocab):
     assert row.split()[:4] == ["EXA100", "recognizer-without-vocab", "warning", "checkpoint"]
     data = json.loads(run_process("check", reco_without_vocab, "--format", "json", env=env).stdout)
     assert {f["rule"] for f in data["findings"]} == {"EXA100", "OD104", "OD117"}  # OD117: a head of 10, no vocab
-    selected = json.loads(run_process("check", reco_without_vocab, "--format", "json", "--select", "EXA", env=env).stdout)
+    selected = json.loads(run_process("check", reco_without_vocab, "--format", "json", "--select", "EXA",
+                                      env=env).stdout)
     assert [f["rule"] for f in selected["findings"]] == ["EXA100"]
-    ignored = json.loads(run_process("check", reco_without_vocab, "--format", "json", "--ignore", "EXA100", env=env).stdout)
+    ignored = json.loads(run_process("check", reco_without_vocab, "--format", "json", "--ignore", "EXA100",
+                                     env=env).stdout)
     assert "EXA100" not in {f["rule"] for f in ignored["findings"]}
     page = run_process("explain", "EXA100", env=env)
     assert page.returncode == 0 and "## Why it matters" in page.stdout
@@ -82,7 +84,8 @@ def test_example_plugin_rule_examples(site, tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", code], env=_env(site, EXAMPLE), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(site, EXAMPLE), capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok ocrdoctor_plugin_example"
 
@@ -144,9 +147,11 @@ def test_plugin_reusing_a_builtin_code_is_refused(site, tmp_path, save):
         "import ocrdoctor\n"
         "@ocrdoctor.check('OD103', 'my-own', ocrdoctor.Severity.ERROR, 'checkpoint')\n"
         "def mine(facts):\n"
-        "    '''x\n\n    What it detects:\n        a\n    Why it matters:\n        b\n    Fix:\n        c\n    Example:\n        d\n    '''\n"
+        "    '''x\n\n    What it detects:\n        a\n    Why it matters:\n        b\n    Fix:\n        c\n    "
+        "Example:\n        d\n    '''\n"
         "    return []\n"
     )
     _distribution(site, "dupe-plugin", {"dupe": "odplugin_dupe"})
     result = run_process("check", save(ex.tiny_state_dict()), env=_env(site, module))
-    assert "plugin error: dupe: RegistryError: rule OD103 (odplugin_dupe): code OD103 is already used by training-state" in result.stdout
+    assert ("plugin error: dupe: RegistryError: rule OD103 (odplugin_dupe): code OD103 is already used by "
+            "training-state") in result.stdout

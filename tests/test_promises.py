@@ -76,7 +76,8 @@ def test_od105_names_every_wrapper_it_strips(tmp_path):
     weights = {f"module._orig_mod.{k}": v for k, v in tf.trained({"conv.weight": (4, 3, 3, 3)}).items()}
     path = tf.save_zip(tmp_path / "both.pt", weights)
     [od105] = [f for f in ocrdoctor.check_path(path).findings if f.rule == "OD105"]
-    assert "DataParallel" in od105.message and "torch.compile" in od105.message and od105.location == "module._orig_mod."
+    assert "DataParallel" in od105.message and "torch.compile" in od105.message
+    assert od105.location == "module._orig_mod."
 
 
 def test_small_metadata_beside_the_weights_is_not_training_state(tmp_path, wrapped):
@@ -125,7 +126,8 @@ def test_the_cli_exits_as_the_api_reports(wrapped):
 
 def test_a_second_weight_set_is_named_with_the_key_that_checks_it(tmp_path):
     weights = tf.trained({"conv.weight": (4, 3, 3, 3), "conv.bias": (4,)})
-    path = tf.save_zip(tmp_path / "ema.pt", {"model": weights, "model_ema": tf.trained(dict.fromkeys(weights, (4,)), 1)})
+    path = tf.save_zip(tmp_path / "ema.pt", {"model": weights, "model_ema": tf.trained(dict.fromkeys(weights, (4,)),
+                                                                                       1)})
     report = ocrdoctor.check_path(path)
     assert report.targets[0].summary["other_weights"] == "model_ema"
     assert "also holds a second weight set: model_ema (check it with --key model_ema)" in str(report)

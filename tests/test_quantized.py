@@ -60,7 +60,8 @@ def test_fix_writes_the_dequantized_float_weights(quantized, tmp_path):
     out = tmp_path / "float.pt"
     result = run("fix", both, "-o", out)
     assert result.exit_code == 0, result.stderr
-    assert "dequantized 9 tensors (qint8) to float32" in result.stdout and "loads strictly into crnn_mobilenet" in result.stdout
+    assert "dequantized 9 tensors (qint8) to float32" in result.stdout
+    assert "loads strictly into crnn_mobilenet" in result.stdout
     assert "_all_weight_values" not in result.stdout  # converted, not removed
     written = torch.load(out, weights_only=True)
     float_model = ex.doctr_model("crnn_mobilenet_v3_small", trained=False)

@@ -49,7 +49,8 @@ def test_each_layout_reads_the_same_facts(layout):
     assert by_name["conv.weight"].constant is None
 
 
-@pytest.mark.parametrize("encoding", ["protocol 2 LONG1", "protocol 0 LONG", "protocol 0 INT", "LONG4", "protocol 4 framed"])
+@pytest.mark.parametrize("encoding", ["protocol 2 LONG1", "protocol 0 LONG", "protocol 0 INT", "LONG4",
+                                      "protocol 4 framed"])
 def test_every_encoding_of_the_legacy_magic(encoding, tmp_path):
     magic = tf.LEGACY_MAGIC
     data = {
@@ -106,7 +107,8 @@ def test_a_deflated_pickle_is_inflated(tmp_path):
         for info in a.infolist():
             b.writestr(info.filename, a.read(info), compress_type=zipfile.ZIP_DEFLATED)
     facts = inspect_checkpoint(out)
-    assert facts.problem is None and [t.mean for t in facts.weights] == [t.mean for t in inspect_checkpoint(src).weights]
+    assert facts.problem is None and [t.mean for t in facts.weights] == [t.mean
+                                                                         for t in inspect_checkpoint(src).weights]
 
 
 @pytest.mark.parametrize(("damage", "message"), [
@@ -209,7 +211,8 @@ def test_values_of_every_dtype_and_view(tmp_path):
     }
     facts = inspect_checkpoint(tf.save_zip(tmp_path / "m.pt", arrays))
     got = {t.name: t for t in facts.weights}
-    assert got["f16"].dtype == "float16" and got["f16"].mean == pytest.approx(float(base.astype(np.float16).mean()), 1e-3)
+    assert got["f16"].dtype == "float16" and got["f16"].mean == pytest.approx(float(base.astype(np.float16).mean()),
+                                                                              1e-3)
     assert got["bf16"].dtype == "bfloat16" and got["bf16"].mean == pytest.approx(float(base.mean()), abs=2e-2)
     assert got["i32"].maximum == 4 and got["mask"].mean == pytest.approx(2 / 3)
     assert got["transposed"].shape == (6, 4) and got["transposed"].mean == pytest.approx(float(base.mean()), 1e-6)

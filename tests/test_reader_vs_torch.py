@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from ocrdoctor.inspect.quantized import packed
 from ocrdoctor.read.checkpoint import read_checkpoint
 from ocrdoctor.read.values import _EXTREMES as EXTREMES
-
-import pytest
 
 torch = pytest.importorskip("torch")
 
 from ocrdoctor.checks import examples as ex  # noqa: E402
 from ocrdoctor.checks.examples import Example  # noqa: E402
-from ocrdoctor.inspect.checkpoint import inspect_checkpoint  # noqa: E402
 from ocrdoctor.core.registry import default  # noqa: E402
+from ocrdoctor.inspect.checkpoint import inspect_checkpoint  # noqa: E402
 from tests import torchfile as tf  # noqa: E402
 
 EXAMPLES = [(r.code, e) for r in default.load().sorted_rules("checkpoint") for e in (*r.good, *r.bad)
@@ -96,7 +96,8 @@ def test_docTR_detector_in_each_dtype(dtype, save, db_state_dict):
 def test_docTR_recognizer_training_checkpoint_saved_from_gpu(save):
     sd = ex.doctr_state_dict("crnn_mobilenet_v3_small")
     with ex.storages_tagged("cuda:1"):
-        path = save({"model": {f"module.{k}": v for k, v in sd.items()}, "optimizer": ex.optimizer_state(sd), "epoch": 4})
+        path = save({"model": {f"module.{k}": v for k, v in sd.items()}, "optimizer": ex.optimizer_state(sd),
+                     "epoch": 4})
     assert_same_view(path)
     facts = inspect_checkpoint(path)
     assert {t.device for t in facts.tensors} == {"cuda:1"}

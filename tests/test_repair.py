@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ocrdoctor.treat import fix as repair
-from ocrdoctor.checks import examples as ex
 from ocrdoctor.anatomy.versions import fast_fusion_sound
+from ocrdoctor.checks import examples as ex
+from ocrdoctor.treat import fix as repair
 from tests.conftest import codes, run
 
 

@@ -120,4 +120,4 @@ def test_payloads_really_run_under_their_loader(loader, tmp_path):
     deadline = time.monotonic() + 5  # os.popen's child may still be starting
     while time.monotonic() < deadline and not all(m.exists() for _, m in written):
         time.sleep(0.1)
-    assert [p.name for p, (_, m) in zip(chosen, written) if not m.exists()] == []
+    assert [p.name for p, (_, m) in zip(chosen, written, strict=False) if not m.exists()] == []

@@ -10,9 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import ocrdoctor
-from ocrdoctor.treat import optimize as tune
-from ocrdoctor.checks import examples as ex
 from ocrdoctor.anatomy.versions import fast_fusion_sound
+from ocrdoctor.checks import examples as ex
+from ocrdoctor.treat import optimize as tune
 from tests.conftest import codes
 
 
@@ -80,11 +80,13 @@ def test_outside_tolerance_warns_and_strict_raises(monkeypatch):
     monkeypatch.setitem(tune.TOLERANCE, "bfloat16", 1e-6)
     det = ex.doctr_model("db_mobilenet_v3_large")
     det.cfg = {**det.cfg, "input_shape": (3, 256, 256)}  # the predictor's pre-processor follows the cfg
-    predictor = models.ocr_predictor(det_arch=det, reco_arch=ex.doctr_model("crnn_mobilenet_v3_small"), pretrained=False)
+    predictor = models.ocr_predictor(det_arch=det, reco_arch=ex.doctr_model("crnn_mobilenet_v3_small"),
+                                     pretrained=False)
     try:
         torch.nn.LSTM(2, 2).bfloat16()(torch.rand(1, 1, 2, dtype=torch.bfloat16))
     except RuntimeError:  # this torch has no CPU LSTM kernel in bfloat16 (2.4): optimize says so, no traceback
-        with pytest.raises(tune.OptimizeError, match="in bfloat16 fails on the sample page: .*; it was moved back, keep its dtype$"):
+        with pytest.raises(tune.OptimizeError,
+                           match="in bfloat16 fails on the sample page: .*; it was moved back, keep its dtype$"):
             tune.optimize(predictor, device="cpu", dtype="bfloat16", verbose=False)
         return
     with pytest.warns(tune.ToleranceWarning, match="outside tolerance on the sample page"):

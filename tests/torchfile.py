@@ -13,8 +13,9 @@ import pickle
 import struct
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,8 @@ def instance(module: str, name: str, items: Mapping[str, Any] | None = None, sta
              ) -> Raw:
     """An object rebuilt as protocol 2 rebuilds one: NEWOBJ, then SETITEMS (a dict subclass) or BUILD."""
     def pairs(mapping: Mapping[str, Any]) -> bytes:
-        return b"(" + b"".join(text(k) + (v.opcodes if isinstance(v, Raw) else value(v)) for k, v in mapping.items()) + b"u"
+        return b"(" + b"".join(text(k) + (v.opcodes if isinstance(v, Raw) else value(v)) for k,
+                               v in mapping.items()) + b"u"
 
     body = global_(module, name) + b")\x81"
     if items:

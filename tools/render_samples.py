@@ -91,14 +91,15 @@ def box_recall(truth: list[np.ndarray], found: list[np.ndarray]) -> float:
     """True boxes found at IoU 0.5, over all pages (ocrdoctor's own matching, as `compare` measures)."""
     from ocrdoctor.inspect.comparison import boxes_found
 
-    hit = sum(boxes_found(t, f[:, :4] if len(f) else np.zeros((0, 4))) * len(t) for t, f in zip(truth, found))
+    hit = sum(boxes_found(t, f[:, :4] if len(f) else np.zeros((0, 4))) * len(t) for t, f in zip(truth, found,
+                                                                                                strict=False))
     return round(hit / max(1, sum(len(t) for t in truth)), 4)
 
 
 def word_recall(truth: list[list[str]], read: list[list[str]]) -> float:
     """Each true word found once among the words read on its page (a multiset match)."""
     hit = 0
-    for t, r in zip(truth, read):
+    for t, r in zip(truth, read, strict=False):
         left = list(r)
         for w in t:
             if w in left:
@@ -116,7 +117,7 @@ def validation(kind: str):
 
         def accuracy(model) -> float:
             read = [w for w, _ in recognition_predictor(model)(images)]
-            return round(sum(a == b for a, b in zip(read, words)) / len(words), 4)
+            return round(sum(a == b for a, b in zip(read, words, strict=False)) / len(words), 4)
 
         return accuracy
     images, _, boxes = pages(SEEDS["det-val"], 6)
@@ -138,9 +139,8 @@ def pack(work: Path) -> None:
 def write_weights(work: Path, sides: tuple[str, ...]) -> None:
     """Each side's best checkpoint as float16 safetensors, its docTR config in the metadata."""
     import torch
-    from safetensors.torch import save_file
-
     from doctr.models import crnn_mobilenet_v3_small, db_mobilenet_v3_large
+    from safetensors.torch import save_file
 
     PAIR.mkdir(parents=True, exist_ok=True)
     det_cfg = db_mobilenet_v3_large(pretrained=False, pretrained_backbone=False).cfg
@@ -176,14 +176,15 @@ def write_samples() -> None:
 
 def held_out(work: Path) -> None:
     """Test-seed figures, through docTR's own predictors built from the shipped files."""
-    import ocrdoctor
     from doctr.models import detection_predictor, recognition_predictor
+
+    import ocrdoctor
 
     started = time.monotonic()
     predictor = ocrdoctor.trained_predictor()
     images, words = crops(SEEDS["reco-test"], 500)
     read = [w for w, _ in recognition_predictor(predictor.reco_predictor.model)(images)]
-    reco_acc = sum(a == b for a, b in zip(read, words)) / len(words)
+    reco_acc = sum(a == b for a, b in zip(read, words, strict=False)) / len(words)
     page_images, page_words, page_boxes = pages(SEEDS["page-test"], 12)
     doc = predictor(page_images)
     read_pages = [[w.value for b in p.blocks for line in b.lines for w in line.words] for p in doc.pages]

@@ -162,7 +162,7 @@ def train_reco(steps: int, out: Path, evaluate) -> None:
 
     def loss_at(step: int):
         longest = 4 if step < steps // 5 else 10  # short words first: CTC leaves its blank plateau sooner
-        crops, texts = zip(*(word_crop(rng, longest) for _ in range(64)))
+        crops, texts = zip(*(word_crop(rng, longest) for _ in range(64)), strict=False)
         batch = pre.normalize(torch.stack([pre.sample_transforms(c) for c in crops]))
         return model(batch, list(texts))["loss"]
 

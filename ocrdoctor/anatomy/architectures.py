@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
 
 THRESHOLD = 0.6  # share of keys (with compatible shapes) needed to call an architecture identified
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -141,7 +141,7 @@ def shared_prefix(keys: list[str]) -> str:
         return ""
     parts = keys[0].split(".")[:-1]
     length = 0
-    for i, part in enumerate(parts):
+    for i in range(len(parts)):
         head = ".".join(parts[:i + 1]) + "."
         if all(k.startswith(head) for k in keys):
             length = i + 1
@@ -196,7 +196,8 @@ def _expected(sig: Signature, key: str, head_size: int | None) -> tuple[int, ...
 
 @lru_cache(maxsize=1)
 def _table() -> dict:
-    return json.loads((Path(__file__).resolve().parent.parent / "data" / "architectures.json").read_text(encoding="utf-8"))
+    path = Path(__file__).resolve().parent.parent / "data" / "architectures.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -221,7 +222,7 @@ def all_releases() -> tuple[str, ...]:
     return tuple(_table()["releases"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def release_vocabs(release: str) -> dict[str, str]:
     """The named vocabularies docTR `release` ships (doctr.datasets.VOCABS)."""
     return {name: v["text"] for v in _table()["vocabs"] for name, rs in v["names"].items() if release in rs}

@@ -70,7 +70,7 @@ def _entry(arch, task, form, model, other, head, default, alt_count) -> dict:
     alt_keys = {k: list(v.shape) for k, v in other.state_dict().items()}
     head_dims: dict[str, list[list[int]]] = {}
     for k, shape in keys.items():
-        for dim, (a, b) in enumerate(zip(shape, alt_keys.get(k, shape))):
+        for dim, (a, b) in enumerate(zip(shape, alt_keys.get(k, shape), strict=False)):
             if a != b and a - len(default) == b - alt_count:
                 head_dims.setdefault(k, []).append([dim, a - len(default)])
     return {

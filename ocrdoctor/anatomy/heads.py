@@ -21,9 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .architectures import (ArchMatch, all_releases, default_vocab, reference_release, release_range,
-                            release_vocabs, releases_of)
 from ..core.units import listing
+from .architectures import (
+    ArchMatch,
+    all_releases,
+    default_vocab,
+    reference_release,
+    release_range,
+    release_vocabs,
+    releases_of,
+)
 
 # What changed, and where it was reported: named in the messages.
 CHANGES = {

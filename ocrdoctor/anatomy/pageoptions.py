@@ -46,7 +46,8 @@ def costly_options(predictor: Any, name: str = "predictor", release: tuple[int, 
     if getattr(predictor, "straighten_pages", False):
         found.append(PageOption(
             "straighten_pages=True",
-            "runs the detection model twice per page" + (", plus the page orientation classifier" if classifier else ""),
+            "runs the detection model twice per page" + (", plus the page orientation classifier" if classifier
+                                                         else ""),
             f"{name}.straighten_pages = False", "straighten_pages=False  # if your pages are not rotated",
             "felixdittrich92/OnnxTR#111"))
     if getattr(predictor, "detect_orientation", False):
@@ -57,7 +58,8 @@ def costly_options(predictor: Any, name: str = "predictor", release: tuple[int, 
             f"{name}.detect_orientation = False", "detect_orientation=False  # if you do not read page orientation",
             ""))
     if crop_orientation_runs(predictor):
-        slow = " (about 1 s per page before docTR 1.1, PR #2099)" if not onnxtr and release < FAST_CROP_ORIENTATION else ""
+        slow = (" (about 1 s per page before docTR 1.1, PR #2099)"
+                if not onnxtr and release < FAST_CROP_ORIENTATION else "")
         found.append(PageOption(
             "assume_straight_pages=False", f"runs the crop orientation classifier on every word crop{slow}",
             _no_crop_orientation(f"{name}.crop_orientation_predictor", release, package),
@@ -71,7 +73,8 @@ def _no_crop_orientation(target: str, release: tuple[int, ...], package: str = "
     """The statement that turns the crop classifier off: docTR's (or OnnxTR's) own "disabled" predictor from
     docTR 0.10, before that a stand-in giving the answer docTR's classifier gives for an upright crop."""
     if release >= DISABLE_FLAGS:
-        return f"from {package}.models import crop_orientation_predictor\n{target} = crop_orientation_predictor(disabled=True)"
+        return (f"from {package}.models import crop_orientation_predictor\n"
+                f"{target} = crop_orientation_predictor(disabled=True)")
     answer = "[[0] * len(crops), [0] * len(crops), [1.0] * len(crops)]" if release >= (0, 9) else "[0] * len(crops)"
     return ("import torch\n\n\nclass Upright(torch.nn.Module):  # every crop upright, as docTR's classifier answers\n"
             f"    def forward(self, crops):\n        return {answer}\n\n\n{target} = Upright()")

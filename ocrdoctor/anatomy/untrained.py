@@ -13,7 +13,8 @@ of a tensor whose elements are all equal), so both give the same verdict on the 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from ..core.units import count
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 
 DISTRIBUTIONS = {"torch": "torch", "torchvision": "torchvision", "doctr": "python-doctr", "numpy": "numpy",
                  "onnxruntime": "onnxruntime"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def installed(package: str) -> str | None:
     """The installed version of `package` (torch, doctr, numpy, ...), or None."""
     name = DISTRIBUTIONS.get(package, package)

@@ -7,14 +7,14 @@ explains. Pure functions of the facts and the committed signature tables.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..anatomy.architectures import identify
-from ..core.findings import Applicability, Problem, Severity, Skip
 from ..anatomy.heads import Verdict, head_verdict, layout_drift
-from ..inspect.checkpoint import CheckpointFacts
+from ..core.findings import Applicability, Problem, Severity, Skip
 from ..core.registry import check
 from ..core.units import listing
+from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import fix_command, weights_program
 
@@ -77,8 +77,10 @@ def unknown_architecture(facts: CheckpointFacts) -> Iterator[Problem]:
 @check(
     "OD113", "architecture-mismatch", Severity.ERROR, "checkpoint",
     bad=[
-        ex.Example(_doctr("db_mobilenet_v3_large", "x").write, "detector-as-recognizer", arch="crnn_mobilenet_v3_small"),
-        ex.saved(lambda: {k: v for k, v in ex.doctr_state_dict("db_mobilenet_v3_large").items() if "prob_head" not in k},
+        ex.Example(_doctr("db_mobilenet_v3_large", "x").write, "detector-as-recognizer",
+                   arch="crnn_mobilenet_v3_small"),
+        ex.saved(lambda: {k: v for k,
+                          v in ex.doctr_state_dict("db_mobilenet_v3_large").items() if "prob_head" not in k},
                  "missing-head"),
     ],
     good=[
@@ -188,7 +190,8 @@ def _build_program(facts: CheckpointFacts, vocab: str, name: str | None) -> str 
     literal = f'VOCABS["{name}"]' if name else repr(vocab)
     first, *lines = program.splitlines()[:-1]  # `path = ...`, then everything but the save
     head = [f"from doctr.models import {match.arch}"] + (["from doctr.datasets import VOCABS"] if name else [])
-    return "\n".join([first] + head + lines + [f"model = {match.arch}(pretrained=False, pretrained_backbone=False, vocab={literal})",
+    return "\n".join([first] + head + lines
+                     + [f"model = {match.arch}(pretrained=False, pretrained_backbone=False, vocab={literal})",
                                      "model.load_state_dict(sd, strict=True)"])
 
 

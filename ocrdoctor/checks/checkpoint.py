@@ -8,12 +8,12 @@ checks/weights.py and checks/architecture.py. Pure functions of the facts; nothi
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity, Skip
-from ..inspect.checkpoint import CheckpointFacts
 from ..core.registry import check
 from ..core.units import human_bytes, listing
+from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import fix_command, weights_program
 
@@ -87,7 +87,8 @@ def _is_training_state(key: str) -> bool:
     "OD103", "training-state", Severity.WARNING, "checkpoint", scope="file",
     applicability=SAFE,
     bad=[
-        ex.saved(lambda: {"model": ex.tiny_state_dict(), "optimizer": ex.optimizer_state(ex.tiny_state_dict()), "epoch": 3}, "optimizer-epoch"),
+        ex.saved(lambda: {"model": ex.tiny_state_dict(), "optimizer": ex.optimizer_state(ex.tiny_state_dict()),
+                          "epoch": 3}, "optimizer-epoch"),
         ex.saved(lambda: {**ex.tiny_state_dict(), "epoch": 7}, "epoch-in-state-dict"),
         ex.saved(ex.lightning_checkpoint, "lightning"),
         ex.saved(ex.ddp_training_checkpoint, "ddp-training"),
@@ -128,7 +129,8 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     if not flat and not any(_STATE.search(e.key) for e in extra) and sum(e.nbytes for e in extra) < SMALL_METADATA:
         return  # an epoch, the arguments, a few hyper-parameters beside the weights: notes about the run
     total = sum(e.nbytes for e in extra)
-    parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra, key=lambda e: -e.nbytes)]
+    parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra,
+                                                                                          key=lambda e: -e.nbytes)]
     share = total / facts.size if facts.size else 0
     program = weights_program(facts) if not facts.members else None
     yield Problem(
@@ -247,7 +249,8 @@ def storage_bloat(facts: CheckpointFacts) -> Iterator[Problem]:
                                       'torch.save({k: v.clone() for k, v in sd.items()}, "weights.pt")')
         yield Problem(
             f"{human_bytes(wasted)} of the {human_bytes(facts.size)} file are unused parts of storages saved "
-            f"with views (e.g. {worst.name}: {human_bytes(worst.nbytes)} of a {human_bytes(worst.storage_nbytes)} storage)",
+            f"with views (e.g. {worst.name}: {human_bytes(worst.nbytes)} of a {human_bytes(worst.storage_nbytes)} "
+            "storage)",
             location=listing([t.name for t in views], 3),
             fix=program or "Run the command shown: it writes compact copies",
             applicability=SAFE, advice=program is None,

@@ -6,7 +6,7 @@ through docTR's own pre- and post-processing, and the words and boxes are compar
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Problem, Severity, Skip
 from ..core.registry import check

@@ -4,12 +4,12 @@ onnxruntime's providers. CPUs, memory, shm and the cache are in checks/resources
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity, Skip
-from ..inspect.environment import GPU, EnvironmentFacts
 from ..core.registry import check
 from ..core.units import human_bytes
+from ..inspect.environment import GPU, EnvironmentFacts
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -25,7 +25,8 @@ def _version(text: str | None) -> tuple[int, ...]:
 
 def _pip_wheel(facts: EnvironmentFacts, cuda: str | None) -> str:
     torch = facts.torch_version.split("+")[0]
-    pins = f'"torch=={torch}"' + (f' "torchvision=={facts.torchvision_version.split("+")[0]}"' if facts.torchvision_version else "")
+    pins = f'"torch=={torch}"' + (f' "torchvision=={facts.torchvision_version.split("+")[0]}"'
+                                  if facts.torchvision_version else "")
     index = f"cu{cuda.replace('.', '')}" if cuda else "cpu"
     return f"pip install --force-reinstall {pins} --index-url https://download.pytorch.org/whl/{index}"
 
@@ -43,7 +44,8 @@ def _gpus(gpus: tuple[GPU, ...]) -> str:
 @check(
     "OD301", "cpu-only-torch", Severity.ERROR, "environment",
     applicability=SAFE,
-    bad=[ex.gpu_box("cpu-wheel-on-gpu-box", torch_version="2.15.0+cpu", torch_cuda=None, cuda_available=False, cuda_devices=0)],
+    bad=[ex.gpu_box("cpu-wheel-on-gpu-box", torch_version="2.15.0+cpu", torch_cuda=None, cuda_available=False,
+                    cuda_devices=0)],
     good=[ex.gpu_box("cuda-wheel"), ex.cpu_box("cpu-wheel-no-gpu")],
 )
 def cpu_only_torch(facts: EnvironmentFacts) -> Iterator[Problem]:
@@ -102,13 +104,15 @@ def cuda_unusable(facts: EnvironmentFacts) -> Iterator[Problem]:
     visible = facts.cuda_visible_devices
     if visible is not None and visible.strip() in ("", "-1", "none", "NoDevFiles"):
         yield Problem(f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU from torch",
-                      location="CUDA_VISIBLE_DEVICES", fix="unset CUDA_VISIBLE_DEVICES  # or list the GPU indices, e.g. 0")
+                      location="CUDA_VISIBLE_DEVICES",
+                      fix="unset CUDA_VISIBLE_DEVICES  # or list the GPU indices, e.g. 0")
     elif facts.driver_cuda and _version(facts.driver_cuda) < _version(facts.torch_cuda):
         yield Problem(
             f"the driver ({facts.driver_version}) supports CUDA {facts.driver_cuda} but torch was built for CUDA "
             f"{facts.torch_cuda}: torch.cuda.is_available() is False",
             location=f"driver {facts.driver_version}",
-            fix=f"Update the NVIDIA driver to one supporting CUDA {facts.torch_cuda}, or: {_pip_wheel(facts, facts.driver_cuda)}",
+            fix=f"Update the NVIDIA driver to one supporting CUDA {facts.torch_cuda}, or: "
+                f"{_pip_wheel(facts, facts.driver_cuda)}",
         )
     else:
         yield Problem(
@@ -148,7 +152,8 @@ def gpu_busy(facts: EnvironmentFacts) -> Iterator[Problem]:
             if gpu.processes:
                 parts.append(f"{gpu.processes} other process{'es' if gpu.processes != 1 else ''}")
             yield Problem(f"GPU {gpu.index} ({gpu.name}) is busy: {', '.join(parts)}",
-                          location=f"cuda:{gpu.index}", fix="nvidia-smi  # see who uses it; then CUDA_VISIBLE_DEVICES=<a free GPU>")
+                          location=f"cuda:{gpu.index}",
+                          fix="nvidia-smi  # see who uses it; then CUDA_VISIBLE_DEVICES=<a free GPU>")
 
 
 @check(
@@ -182,7 +187,8 @@ def broken_torchvision(facts: EnvironmentFacts) -> Iterator[Problem]:
     "OD306", "onnxruntime-provider", Severity.WARNING, "environment",
     applicability=SAFE,
     bad=[
-        ex.gpu_box("cpu-provider-only", onnxruntime_packages=("onnxruntime",), onnxruntime_providers=("CPUExecutionProvider",)),
+        ex.gpu_box("cpu-provider-only", onnxruntime_packages=("onnxruntime",),
+                   onnxruntime_providers=("CPUExecutionProvider",)),
         ex.gpu_box("both-packages", onnxruntime_packages=("onnxruntime", "onnxruntime-gpu")),
     ],
     good=[ex.gpu_box("gpu-provider"), ex.cpu_box("cpu-box-cpu-provider")],

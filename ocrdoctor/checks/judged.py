@@ -7,7 +7,7 @@ out; on any other target's facts it is silent.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.engine import NotJudged
 from ..core.findings import Problem, Severity

@@ -5,14 +5,14 @@ checks/precision.py.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from ..core.findings import Applicability, Problem, Severity
-from ..inspect.model import ModelFacts
-from ..core.registry import check
 from ..anatomy.pageoptions import DISABLE_FLAGS, doctr_release
-from ..core.units import listing
 from ..anatomy.versions import FAST_FUSION_FIXED, FAST_FUSION_UNSOUND
+from ..core.findings import Applicability, Problem, Severity
+from ..core.registry import check
+from ..core.units import listing
+from ..inspect.model import ModelFacts
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -75,13 +75,16 @@ def unreparameterized_fast(facts: ModelFacts) -> Iterator[Problem]:
     """
     for c in facts.components:
         if c.fast_unfused and facts.doctr_release and facts.doctr_release < FAST_FUSION_FIXED:
-            yield Problem(f"{c.fast_unfused} FAST layers of {c.cls} are not reparameterized, and {FAST_FUSION_UNSOUND}: "
+            yield Problem(f"{c.fast_unfused} FAST layers of {c.cls} are not reparameterized, and "
+                          f"{FAST_FUSION_UNSOUND}: "
                           "upgrade docTR before fusing", location=c.path,
                           fix="# docTR 0.8's reparameterize would change the outputs: upgrade docTR first, then\n"
-                              f"# from doctr.models.detection.fast import reparameterize; {c.path} = reparameterize({c.path})")
+                              f"# from doctr.models.detection.fast import reparameterize; {c.path} = "
+                              f"reparameterize({c.path})")
         elif c.fast_unfused:
             yield Problem(f"{c.fast_unfused} FAST layers of {c.cls} are not reparameterized", location=c.path,
-                          fix=f"from doctr.models.detection.fast import reparameterize\n{c.path} = reparameterize({c.path})")
+                          fix=f"from doctr.models.detection.fast import reparameterize\n{c.path} = "
+                              f"reparameterize({c.path})")
 
 
 @check(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity, Skip
-from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity
 from ..core.registry import check
+from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity
 from . import examples as ex
 
 SAFE, NUMERICS = Applicability.SAFE, Applicability.CHANGES_NUMERICS
@@ -25,8 +25,10 @@ def _readable(facts: OnnxFacts) -> None:
     "OD401", "invalid-onnx", Severity.ERROR, "onnx",
     bad=[ex.raw(b"", "empty", suffix=".onnx"), ex.raw(b"\x08\x07garbage" * 50, "random-bytes", suffix=".onnx"),
          ex.onnx_with_dangling_input("dangling-input"),
-         ex.onnx_facts("onnxruntime-crashes", runtime_error="onnxruntime crashed (SIGSEGV) creating or running the session")],
-    good=[ex.exported("torch-export"), ex.onnx_facts("onnx-not-installed-here", missing="the onnx package is not installed")],
+         ex.onnx_facts("onnxruntime-crashes",
+                       runtime_error="onnxruntime crashed (SIGSEGV) creating or running the session")],
+    good=[ex.exported("torch-export"), ex.onnx_facts("onnx-not-installed-here",
+                                                     missing="the onnx package is not installed")],
 )
 def invalid_onnx(facts: OnnxFacts) -> Iterator[Problem]:
     """The file cannot be read as ONNX, `onnx.checker` rejects it, or onnxruntime cannot run it.
@@ -136,7 +138,8 @@ def onnx_parity(facts: OnnxFacts) -> Iterator[Problem]:
     applicability=SAFE,
     bad=[
         ex.onnx_facts("cpu-onnxruntime-on-gpu-box", requested_providers=GPU_BOX, session_providers=(CPU_PROVIDER,)),
-        ex.onnx_facts("session-failed", requested_providers=GPU_BOX, session_error="libcudnn.so.9: cannot open shared object file"),
+        ex.onnx_facts("session-failed", requested_providers=GPU_BOX,
+                      session_error="libcudnn.so.9: cannot open shared object file"),
     ],
     good=[ex.onnx_facts("cuda-session", requested_providers=GPU_BOX, session_providers=GPU_BOX)],
 )

@@ -9,7 +9,8 @@ changing only what the finding needs (`rebuild_program`), for the installed Onnx
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..core.findings import Applicability, Problem, Severity
 from ..core.registry import check
@@ -220,7 +221,8 @@ def wrong_architecture_class(facts: OnnxtrFacts) -> Iterator[Problem]:
     "OD506", "preprocessing-drift", Severity.WARNING, "onnxtr",
     applicability=NUMERICS,
     bad=[fx.onnxtr_facts("trained-with-other-mean", stored={"mean": (0.5, 0.5, 0.5)})],
-    good=[fx.onnxtr_facts("same-as-recorded", stored={"mean": (0.798, 0.785, 0.772)}), fx.onnxtr_facts("nothing-known")],
+    good=[fx.onnxtr_facts("same-as-recorded", stored={"mean": (0.798, 0.785, 0.772)}),
+          fx.onnxtr_facts("nothing-known")],
 )
 def preprocessing_drift(facts: OnnxtrFacts) -> Iterator[Problem]:
     """OnnxTR's pre-processing differs from the model's own (mean, std, input size).

@@ -5,12 +5,12 @@ float16 on architectures that break in it. Fixes are code that runs on the objec
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity
-from ..inspect.model import Component, ModelFacts
 from ..core.registry import check
 from ..core.units import listing
+from ..inspect.model import Component, ModelFacts
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -183,7 +183,8 @@ def half_on_cpu(facts: ModelFacts) -> Iterator[Problem]:
         slow = {d: n for d, n in c.dtypes.items() if d == "float16" or (d == "bfloat16" and facts.cpu_bf16 is False)}
         if slow:
             why = " (this CPU has no native bfloat16)" if "bfloat16" in slow else ""
-            yield Problem(f"{c.role} model ({c.cls}) has {sum(slow.values())} {'/'.join(slow)} parameters on the CPU{why}",
+            yield Problem(f"{c.role} model ({c.cls}) has {sum(slow.values())} {'/'.join(slow)} parameters on the "
+                          f"CPU{why}",
                           location=c.path, fix=f"{facts.root} = {facts.root}.float()")
 
 

@@ -12,12 +12,13 @@ each printed program against every bad example of its rule and checks the findin
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..anatomy.architectures import strip_wrappers
-from ..core.units import subscript
 from ..anatomy.versions import parse
+from ..core.units import subscript
 from ..read.remote import Url, is_url
 
 if TYPE_CHECKING:

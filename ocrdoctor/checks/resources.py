@@ -4,12 +4,12 @@ memory, docTR's cache.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity, Skip
-from ..inspect.environment import EnvironmentFacts
 from ..core.registry import check
 from ..core.units import count, human_bytes
+from ..inspect.environment import EnvironmentFacts
 from . import examples as ex
 
 SAFE = Applicability.SAFE
@@ -24,7 +24,8 @@ def _require_torch(facts: EnvironmentFacts) -> None:
 @check(
     "OD304", "thread-oversubscription", Severity.WARNING, "environment",
     applicability=SAFE,
-    bad=[ex.cpu_box("container-quota", cpu_quota=2.0, torch_threads=4), ex.cpu_box("affinity", cpus_affinity=2, torch_threads=4)],
+    bad=[ex.cpu_box("container-quota", cpu_quota=2.0, torch_threads=4), ex.cpu_box("affinity", cpus_affinity=2,
+                                                                                   torch_threads=4)],
     good=[ex.cpu_box("threads-match"), ex.gpu_box("threads-match-gpu")],
 )
 def thread_oversubscription(facts: EnvironmentFacts) -> Iterator[Problem]:
@@ -45,10 +46,11 @@ def thread_oversubscription(facts: EnvironmentFacts) -> Iterator[Problem]:
     _require_torch(facts)
     usable = facts.cpus_usable
     if facts.torch_threads > usable:
-        why = f"a cgroup quota of {facts.cpu_quota:g} CPUs" if facts.cpu_quota is not None and int(facts.cpu_quota) < facts.cpus_affinity \
-            else f"an affinity of {facts.cpus_affinity} CPUs"
+        quota = facts.cpu_quota is not None and int(facts.cpu_quota) < facts.cpus_affinity
+        why = f"a cgroup quota of {facts.cpu_quota:g} CPUs" if quota else f"an affinity of {facts.cpus_affinity} CPUs"
         yield Problem(
-            f"torch uses {facts.torch_threads} threads but this process may use {usable} CPU{'s' if usable != 1 else ''} ({why})",
+            f"torch uses {facts.torch_threads} threads but this process may use {usable} "
+            f"CPU{'s' if usable != 1 else ''} ({why})",
             location="torch.get_num_threads()",
             fix=f"torch.set_num_threads({usable})  # or OMP_NUM_THREADS={usable}",
         )

@@ -6,12 +6,12 @@ Pure functions of the facts the reader gathered without executing the file (read
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity
-from ..inspect.checkpoint import CheckpointFacts
 from ..core.registry import check
 from ..core.units import listing
+from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import fix_command, safe_globals_load
 
@@ -102,7 +102,8 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
     "OD120", "not-weights-only-loadable", Severity.WARNING, "checkpoint", scope="file",
     applicability=SAFE,
     bad=[ex.saved(ex.with_harmless_extras, "numpy-namespace-path")],
-    good=[ex.saved(ex.tiny_state_dict, "state-dict"), ex.saved(lambda: {"model": ex.tiny_state_dict(), "epoch": 3}, "plain-extras")],
+    good=[ex.saved(ex.tiny_state_dict, "state-dict"), ex.saved(lambda: {"model": ex.tiny_state_dict(), "epoch": 3},
+                                                               "plain-extras")],
 )
 def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
     """torch's default torch.load refuses the file, though nothing in it runs code.
@@ -146,7 +147,8 @@ def not_weights_only_loadable(facts: CheckpointFacts) -> Iterator[Problem]:
 
 @check(
     "OD121", "not-a-checkpoint", Severity.INFO, "checkpoint", scope="file",
-    bad=[ex.Example(ex.torchscript_file, "torchscript"), ex.Example(ex.exported_program_file, "torch-export", suffix=".pt2")],
+    bad=[ex.Example(ex.torchscript_file, "torchscript"), ex.Example(ex.exported_program_file, "torch-export",
+                                                                    suffix=".pt2")],
     good=[ex.saved(ex.tiny_state_dict, "state-dict")],
 )
 def not_a_checkpoint(facts: CheckpointFacts) -> Iterator[Problem]:

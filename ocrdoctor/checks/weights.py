@@ -7,15 +7,15 @@ it (`member`). Pure functions of the facts.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..anatomy.architectures import strip_wrappers
+from ..anatomy.untrained import fresh_statistics
 from ..core.findings import Applicability, Problem, Severity
-from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from ..core.registry import check
 from ..core.units import count, human_bytes, listing, subscript
+from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from . import examples as ex
-from ..anatomy.untrained import fresh_statistics
 from .programs import fix_command, weights_program
 
 SAFE = Applicability.SAFE
@@ -114,7 +114,8 @@ def _float_weights(facts: CheckpointFacts) -> list[TensorInfo]:
 @check(
     "OD107", "mixed-dtypes", Severity.WARNING, "checkpoint",
     applicability=SAFE,
-    bad=[ex.saved(lambda: {**ex.tiny_state_dict("float16"), "0.weight": ex.tiny_state_dict()["0.weight"]}, "half-done-cast")],
+    bad=[ex.saved(lambda: {**ex.tiny_state_dict("float16"), "0.weight": ex.tiny_state_dict()["0.weight"]},
+                  "half-done-cast")],
     good=[ex.saved(ex.tiny_state_dict, "float32"), ex.saved(lambda: ex.tiny_state_dict("float16"), "float16")],
 )
 def mixed_dtypes(facts: CheckpointFacts) -> Iterator[Problem]:

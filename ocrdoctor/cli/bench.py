@@ -41,11 +41,11 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor bench")
-    from ..core.engine import UsageError
     from ..anatomy.architectures import arch_names
+    from ..core.engine import UsageError
+    from ..read.sniff import sniff
     from ..treat.bench import bench as run_bench
     from ..treat.bench import demo_predictor
-    from ..read.sniff import sniff
     from ..treat.build import BuildError, build_predictor
 
     for name in (det_arch, reco_arch):
@@ -57,7 +57,8 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
         if path is not None and not path.is_file():
             raise UsageError(f"path not found: {path}")
     if bool(det) != bool(reco) and any((straighten_pages, detect_orientation, rotated)):
-        raise UsageError("page options (--straighten-pages, --detect-orientation, --rotated) need both --det and --reco")
+        raise UsageError("page options (--straighten-pages, --detect-orientation, --rotated) need both --det and "
+                         "--reco")
     onnx = [path for path in (det, reco) if path is not None and sniff(path) == "onnx"]
     if onnx:
         return _bench_onnxtr(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat,
@@ -112,8 +113,8 @@ def _as_given(predictor, device: str, dtype: str, threads: int | None, train: bo
     """The predictor in the state the user asked to start from."""
     import torch
 
-    from ..treat.build import BuildError
     from ..core.registry import one_line
+    from ..treat.build import BuildError
 
     if threads:
         torch.set_num_threads(threads)

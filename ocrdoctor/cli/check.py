@@ -33,11 +33,13 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
               help="Write the report in --format to this file; the log gets one line per finding (concise).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")
-@click.option("--select", multiple=True, help="Only these rule codes or prefixes (OD1, OD103); repeat or comma-separate.")
+@click.option("--select", multiple=True,
+              help="Only these rule codes or prefixes (OD1, OD103); repeat or comma-separate.")
 @click.option("--ignore", multiple=True, help="Skip these rule codes or prefixes.")
 @click.option("--include", multiple=True, help="Glob of files to check inside folders (default: checkpoint suffixes).")
 @click.option("--exclude", multiple=True, help="Glob of files to leave out inside folders.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), help="Check this many files at once (0: one per CPU).  [default: 1]")
+@click.option("--jobs", "-j", type=click.IntRange(min=0),
+              help="Check this many files at once (0: one per CPU).  [default: 1]")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--values", type=click.Choice(["all", "none"]),
@@ -93,7 +95,8 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
     if output is not None:
         _write_report(output, common.rendered(report, fmt, verbose=verbose, fail_on=settings.fail_on))
         fmt = "concise"
-    click.echo(common.rendered(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False, color=color)
+    click.echo(common.rendered(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False,
+               color=color)
     return report.exit_code(settings.fail_on)
 
 

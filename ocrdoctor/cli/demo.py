@@ -69,9 +69,9 @@ def _read_a_page() -> None:
 
 def run_demo(out: str | None, fmt: str, color: bool) -> None:
     """Check the broken checkpoint; in text mode also repair it with `ocrdoctor fix` and check the result."""
-    from ..api import check_path
-
     import tempfile
+
+    from ..api import check_path
 
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-demo-") as tmp:
         folder = Path(out) if out else Path(tmp)

@@ -21,10 +21,10 @@ from . import common
 def env(fmt, fail_on, select, ignore, config) -> int:
     """Check the machine: torch and CUDA, GPUs (NVML), CPUs and threads, memory, torchvision, onnxruntime."""
     from ..api import check_environment
-    from ..run.plan import codes
     from ..core.config import load_settings
     from ..inspect.environment import inspect_environment
     from ..render.json import report_dict
+    from ..run.plan import codes
 
     settings = load_settings(config).merged(
         select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
@@ -46,7 +46,8 @@ def _environment_table(f) -> str:
     from ..core.units import human_bytes
 
     gpus = [f"cuda:{g.index} {g.name} (compute {'.'.join(map(str, g.compute_capability or ()))}, "
-            f"{human_bytes(g.memory_free)} of {human_bytes(g.memory_total)} free, {g.processes} processes)" for g in f.gpus]
+            f"{human_bytes(g.memory_free)} of {human_bytes(g.memory_total)} free, {g.processes} processes)"
+            for g in f.gpus]
     rows = [
         ("python", f.python),
         ("torch", f"{f.torch_version}, " + (f"built for CUDA {f.torch_cuda}" if f.torch_cuda else "CPU-only build")),

@@ -1,16 +1,17 @@
 """Settings from `[tool.ocrdoctor]` in pyproject.toml (or a --config file), then CLI flags.
 
 Keys are the CLI's long options: select, ignore, fail-on, severity (per-rule overrides),
-per-path-ignores, include, exclude, jobs, format (check's default output), and the reader's limits (`[tool.ocrdoctor.limits]`,
-checked against the reader's table when a file is read; `--no-limits` lifts them). Unknown keys and wrong types are errors, because a
-typo in a CI gate's config must not silently turn a check off.
+per-path-ignores, include, exclude, jobs, format (check's default output), values, timeout, and
+the reader's limits (`[tool.ocrdoctor.limits]`, checked against the reader's table when a file is
+read; `--no-limits` lifts them). Unknown keys and wrong types are errors, because a typo in a CI
+gate's config must not silently turn a check off.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 from .findings import Severity
 from .formats import format_names
@@ -38,7 +39,7 @@ class Settings:
     root: Path | None = None  # the config file's folder: per-path globs are relative to it
     source: str | None = None  # which file the settings came from
 
-    def merged(self, **overrides) -> "Settings":
+    def merged(self, **overrides) -> Settings:
         """CLI values override the file's; None (flag not given) keeps the file's value."""
         known = {f.name for f in fields(self)}
         return replace(self, **{k: v for k, v in overrides.items() if k in known and v is not None})

@@ -4,10 +4,10 @@ finding, a skip or an error."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from .config import Settings
 from .findings import (
     CHECKED,
     NOT_BUILT,
@@ -20,8 +20,7 @@ from .findings import (
     Skipped,
     TargetResult,
 )
-from .registry import Registry, RegistryError, Rule, default, one_line
-
+from .registry import Rule, one_line
 
 VALUES_NOT_READ = "tensor values were not read (--values none; a remote check's default): rerun with --values all"
 
@@ -144,7 +143,8 @@ def unreadable(url, exc) -> TargetResult:
 def not_read(target: str, kind: str, reason: str, rules: list[Rule]) -> TargetResult:
     """A target whose facts could not be gathered here: each rule skipped with the reason; not checked."""
     skipped = tuple(Skipped(r.code, r.name, target, reason) for r in rules)
-    return TargetResult(target, kind, {"not_read": reason}, skipped=skipped, rules=tuple((r.code, r.name) for r in rules),
+    return TargetResult(target, kind, {"not_read": reason}, skipped=skipped, rules=tuple((r.code,
+                                                                                          r.name) for r in rules),
                         status=NOT_CHECKED, reason=reason)
 
 

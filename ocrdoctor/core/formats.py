@@ -8,8 +8,8 @@ imported only when its format is used. An option a format does not take is an er
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

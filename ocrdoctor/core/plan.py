@@ -11,9 +11,10 @@ Treatments (`treat/compare`, `treat/export`) are handed a plan; they judge facts
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .config import Settings
 from .engine import KIND_WORDS, UsageError, judged_not, not_built, run_checkpoint_rules, run_rules

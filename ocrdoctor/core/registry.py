@@ -12,8 +12,8 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from .findings import Applicability, CheckError, Severity
 
@@ -132,7 +132,7 @@ class Registry:
             raise RegistryError(f"rule {rule.code} ({rule.origin}): " + "; ".join(problems))
         self.rules[rule.code] = rule
 
-    def load(self, kinds: Iterable[str] | None = None) -> "Registry":
+    def load(self, kinds: Iterable[str] | None = None) -> Registry:
         """Import the built-in rules of `kinds` (all when None), and every plugin once (unless disabled by the
         environment); idempotent. Importing a kind's rules imports its inspector: a checkpoint check
         does not pay for the environment's or a live model's."""

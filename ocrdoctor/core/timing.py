@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,10 +17,10 @@ class Spread:
     median: float
     slowest: float
 
-    def __truediv__(self, n: float) -> "Spread":
+    def __truediv__(self, n: float) -> Spread:
         return Spread(self.fastest / n, self.median / n, self.slowest / n)
 
-    def ratio_range(self, other: "Spread") -> tuple[float, float]:
+    def ratio_range(self, other: Spread) -> tuple[float, float]:
         """How many times faster `other` is than this, at worst and at best (other's slowest and fastest)."""
         return self.fastest / other.slowest, self.slowest / other.fastest
 
@@ -39,6 +40,7 @@ def spread_seconds(call: Callable[[], Any], repeat: int = 5, warmup: int = 1,
     return Spread(min(times), statistics.median(times), max(times))
 
 
-def median_seconds(call: Callable[[], Any], repeat: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> float:
+def median_seconds(call: Callable[[], Any], repeat: int = 5, warmup: int = 1,
+                   sync: Callable[[], None] | None = None) -> float:
     """The median of `repeat` timed calls."""
     return spread_seconds(call, repeat, warmup, sync).median

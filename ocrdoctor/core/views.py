@@ -7,7 +7,8 @@ its views by name. With no view registered a Report still prints a one-line summ
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _VIEWS: dict[str, Callable[[Any], str]] = {}
 

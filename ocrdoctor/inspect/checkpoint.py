@@ -9,24 +9,25 @@ stored with each (`inspect.config`), what sits beside them, and the architecture
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from ..anatomy.architectures import THRESHOLD, ArchMatch, identify
+from ..anatomy.untrained import Evidence, evidence
+from ..anatomy.versions import Installed
 from ..core.findings import Skip
 from ..read.checkpoint import read_checkpoint
-from ..read.file import Checkpoint, gc_paused, walk
 from ..read.fields import FormatError
+from ..read.file import Checkpoint, gc_paused, walk
 from ..read.limits import Hostile
 from ..read.records import Tensor, is_floating
 from ..read.safety import judge, merged
 from ..read.shards import shard_position
 from ..read.stubs import StubObject
 from ..read.values import Stats
-from ..anatomy.untrained import Evidence, evidence
-from ..anatomy.versions import Installed
 from .config import ModelConfig, stored_config
 from .quantized import consumed
 from .weights import EMA, WeightSet, WeightsKeyError, ema_paths, find_models, format_key
@@ -91,7 +92,7 @@ class CheckpointFacts:
     not_by_name: tuple[str, ...] = ()  # containers torch's weights-only loader cannot fill, names allowed or not
     pickled_module: bool = False
     member: str | None = None  # the model's name inside a file holding several ("model.reco")
-    members: tuple["CheckpointFacts", ...] = ()  # every model of a bundle (each with `member` set)
+    members: tuple[CheckpointFacts, ...] = ()  # every model of a bundle (each with `member` set)
     weights_path: tuple | None = None  # keys leading to the state_dict; () when the file is one
     weights_origin: str = "state_dict"  # state_dict | ema | module (read from a pickled model's tree)
     weights: tuple[TensorInfo, ...] | None = None
@@ -112,7 +113,7 @@ class CheckpointFacts:
         return bool(self.unsafe_globals or self.conflict)
 
     @property
-    def models(self) -> tuple["CheckpointFacts", ...]:
+    def models(self) -> tuple[CheckpointFacts, ...]:
         """The facts per model: the members of a bundle, else these facts themselves."""
         return self.members or (self,)
 
@@ -217,14 +218,14 @@ def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None
     if len(models) == 1:
         return replace(models[0], tensors=tensors, entries=entries, ema=ema)
     members = tuple(replace(m, member=ws.member, tensors=tensors, entries=entries, ema=ema)
-                    for m, ws in zip(models, sets))
+                    for m, ws in zip(models, sets, strict=False))
     return replace(base, members=members, tensors=tensors, entries=entries, ema=ema)
 
 
 def _model_facts(ckpt: Checkpoint, base: CheckpointFacts, ws: WeightSet, arch: str | None) -> CheckpointFacts:
     records = [t for _, t in ws.tensors]
     stats = ckpt.statistics(records)
-    infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(ws.tensors, stats))
+    infos = tuple(_info(ckpt, name, t, s) for (name, t), s in zip(ws.tensors, stats, strict=False))
     match = None if base.shard and not arch else identify({t.name: t.shape for t in infos}, arch)
     config = stored_config(ckpt.root, ws.path, ckpt.layout.metadata, Path(ckpt.path),
                            match.task if match is not None and match.identified else None)

@@ -6,8 +6,9 @@ their content, so a golden recorded on `pages/a.png` still matches `ci/a.png`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def compare_pages(base: PageReading, candidate: PageReading) -> PageComparison:
             added += b[j1:j2]
         else:  # replace: pair them up, the rest added or removed
             pairs = min(i2 - i1, j2 - j1)
-            changed += list(zip(a[i1:i1 + pairs], b[j1:j1 + pairs]))
+            changed += list(zip(a[i1:i1 + pairs], b[j1:j1 + pairs], strict=False))
             removed += a[i1 + pairs:i2]
             added += b[j1 + pairs:j2]
     boxes_a, boxes_b = _boxes(base), _boxes(candidate)

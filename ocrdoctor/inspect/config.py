@@ -10,9 +10,10 @@ input_shape). The first place that has a key wins, and the config says where it 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..read.stubs import StubObject
 

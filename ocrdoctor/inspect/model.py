@@ -140,7 +140,8 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
     return Component(
         role=role, path=path, cls=type(model).__name__, parameters=parameters,
         devices=dict(devices), dtypes=dict(dtypes),
-        training=tuple(n or "(root)" for n, m in model.named_modules() if m.training and _changes_in_training(m, torch)),
+        training=tuple(n or "(root)" for n, m in model.named_modules() if m.training and _changes_in_training(m,
+                                                                                                              torch)),
         fast_unfused=fast_unfused(model),
         preprocessing=_preprocessing(pre[0]) if pre else None,
         expected=_expected(model),

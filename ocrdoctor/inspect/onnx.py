@@ -7,9 +7,10 @@ model needs that model: `ocrdoctor export` fills it in; a plain check leaves it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.registry import one_line
 
@@ -99,7 +100,8 @@ def inspect_onnx(path: str | Path, providers: Sequence[str] | None = None, open_
     if not checker_error and open_session:
         session, error = _session_providers(path, requested)
         gpu = requested != (CPU_PROVIDER,)
-        facts.update(session_providers=session, session_error=error if gpu else None, runtime_error=None if gpu else error)
+        facts.update(session_providers=session, session_error=error if gpu else None,
+                     runtime_error=None if gpu else error)
     return OnnxFacts(**facts)
 
 
@@ -109,7 +111,8 @@ def _graph_facts(model: Any, path: str, size: int) -> dict[str, Any]:
     inits = {i.name for i in model.graph.initializer}
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {
-        "path": path, "size": size, "opset": opset, "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "path": path, "size": size, "opset": opset,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "inputs": tuple(_port(v) for v in model.graph.input if v.name not in inits),
         "outputs": tuple(_port(v) for v in model.graph.output),
         "float16": any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer),

@@ -164,7 +164,8 @@ def _session(role: str, engine: Any, path: str, pre: Any) -> Session:
         requested=tuple(p[0] if isinstance(p, (tuple, list)) else str(p) for p in engine.providers or ()),
         in_use=tuple(runtime.get_providers()),
         intra_threads=int(options.intra_op_num_threads), inter_threads=int(options.inter_op_num_threads),
-        parallel="PARALLEL" in str(options.execution_mode), graph_level=str(options.graph_optimization_level).split(".")[-1],
+        parallel="PARALLEL" in str(options.execution_mode),
+        graph_level=str(options.graph_optimization_level).split(".")[-1],
         cpu_arena=bool(options.enable_cpu_mem_arena), shrinkage=shrinkage, run_options_error=error,
         input_dims=tuple(inputs[0].shape) if inputs else (), output_dims=tuple(outputs[0].shape) if outputs else (),
         precision=_precision(engine.model_path),
@@ -266,7 +267,8 @@ def _doctr_cfg(arch: str | None) -> dict[str, Any]:
 
 
 def _pre_size(pre: Any) -> tuple[int, int] | None:
-    size = getattr(getattr(pre, "resize", None), "output_size", None) or getattr(getattr(pre, "resize", None), "size", None)
+    size = getattr(getattr(pre, "resize", None), "output_size", None) or getattr(getattr(pre, "resize", None), "size",
+                                                                                 None)
     return tuple(int(s) for s in size) if isinstance(size, (tuple, list)) and len(size) == 2 else None
 
 

@@ -17,7 +17,8 @@ quantized records keep their dtype, so OD124 still says what they are.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..read.records import Tensor
 from ..read.stubs import StubObject

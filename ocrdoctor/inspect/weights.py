@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ..anatomy.architectures import THRESHOLD, identify, shared_prefix
 from ..read.records import Tensor
-from .quantized import float_layout, packed
 from ..read.stubs import StubObject
+from .quantized import float_layout, packed
 
 # Where the weights usually sit inside a training checkpoint, most likely first.
 WEIGHT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")
@@ -142,7 +143,7 @@ def split_by_prefix(path: tuple, origin: str, tensors: tuple[tuple[str, Tensor],
     if len(groups) < 2 or any(len(g) < _BUNDLE_MIN for g in groups.values()):
         return [whole]
     sets = []
-    for head, group in groups.items():
+    for group in groups.values():
         prefix = shared_prefix([n for n, _ in group])
         if not _identifies(tuple((n[len(prefix):], t) for n, t in group)):
             return [whole]

@@ -116,7 +116,9 @@ def generate_module_classes() -> dict:
             for _, cls in inspect.getmembers(module, inspect.isclass):
                 if not cls.__module__.startswith(("torch", "doctr")):
                     continue
-                if issubclass(cls, torch.nn.Module) or (issubclass(cls, NestedObject) and cls.__module__.startswith("doctr")):
+                if issubclass(cls, torch.nn.Module) or (issubclass(cls,
+                                                                   NestedObject)
+                                                                   and cls.__module__.startswith("doctr")):
                     classes.setdefault(cls.__module__, set()).add(cls.__qualname__)
                 elif issubclass(cls, enum.Enum) and cls.__module__.startswith(("torchvision.transforms", "doctr")):
                     enums.setdefault(cls.__module__, set()).add(cls.__qualname__)

@@ -20,8 +20,8 @@ import zlib
 from typing import NamedTuple
 
 from .fields import unpack_at
-from .remote import is_ranged
 from .limits import DEFAULT, Limits
+from .remote import is_ranged
 
 LOCAL_MAGIC = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"

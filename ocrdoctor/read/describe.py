@@ -19,7 +19,8 @@ def describe_content(head: bytes, size: int) -> str:
     if is_lfs_pointer(head):
         found = _LFS_SIZE.search(head)
         real = f" of {human_bytes(int(found.group(1)))}" if found else ""
-        return f"a Git LFS pointer ({size} bytes), not the checkpoint{real} it stands for: the file was never downloaded"
+        return (f"a Git LFS pointer ({size} bytes), not the checkpoint{real} it stands for: "
+                "the file was never downloaded")
     end = head.find(b"PK\x05\x06")
     if head.find(b"PK\x03\x04") > 0 or end > 0:
         return ("a zip archive with bytes before it: torch.load reads such a file as a pickle, "

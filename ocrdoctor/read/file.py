@@ -15,7 +15,8 @@ import mmap
 import os
 import stat
 import threading
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from ..core.registry import one_line
 from ..core.units import human_bytes
@@ -124,7 +125,7 @@ class Checkpoint:
             buf.prefetch((base, base + min(length, need[k])) for k, (held, base, length)
                          in ((k, f) for k, f in found.items() if f is not None) if held is None)
 
-            def resolve(key: str):
+            def resolve(key: str, found=found):  # called within this batch: binds its storages
                 at = found.get(key)
                 if at is None or at[0] is not None:
                     return at
@@ -134,7 +135,7 @@ class Checkpoint:
 
             chosen = [i for i, t in enumerate(tensors) if t.storage is not None and t.storage.key in found]
             for i, stats in zip(chosen, statistics([tensors[i] for i in chosen], resolve, buf,
-                                                   self.layout.byteorder, self.uses.limits)):
+                                                   self.layout.byteorder, self.uses.limits), strict=False):
                 out[i] = stats
             buf.forget()
         return out
@@ -159,7 +160,7 @@ class Checkpoint:
             except BufferError:  # arrays still view it; the mapping goes with them
                 pass
 
-    def __enter__(self) -> "Checkpoint":
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc) -> None:

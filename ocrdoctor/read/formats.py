@@ -109,7 +109,7 @@ class ZipData(StorageData):
                 keys.append(key)
                 members.append(found[0])
         starts = self.archive.spans(members)
-        return {k: (None, start, m.size) for k, m, start in zip(keys, members, starts) if start >= 0}
+        return {k: (None, start, m.size) for k, m, start in zip(keys, members, starts, strict=False) if start >= 0}
 
     def conflicts(self) -> str | None:
         for name, members in self.archive.by_name.items():
@@ -122,7 +122,7 @@ class ZipData(StorageData):
 class Layout:
     format: str  # zip | torchscript | torch-export | tar | legacy | pickle | safetensors | unknown
     root: Any = None  # the unpickled object (stubs and records), or {name: Tensor} for safetensors
-    data: "StorageData" = field(default_factory=lambda: Spans())  # where each storage's bytes are
+    data: StorageData = field(default_factory=lambda: Spans())  # where each storage's bytes are
     problem: str | None = None  # why the file cannot be read (whole or in part)
     hostile: str | None = None  # the limit the file passed (OD125): the read stopped there
     conflict: str | None = None  # loaders would read different pickles: unsafe whatever they hold

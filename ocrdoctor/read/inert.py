@@ -21,12 +21,13 @@ Anywhere else a reference is a value a loader could call, and the file is OD101.
 from __future__ import annotations
 
 import reprlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from . import allowlist
 from .limits import Hostile
-from .records import Tensor
 from .rebuild import global_name
+from .records import Tensor
 from .stubs import CALL, INST, NEW, DType, StorageType, StubObject, StubType
 
 # Attribute names the C unpickler looks up on the object it builds (CPython Modules/_pickle.c:
@@ -75,7 +76,7 @@ class InertCheck:
         d = obj.__dict__
         args, kwargs = tuple(d.get("args") or ()), dict(d.get("kwargs") or {})
         kinds = _kinds(spec.get("args", []), len(args))
-        for i, (value, kind) in enumerate(zip(args, kinds)):
+        for i, (value, kind) in enumerate(zip(args, kinds, strict=False)):
             self._argument(name, args, i, value, kind)
         if kwargs:
             if spec.get("kwargs") != "data":
@@ -97,7 +98,8 @@ class InertCheck:
                 self.problems.append(f"{name}.append (APPEND looks `append` up in the config's content, "
                                      "which the pickle wrote: a value of the file would be called)")
             elif spec.get("appends") != "data" and spec.get("items") != "fallthrough":
-                self.problems.append(f"{name}.append({_short(appended[0])}) (APPEND on a class that never receives one)")
+                self.problems.append(f"{name}.append({_short(appended[0])}) (APPEND on a class that never receives "
+                                     "one)")
             self._values(enumerate(appended), f"{name}.append", module=False)
 
     def _torchbind(self, name: str, state: Any) -> None:

@@ -20,7 +20,8 @@ TABLE: dict[str, tuple[int, str]] = {
     "globals": (20_000, "distinct globals one file's pickles name"),
     "elements": (1 << 36, "elements one tensor claims"),
     "inflated": (1 << 30, "bytes one compressed archive member inflates to"),
-    "materialised": (1 << 28, "bytes the pickles ask the reader to build (bytearray, encoded strings, inflated members)"),
+    "materialised": (1 << 28,
+                     "bytes the pickles ask the reader to build (bytearray, encoded strings, inflated members)"),
     "nesting": (10_000, "levels of nested containers"),
     "overlap": (4, "times its storage's size that the tensors viewing one storage read together"),
 }
@@ -39,11 +40,11 @@ class Limits:
     overlap: int | None = TABLE["overlap"][0]
 
     @classmethod
-    def none(cls) -> "Limits":
+    def none(cls) -> Limits:
         """No limit at all (`--no-limits`)."""
         return cls(**{f.name: None for f in fields(cls)})
 
-    def merged(self, overrides: dict[str, int]) -> "Limits":
+    def merged(self, overrides: dict[str, int]) -> Limits:
         unknown = sorted(set(overrides) - set(TABLE))
         if unknown:
             raise ValueError(f"unknown limit {unknown[0]!r} (known: {', '.join(TABLE)})")

@@ -8,8 +8,8 @@ cannot be read is a run error for that target, never a finding (a flaky network 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
 from .remote import READ_AHEAD, RemoteBytes, RemoteError, Transfer, Url, redact, scrub
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pickle
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from operator import index
-from typing import Any, Callable
+from typing import Any
 
 from .records import Tensor
 from .stubs import CALL, NEW, StorageRef, StorageType, StubType, Uses
@@ -183,7 +184,8 @@ def _bytearray(uses: Uses):
         if not args:
             return bytearray()
         value = args[0]
-        size = value if isinstance(value, int) else len(value) if isinstance(value, (bytes, bytearray, str, list)) else 0
+        size = value if isinstance(value, int) else len(value) if isinstance(value, (bytes, bytearray, str,
+                                                                                     list)) else 0
         uses.build(max(size, 0))
         if isinstance(value, (bytes, bytearray)):
             return bytearray(value)
@@ -213,7 +215,8 @@ _DTYPES = {f"torch.{d}" for d in (
 
 # the specials that return a tensor record: each one counts against the limits
 _TENSORS = {f"torch._utils.{n}" for n in (
-    "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_qtensor", "_rebuild_meta_tensor_no_storage",
+    "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_qtensor",
+    "_rebuild_meta_tensor_no_storage",
     "_rebuild_wrapper_subclass", "_rebuild_sparse_tensor", "_rebuild_nested_tensor")}
 
 _SPECIAL: dict[str, Any] = {

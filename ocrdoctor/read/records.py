@@ -38,7 +38,7 @@ class Storage(NamedTuple):
     nbytes: int
 
     @classmethod
-    def of(cls, key: str, dtype: str, device: str, numel: int) -> "Storage":
+    def of(cls, key: str, dtype: str, device: str, numel: int) -> Storage:
         return cls(key, dtype, device, numel, numel * ITEMSIZE.get(dtype, 1))
 
 
@@ -76,7 +76,7 @@ class Tensor:
         if len(self.shape) == 1:
             return self.shape[0] <= 1 or self.stride[0] == 1
         expected = 1
-        for size, stride in zip(reversed(self.shape), reversed(self.stride)):
+        for size, stride in zip(reversed(self.shape), reversed(self.stride), strict=False):
             if size != 1 and stride != expected:
                 return False
             expected *= size
@@ -87,7 +87,7 @@ class Tensor:
         """Elements of the storage the view reaches, from its offset."""
         if not self.shape or self.numel == 0:
             return 1 if not self.shape else 0
-        return 1 + sum((size - 1) * stride for size, stride in zip(self.shape, self.stride))
+        return 1 + sum((size - 1) * stride for size, stride in zip(self.shape, self.stride, strict=False))
 
     @property
     def past_storage(self) -> bool:

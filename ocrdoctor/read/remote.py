@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 READ_AHEAD = 64 << 10  # each request reads at least this much: a zip's data.pkl follows its first header
@@ -194,7 +195,7 @@ class RemoteBytes:
         """The parts of [start, stop) no chunk holds yet."""
         at = max(0, bisect.bisect_right(self._starts, start) - 1)
         pos = start
-        for s, chunk in zip(self._starts[at:], self._chunks[at:]):
+        for s, chunk in zip(self._starts[at:], self._chunks[at:], strict=False):
             if s >= stop:
                 break
             end = s + len(chunk)
@@ -221,7 +222,7 @@ class RemoteBytes:
             first, last = self._starts[lo], self._starts[hi - 1] + len(self._chunks[hi - 1])
             new_start = min(first, start)
             joined = bytearray(max(last, stop) - new_start)
-            for s, chunk in zip(self._starts[lo:hi], self._chunks[lo:hi]):
+            for s, chunk in zip(self._starts[lo:hi], self._chunks[lo:hi], strict=False):
                 joined[s - new_start:s - new_start + len(chunk)] = chunk
             joined[start - new_start:stop - new_start] = data
             start, data = new_start, bytes(joined)

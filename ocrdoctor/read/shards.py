@@ -123,7 +123,7 @@ def _joined_layout(names: list[str], shards: list[Checkpoint]) -> Layout:
     formats = sorted({s.format for s in shards})
     layout = Layout(formats[0] if len(formats) == 1 else "mixed", data=_Joined(shards),
                     metadata=shards[0].layout.metadata)
-    for name, shard in zip(names, shards):
+    for name, shard in zip(names, shards, strict=False):
         if shard.hostile:
             layout.hostile = f"shard {name}: {shard.hostile}"
             return layout
@@ -136,7 +136,7 @@ def _joined_layout(names: list[str], shards: list[Checkpoint]) -> Layout:
             layout.problem = f"shard {name} holds a {type(shard.root).__name__}, not a state_dict"
             return layout
     root: dict[str, Tensor] = {}
-    for number, (name, shard) in enumerate(zip(names, shards)):
+    for number, (name, shard) in enumerate(zip(names, shards, strict=False)):
         for key, value in shard.root.items():
             if key in root:
                 layout.problem = f"tensor {key} is in two shards (the second: {name})"

@@ -51,7 +51,7 @@ def _text_pickle(head: bytes) -> bool:
     """Protocol 0 and 1 pickles: opcodes all the way to STOP, or to the end of the sniffed prefix."""
     ops, position = 0, 0
     try:
-        for op, _arg, position in pickletools.genops(head):
+        for op, _arg, position in pickletools.genops(head):  # noqa: B007  (read after the loop, on failure)
             ops += 1
             if op.name == "STOP":
                 return True

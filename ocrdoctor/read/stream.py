@@ -14,7 +14,7 @@ are read from the kind of stream torch.load uses for them, never from the byte s
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 
 class _Window(io.RawIOBase):

@@ -104,7 +104,7 @@ class StubObject(dict):
         return cls._make(how, args, kwargs)
 
     @classmethod
-    def _make(cls, how: str, args: tuple, kwargs: dict) -> "StubObject":
+    def _make(cls, how: str, args: tuple, kwargs: dict) -> StubObject:
         cls._uses.record()
         obj = dict.__new__(cls)
         obj.__dict__.update(how=how, args=args, kwargs=kwargs, state=None, appended=[])

@@ -114,7 +114,7 @@ def _tar_storages(tar: tarfile.TarFile, member: tarfile.TarInfo, uses: Uses, obj
         objects[key_of(key)] = StorageRef(storage)
     views = read_pickle(stream, uses, None)
     layout.pickles += 1
-    for target, root, offset, numel in views if isinstance(views, list) else ():
+    for target, root, offset, _numel in views if isinstance(views, list) else ():
         base_ref = objects.get(key_of(root))
         if not isinstance(base_ref, StorageRef):
             raise FormatError(f"a storage view of a tar checkpoint names an unknown storage {root}")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import _compat_pickle
 import io
 import pickle
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .rebuild import _DTYPES, _SPECIAL, _TENSORS, _Bound, _counted, global_name
+from .rebuild import _DTYPES, _SPECIAL, _TENSORS, _Bound, _counted
 from .records import STORAGE_DTYPES
 from .stubs import DType, StorageType, Uses
 
@@ -53,7 +54,8 @@ class _StubUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         if self._persistent is None:
-            raise pickle.UnpicklingError("the pickle refers to data outside it (a persistent id), which a plain pickle cannot")
+            raise pickle.UnpicklingError("the pickle refers to data outside it (a persistent id), which a plain "
+                                         "pickle cannot")
         return self._persistent(pid)
 
 

@@ -12,8 +12,9 @@ are reduced in chunks so memory stays flat whatever the file's size.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def numpy_dtype(tensor: Tensor, byteorder: str = "little") -> np.dtype | None:
     return _dtype(tensor.dtype, byteorder)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dtype(name: str, byteorder: str) -> np.dtype | None:
     code = _NUMPY.get(name)
     return None if code is None else np.dtype(code).newbyteorder("<" if byteorder == "little" else ">")
@@ -176,7 +177,7 @@ def _statistics(tensors: Sequence[Tensor], resolve: Callable[[str], tuple | None
     for (_, name), (indices, starts, counts, buffer) in groups.items():
         for lo, hi in _batches(counts):
             stats = _gathered(buffer, starts[lo:hi], counts[lo:hi], name, byteorder)
-            for i, value in zip(indices[lo:hi], stats):
+            for i, value in zip(indices[lo:hi], stats, strict=False):
                 out[i] = value
     for i, first in repeats:
         out[i] = out[first]
@@ -212,7 +213,8 @@ def _gathered(buffer, start_list: list[int], count_list: list[int], name: str, b
     firsts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     if len(count_list) * _TINY < int(counts[-1] + firsts[-1]):  # few, larger tensors: join their slices
         raw = np.frombuffer(buffer, dtype=np.uint8)
-        joined = np.concatenate([raw[start:start + count * size] for start, count in zip(start_list, count_list)])
+        joined = np.concatenate([raw[start:start + count * size] for start, count in zip(start_list, count_list,
+                                                                                         strict=False)])
         values = joined.view(dtype)
     else:  # many tiny tensors: one vectorized gather, element by element where aligned, else byte by byte
         starts = np.array(start_list, dtype=np.int64)
@@ -222,7 +224,8 @@ def _gathered(buffer, start_list: list[int], count_list: list[int], name: str, b
                                                                                    + position]
         else:
             raw = np.frombuffer(buffer, dtype=np.uint8)
-            values = raw[(np.repeat(starts, counts) + position * size)[:, None] + np.arange(size)].reshape(-1).view(dtype)
+            values = raw[(np.repeat(starts, counts) + position * size)[:,
+                                                                       None] + np.arange(size)].reshape(-1).view(dtype)
     return _reduced(_widen(values, name).astype(np.float64), firsts, counts)
 
 
@@ -240,7 +243,7 @@ def _reduced(x: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> list[Stat
     kept = counts - bad
     mean = total / np.maximum(kept, 1)
     return [Stats(b, lo, hi, m) if n else Stats(b, None, None, None) for b, n, lo, hi, m
-            in zip(bad.tolist(), kept.tolist(), low.tolist(), high.tolist(), mean.tolist())]
+            in zip(bad.tolist(), kept.tolist(), low.tolist(), high.tolist(), mean.tolist(), strict=False)]
 
 
 def _one(values: np.ndarray | None) -> Stats | None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
-from ..anatomy.architectures import (all_releases, arch_names, default_head, reference_release, release_range,
-                            releases_of, signatures, table_info)
+from ..anatomy.architectures import (
+    all_releases,
+    arch_names,
+    default_head,
+    reference_release,
+    release_range,
+    releases_of,
+    signatures,
+    table_info,
+)
 from ..core.registry import DOC_SECTIONS, FIELD_SECTION, VALUES_NOTE, default
 
 
@@ -21,7 +29,8 @@ def render_rules(fmt: str = "text", builtin_only: bool = False) -> str:
         return _markdown(rules)
     width = max(len(r.name) for r in rules)
     lines = [f"{'code':<7} {'name':<{width}} {'severity':<8} {'target':<11} summary"]
-    lines += [f"{r.code:<7} {r.name:<{width}} {r.severity.value:<8} {', '.join(r.kinds):<11} {r.summary}" for r in rules]
+    lines += [f"{r.code:<7} {r.name:<{width}} {r.severity.value:<8} {', '.join(r.kinds):<11} {r.summary}"
+              for r in rules]
     return "\n".join(lines) + "\n"
 
 
@@ -35,7 +44,8 @@ def _markdown(rules) -> str:
         "| code | name | severity | target | summary |",
         "|---|---|---|---|---|",
     ]
-    out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {', '.join(r.kinds)} | {r.summary} |" for r in rules]
+    out += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity.value} | {', '.join(r.kinds)} | {r.summary} |"
+            for r in rules]
     for r in rules:
         out += ["", f"## {r.code}", "", f"**{r.name}** ({r.severity.value}, {', '.join(r.kinds)}): {r.summary}"]
         if r.values:
@@ -60,6 +70,7 @@ def render_archs(fmt: str = "text") -> str:
             {"arch": a, "task": t, "forms": f.split(", "), "releases": r, "head_default": d} for a, t, f, r, d in rows
         ]}, indent=2) + "\n"
     which = f"the installed docTR {ref}" if installed else f"docTR {ref} (docTR is not installed)"
-    lines = [f"docTR architectures ocrdoctor identifies (releases {release_range(all_releases())}; defaults of {which}):"]
+    lines = [f"docTR architectures ocrdoctor identifies (releases {release_range(all_releases())}; defaults of "
+             f"{which}):"]
     lines += [f"  {a:<24} {t:<12} {f:<26} {r:<14} {'' if d is None else d}".rstrip() for a, t, f, r, d in rows]
     return "\n".join(lines) + "\n"

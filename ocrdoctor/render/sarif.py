@@ -67,7 +67,8 @@ def _logical(f: Finding) -> list[dict]:
     """The model inside the file (a module), then the place inside it the finding names."""
     locations = [{"name": f.member, "kind": "module", "fullyQualifiedName": f.member}] if f.member else []
     if f.location:
-        locations.append({"name": f.location, **({"fullyQualifiedName": f"{f.member}/{f.location}"} if f.member else {})})
+        locations.append({"name": f.location,
+                          **({"fullyQualifiedName": f"{f.member}/{f.location}"} if f.member else {})})
     return locations
 
 

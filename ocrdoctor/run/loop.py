@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Callable, Iterable, Sequence
 
 from ..core.engine import KIND_WORDS, UsageError, not_read, unreadable
 from ..core.findings import Report, TargetResult

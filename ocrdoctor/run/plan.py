@@ -4,9 +4,9 @@ checks, and the reader's limits. The CLI and the Python functions build theirs h
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Iterable
 
 from ..core.config import ConfigError, Settings, load_settings
 from ..core.engine import UsageError

@@ -10,9 +10,10 @@ user asked for could not be made: OD126). The loop (`run/loop.py`) does the rest
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ..core.findings import TargetResult
 from ..core.plan import Plan

@@ -11,13 +11,14 @@ gained, against the predictor as given.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
-from ..core.timing import Spread, spread_seconds
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
-from .rungs import Workload, eager, holders, onnx_runtime, onnx_reason
+from ..core.timing import Spread, spread_seconds
+from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
+from .rungs import Workload, eager, holders, onnx_reason, onnx_runtime
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class BenchResult:
         data = asdict(self)
         data["version"] = 1
         for rows, raws in ((self.rows, data["rows"]), (self.pipeline, data["pipeline"])):
-            for row, raw in zip(rows, raws):
+            for row, raw in zip(rows, raws, strict=False):
                 raw["pages_per_second"] = row.pages_per_second
                 raw["measurable"] = row.measurable
                 raw["reads_differently"] = row.reads_differently
@@ -110,7 +111,9 @@ class BenchResult:
                          + EXPECTED_CHANGE.get(r.variant, ""))
         lines += [f"not applicable: {s}" for s in self.skipped]
         if self.pipeline:
-            lines += ["", f"page options (OD212): the whole predictor on the same {self.pages} page(s), median of {self.repeat}",
+            lines += ["",
+                      f"page options (OD212): the whole predictor on the same {self.pages} page(s), median of "
+                      f"{self.repeat}",
                       header]
             lines += [r.line(i == 0) for i, r in enumerate(self.pipeline)]
         return "\n".join(lines)
@@ -259,9 +262,12 @@ def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]
     yield (f"+ torch.set_num_threads({usable})", _then(lambda: torch.set_num_threads(usable), as_is),
            None if on_cpu and threads > usable else f"{threads} thread(s) for {usable} usable CPU(s)")
     cuda = torch.cuda.is_available()
-    yield "+ .cuda()", _then(lambda: predictor.cuda(), as_is), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
-    yield "+ .half()", _then(lambda: predictor.half(), as_is), None if cuda else "no CUDA GPU; float16 is slower on the CPU"
-    yield "+ ONNX Runtime (float32 export)", lambda: onnx_runtime(predictor, torch), onnx_reason() if onnx else "left out (--no-onnx)"
+    yield "+ .cuda()", _then(lambda: predictor.cuda(),
+                             as_is), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
+    yield "+ .half()", _then(lambda: predictor.half(), as_is), \
+        None if cuda else "no CUDA GPU; float16 is slower on the CPU"
+    yield "+ ONNX Runtime (float32 export)", lambda: onnx_runtime(predictor, torch), \
+        onnx_reason() if onnx else "left out (--no-onnx)"
 
 
 def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], Any]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..core.timing import spread_seconds
 from ..inspect.onnxtr import CPU, SHRINKAGE, inspect_onnxtr
-from .bench import BenchResult, Row, with_words, next_row
+from .bench import BenchResult, Row, next_row, with_words
 from .rungs import Workload, holders
 
 

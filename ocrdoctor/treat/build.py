@@ -9,16 +9,17 @@ in reparameterized form is reparameterized before loading, and loading is strict
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..core.extras import require_doctr
+from ..core.registry import one_line
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..read.checkpoint import read_checkpoint
 from ..read.file import Checkpoint
-from ..core.extras import require_doctr
-from ..core.registry import one_line
-from ..specimens.models import builder_options
-from ..specimens.models import offline_ocr_predictor
+from ..specimens.models import builder_options, offline_ocr_predictor
+
 
 class BuildError(Exception):
     """The model could not be built from the file; one line, for the user."""

@@ -7,9 +7,10 @@ also carries both readings, per-page figures and a notebook view of them side by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..core.engine import UsageError
 from ..core.findings import Report

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..anatomy.architectures import arch_names
-from .build import BuildError, build_model, stand_in_vocab
 from ..core.findings import Report, Severity
 from ..core.plan import Plan
+from ..core.registry import one_line
+from ..core.timing import Spread, spread_seconds
+from ..core.units import human_bytes
 from ..inspect.checkpoint import facts_of
 from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
 from ..inspect.ortrun import OrtFailure, run_isolated
 from ..read.checkpoint import read_checkpoint
-from ..core.registry import one_line
+from .build import BuildError, build_model, stand_in_vocab
 from .fix import FixError, check_output, temp_path
-from ..core.timing import Spread, spread_seconds
-from ..core.units import human_bytes
 
 NOT_TIMED = Spread(0.0, 0.0, 0.0)
 
@@ -62,7 +63,8 @@ class ExportResult:
 
     def describe(self) -> str:
         if self.facts is None:
-            return f"not exported: the checkpoint cannot be built as {self.arch} (the findings say why); nothing written"
+            return (f"not exported: the checkpoint cannot be built as {self.arch} (the findings say why); "
+                    "nothing written")
         f, p = self.facts, self.facts.parity
         dtype = "float16" if self.float16 else "float32"
         batch = "dynamic batch" if not any(x.static_batch for x in f.inputs) else "static batch"
@@ -210,8 +212,8 @@ def _require_onnx() -> None:
 
 def exportable_model(model: Any) -> Any:
     """Eval mode, FAST fused, returning raw logits (docTR's `exportable` switch)."""
-    from ..inspect.model import fast_unfused
     from ..anatomy.versions import fast_fusion_sound
+    from ..inspect.model import fast_unfused
 
     if not hasattr(model, "exportable"):
         raise ExportError(f"{type(model).__name__} has no ONNX export mode in this docTR")

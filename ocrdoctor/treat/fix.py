@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..anatomy.architectures import THRESHOLD, arch_names, strip_wrappers
+from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.extras import require_doctr
-from .build import _apply_config, empty_model
+from ..core.registry import one_line
+from ..core.units import count, human_bytes, subscript
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..inspect.config import ModelConfig, sidecar_path
 from ..read.checkpoint import read_checkpoint
 from ..read.file import Checkpoint
-from ..core.registry import one_line
-from ..core.units import count, human_bytes, subscript
-from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
+from .build import _apply_config, empty_model
 
 T = TypeVar("T")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -102,7 +103,7 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
         facts = facts_of(ckpt, arch, key)
         _readable(source, facts)
         outputs = _outputs(source, output, facts, safetensors, force)
-        plans = [_plan(ckpt, facts, model, out, dtype) for model, out in zip(facts.models, outputs)]
+        plans = [_plan(ckpt, facts, model, out, dtype) for model, out in zip(facts.models, outputs, strict=False)]
     return [_write(plan, facts.size, safetensors, dtype, force, say) for plan in plans]
 
 
@@ -194,7 +195,8 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
     changes = []
     quantized = [t for t in model.weights if t.kind == "quantized"]
     if quantized:
-        changes.append(f"dequantized {count(len(quantized), 'tensor')} ({', '.join(sorted({t.dtype for t in quantized}))}) "
+        changes.append(f"dequantized {count(len(quantized), 'tensor')} "
+                       f"({', '.join(sorted({t.dtype for t in quantized}))}) "
                        "to float32, under the float model's keys")
     if model.weights_origin == "module":
         changes.append(f"read the weights from the pickled model's module tree ({len(model.module_globals)} "

@@ -11,7 +11,8 @@ tensors clone them.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..read.file import Checkpoint
 from ..read.records import ITEMSIZE, Tensor

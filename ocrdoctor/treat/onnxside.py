@@ -54,7 +54,8 @@ def onnx_model(path: Path, twin: Any, device: str = "cpu") -> Any:
             if hasattr(twin, "class_names"):  # a detector: probabilities, then boxes per class
                 prob = torch.sigmoid(logits)
                 maps = prob.permute(0, 2, 3, 1).numpy()
-                out: dict[str, Any] = {"preds": [dict(zip(twin.class_names, p)) for p in twin.postprocessor(maps)]}
+                out: dict[str, Any] = {"preds": [dict(zip(twin.class_names, p,
+                                                          strict=False)) for p in twin.postprocessor(maps)]}
                 if return_model_output:
                     out["out_map"] = prob
                 return out

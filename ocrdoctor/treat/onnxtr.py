@@ -8,12 +8,11 @@ The fixes of OD501-OD506 print that construction as Python (checks/onnxtr.py).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
-from ..inspect.onnxtr import recorded_config
 from ..core.extras import MissingExtra, missing_modules
+from ..inspect.onnxtr import recorded_config
 from .build import BuildError
 
 ONNXTR_EXTRA = 'pip install "ocrdoctor[onnxtr]" (and onnxruntime or onnxruntime-gpu, whichever the deployment uses)'

@@ -14,9 +14,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.registry import one_line
+from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .proof import read_samples, readings_proof
 
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2, "bfloat16": 2e-2}
@@ -119,7 +119,7 @@ def optimize_report(predictor: Any, device: str = "auto", dtype: str = "auto") -
         before = {path: _outputs(model, x) for path, (model, x) in samples.items()}
     except Exception as exc:  # e.g. weights on the meta device, or split across devices
         before, unchecked = {}, f"the predictor as given cannot run the sample: {one_line(exc)}"
-    for role, model, path, _ in parts:
+    for _role, model, path, _ in parts:
         if fast_unfused(model) and not fast_fusion_sound():
             changes.append(f"left FAST in its training form ({path}): {FAST_FUSION_UNSOUND}")
         elif fast_unfused(model):
@@ -168,7 +168,8 @@ def _resolve(device: str, dtype: str, torch: Any) -> tuple[str, str]:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise OptimizeError(f"device '{device}' asked for, but torch.cuda.is_available() is False (see `ocrdoctor env`)")
+        raise OptimizeError(f"device '{device}' asked for, but torch.cuda.is_available() is False (see `ocrdoctor "
+                            "env`)")
     if device != "cpu" and not device.startswith("cuda"):
         raise OptimizeError(f"unknown device '{device}' (auto, cpu, cuda or cuda:N)")
     if dtype == "auto":
@@ -217,7 +218,7 @@ def _outputs(model: Any, x: Any) -> tuple[Any, list[str]]:
 def _compare(path: str, role: str, before: tuple, after: tuple) -> Comparison:
     (p0, w0), (p1, w1) = before, after
     diff = float((p0 - p1).abs().max()) if p0.shape == p1.shape else float("inf")
-    return Comparison(path, role, diff, sum(a == b for a, b in zip(w0, w1)), len(w0))
+    return Comparison(path, role, diff, sum(a == b for a, b in zip(w0, w1, strict=False)), len(w0))
 
 
 __all__ = ["NotAModel", "OptimizeError", "OptimizeResult", "ToleranceWarning", "optimize", "optimize_report"]

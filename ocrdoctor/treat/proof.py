@@ -65,7 +65,7 @@ def _words(before: Any, after: Any, twin: Any) -> ReadingProof:
     crops = [p.image for p in load_pages(sample_words())]
     a, b = (_predictor(m, twin, "recognition")(crops) for m in (before, after))
     texts_a, texts_b = [w for w, _ in a], [w for w, _ in b]
-    differences = tuple(f"-{x!r} +{y!r}" for x, y in zip(texts_a, texts_b) if x != y)
+    differences = tuple(f"-{x!r} +{y!r}" for x, y in zip(texts_a, texts_b, strict=False) if x != y)
     same = len(texts_a) - len(differences)
     return ReadingProof(count(len(crops), "word crop"), "words", same, len(crops), differences)
 
@@ -79,8 +79,8 @@ def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
     pages = [p.image for p in load_pages(sample_pages())]
     a, b = ([np.asarray(r["words"])[:, :4] for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
     total = sum(len(x) for x in a)
-    found = [boxes_found(x, y) * len(x) for x, y in zip(a, b)]
-    back = [boxes_found(y, x) * len(y) for x, y in zip(a, b)]
+    found = [boxes_found(x, y) * len(x) for x, y in zip(a, b, strict=False)]
+    back = [boxes_found(y, x) * len(y) for x, y in zip(a, b, strict=False)]
     recall = (sum(found) / max(1, total), sum(back) / max(1, sum(len(y) for y in b)))
     return ReadingProof(count(len(pages), "page"), "boxes", round(sum(found)), total, recall=recall)
 
@@ -119,14 +119,14 @@ def _read_crops(predictor: Any) -> Any:
     words = predictor([c.image for c in crops])
     whole = (0.0, 0.0, 1.0, 1.0)
     return Reading("sample word crops", tuple(PageReading(c.name, c.sha256, (Word(text, whole, float(conf)),), 0.0)
-                                              for c, (text, conf) in zip(crops, words)))
+                                              for c, (text, conf) in zip(crops, words, strict=False)))
 
 
 def readings_proof(before: Any, after: Any) -> ReadingProof:
     """Two readings of the same pages (from `read_samples`) as a proof in words."""
     from ..inspect.comparison import compare_pages
 
-    pages = [compare_pages(a, b) for a, b in zip(before.pages, after.pages)]
+    pages = [compare_pages(a, b) for a, b in zip(before.pages, after.pages, strict=False)]
     differences = tuple(d for p in pages for d in p.diff(limit=10**6).split("; ") if d)
     return ReadingProof(count(len(pages), "page"), "words", sum(p.same for p in pages), sum(p.words for p in pages),
                         differences)

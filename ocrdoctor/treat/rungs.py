@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 @dataclass
@@ -18,7 +19,7 @@ class Workload:
     batches: dict[str, list]
 
     @classmethod
-    def build(cls, predictor: Any, pages: int, words: int) -> "Workload":
+    def build(cls, predictor: Any, pages: int, words: int) -> Workload:
         from .samples import sample_images
 
         counts = {"detection": pages, "recognition": pages * words}
@@ -54,7 +55,7 @@ def _exportable(models: tuple[Any, ...], value: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, old in zip(models, saved):
+        for m, old in zip(models, saved, strict=False):
             m.exportable = old
 
 
@@ -99,9 +100,9 @@ def onnx_runtime(predictor: Any, torch: Any) -> Iterator[Runner]:
 
     import onnxruntime as ort
 
-    from .export import export_graph, exportable_model
     from ..inspect.onnx import wanted_providers
     from ..inspect.ortrun import session_options
+    from .export import export_graph, exportable_model
     from .samples import sample_images
 
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-bench-") as tmp:
@@ -133,5 +134,5 @@ def _read_exports(predictor: Any, folder: Path) -> Any:
             holder.model = onnx_model(folder / f"{role}.onnx", holder.model)
         return read_samples(predictor)
     finally:
-        for (_, holder), model in zip(parts, saved):
+        for (_, holder), model in zip(parts, saved, strict=False):
             holder.model = model

@@ -8,14 +8,15 @@ Each side is built afresh, so casting the candidate never touches the base.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..anatomy.architectures import arch_names
+from ..core.extras import require_doctr
 from ..core.registry import one_line
 from ..read.sniff import sniff
-from ..core.extras import require_doctr
 from .build import BuildError, build_model
 from .compare import CompareError, Options
 from .pages import file_sha256
@@ -74,7 +75,7 @@ def build(sides: tuple[Side, Side], twins: tuple[Side, Side] | None = None, *, d
 
     twins = twins or sides
     models, swaps = [], {}
-    for side, twin in zip(sides, twins):
+    for side, twin in zip(sides, twins, strict=False):
         try:
             if _kind(side.path) == "onnx":
                 model = build_model(twin.path, twin.arch)

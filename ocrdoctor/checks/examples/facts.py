@@ -6,9 +6,10 @@ would produce.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...specimens.models import doctr_model
 from .files import Example

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...specimens.files import storages_tagged
 from ...specimens.models import doctr_model, make_trained
@@ -46,7 +47,8 @@ def tiny_state_dict(dtype: str = "float32") -> dict:
     """A conv + BatchNorm state_dict that looks trained (every value moved off its initialization)."""
     import torch
 
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4,
+                                                                                                                  1))
     make_trained(net, seed=0)
     return {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in net.state_dict().items()}
 
