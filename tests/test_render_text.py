@@ -1,4 +1,4 @@
-"""A report read at a glance (issue 17): each distinct fix once, command first, programs that run as
+"""A report read at a glance: each distinct fix once, command first, programs that run as
 pasted; one line per finding with --format concise (or `format` in the config); a line per folder."""
 
 from __future__ import annotations

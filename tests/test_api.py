@@ -1,4 +1,4 @@
-"""The Python API and the CLI keep their promises (issue "fits how people work"): one path or many,
+"""The Python API and the CLI keep their promises: one path or many,
 options that behave as on the CLI, unknown keywords refused, no silent all-clear, consistent outputs."""
 
 from __future__ import annotations

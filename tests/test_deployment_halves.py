@@ -1,4 +1,4 @@
-"""A detector alone or a recognizer alone is a deployment too (issue 17): `check` and `bench` take one
+"""A detector alone or a recognizer alone is a deployment too: `check` and `bench` take one
 half, build docTR's detection or recognition predictor, and run that half's rules and the environment."""
 
 from __future__ import annotations
