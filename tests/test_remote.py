@@ -332,3 +332,39 @@ def test_values_are_read_in_bounded_batches(files, monkeypatch):
     assert _findings(report) == _findings(check_paths(files / "bad.pt"))
     size = (files / "bad.pt").stat().st_size
     assert requests > size // (1 << 20) and sent <= size + requests * (64 << 10)  # batch by batch, each once
+
+
+# --- sharded models where they live -------------------------------------------------------------
+
+def test_a_remote_shard_index_is_joined_as_a_local_one_is(tmp_path):
+    """One question, one answer, here and remotely: an index stands for its shards (joined, checked once), its
+    shards are not checked again on their own; values are read shard by shard."""
+    pytest.importorskip("safetensors")
+    from ocrdoctor.checks import examples as ex
+    from tests.test_shards import ARCH, _shard
+
+    index, files = _shard(tmp_path, ex.doctr_state_dict(ARCH), fmt="safetensors")
+    local = check_paths(tmp_path, values="all")
+    with serving(tmp_path) as (base, counts):
+        joined = check_paths(f"{base}/{index.name}", values="all")
+        listed = check_paths([f"{base}/{index.name}", *(f"{base}/{f.name}" for f in files[1:])])
+    [target] = joined.targets
+    assert target.summary["shards"] == 3 and target.summary["architecture"].startswith(ARCH)
+    assert _findings(joined) == _findings(local) == []
+    assert not target.skipped  # the value rules read every shard's storages
+    assert 0 < target.summary["bytes_read"] and target.summary["requests"] >= 4
+    assert [t.target for t in listed.targets][0] == f"{base}/{index.name}"
+    assert len(listed.targets) == 3  # shards named on their own are still checked on their own
+
+
+def test_an_s3_prefix_with_a_shard_index_checks_the_model_once(s3, tmp_path):
+    pytest.importorskip("safetensors")
+    from ocrdoctor.checks import examples as ex
+    from tests.test_shards import ARCH, _shard
+
+    index, files = _shard(tmp_path, ex.doctr_state_dict(ARCH), fmt="safetensors")
+    for path in (index, *files):
+        s3.put_object(Bucket="models", Key=f"sharded/{path.name}", Body=path.read_bytes())
+    report = check_paths("s3://models/sharded/")
+    assert [t.target for t in report.targets] == [f"s3://models/sharded/{index.name}"]
+    assert report.targets[0].summary["shards"] == 3 and report.findings == []

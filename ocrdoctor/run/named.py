@@ -102,8 +102,7 @@ def _searched(folder: Path, include: Sequence[str], exclude: Sequence[str], used
                 skipped.append(SkippedPath(str(path), reason))
             else:
                 inside.append(path)
-    return _joined(sorted(inside), lambda index: [index.parent / n for n in _shard_names(index)]), \
-        sorted(skipped, key=lambda s: s.path)
+    return _joined(sorted(inside)), sorted(skipped, key=lambda s: s.path)
 
 
 def _listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[str], timeout: float | None
@@ -125,7 +124,7 @@ def _listed(url: str, include: Sequence[str], exclude: Sequence[str], used: set[
             skipped.append(SkippedPath(str(target), reason))
         else:
             inside.append(target)
-    return inside, skipped
+    return _joined(inside, timeout), skipped
 
 
 def not_checked(rel: str, include: Sequence[str], used: set[str], kind: str) -> str | None:
@@ -173,9 +172,7 @@ def _remote_content(target, timeout: float | None):
     from ..read.shards import INDEX_SUFFIXES
     from ..read.sniff import CHECKPOINT_SUFFIXES, is_checkpoint_content
 
-    if target.url.lower().endswith(INDEX_SUFFIXES):
-        return "a shard index: shards are joined from a local copy (each shard is checked on its own here)", target
-    if target.suffix.lower() in (*CHECKPOINT_SUFFIXES, ".onnx"):
+    if target.suffix.lower() in (*CHECKPOINT_SUFFIXES, ".onnx") or target.url.lower().endswith(INDEX_SUFFIXES):
         return None, target
     try:
         first, requests = head(target, timeout)
@@ -185,21 +182,22 @@ def _remote_content(target, timeout: float | None):
     return (None if is_checkpoint_content(first) else "not a checkpoint (its first bytes say so)"), target
 
 
-def _shard_names(index: Path) -> list[str]:
-    from ..read.shards import IndexError_, shard_names
+def _joined(files: list, timeout: float | None = None) -> list:
+    """The files with the shards an index among them names left out: the index checks them as one model, here
+    or under a remote prefix alike. An index that cannot be used is checked as it is (its problem is reported)."""
+    from ..read.remote import RemoteError, Url
+    from ..read.shards import IndexError_, is_index, shard_names, sibling
 
-    try:
-        return shard_names(index)
-    except IndexError_:
-        return []  # checked as it is: its problem is reported on it
+    def key(f) -> str:
+        return f.url if isinstance(f, Url) else str(f)
 
-
-def _joined(files: list, shards_of) -> list:
-    """The files with the shards an index among them names left out: the index checks them as one model."""
-    from ..read.shards import is_index
-
-    named = {shard for index in files if is_index(index) for shard in shards_of(index)}
-    return [f for f in files if f not in named]
+    named = set()
+    for index in (f for f in files if is_index(f)):
+        try:
+            named.update(key(sibling(index, name)) for name in shard_names(index, timeout))
+        except (IndexError_, RemoteError):
+            continue
+    return [f for f in files if key(f) not in named]
 
 
 def require_remote(url: str) -> None:
