@@ -34,9 +34,9 @@ def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     known_arch(arch)
-    plan = plan_for(settings, file_kinds(arch), registry)
     targets, skipped = targets_of(list(paths), settings.include, settings.exclude, settings.timeout, arch,
                                   key_path(key))
+    plan = plan_for(settings, file_kinds(arch, targets), registry)
     return loop.run(plan, targets, jobs=settings.jobs, skipped=skipped)
 
 

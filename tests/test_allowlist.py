@@ -17,6 +17,7 @@ def test_torchs_weights_only_allowlist_is_in_the_committed_list():
     assert set(wou._get_allowed_globals()) <= allowlist.torch_weights_only()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["db_resnet50", "fast_base", "linknet_resnet18", "crnn_vgg16_bn", "sar_resnet31",
                                   "master", "vitstr_small", "parseq", "viptr_tiny"])
 def test_every_class_a_pickled_docTR_model_rebuilds_is_shipped(arch, tmp_path):

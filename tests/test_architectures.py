@@ -91,6 +91,7 @@ def test_dumps_is_stable_json():
 
 # --- with docTR ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_installed_release_matches_its_entries():
     """Extracts the installed docTR's signatures; on failure run `python tools/doctr_tables.py`."""
     pytest.importorskip("doctr")
@@ -110,6 +111,7 @@ def test_the_installed_release_matches_its_entries():
             assert sig.default_vocabs[release] == entry["default"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", sorted(set(architectures.arch_names())))
 def test_each_architecture_identifies_itself(arch):
     require_arch(arch)

@@ -14,6 +14,8 @@ from ocrdoctor.checks import examples as ex
 from ocrdoctor.inspect.environment import inspect_environment
 from tests.conftest import run, run_process
 
+pytestmark = pytest.mark.slow  # ocrdoctor bench: every rung times and reads real predictors
+
 
 def test_the_seed_scenario_as_a_process():
     """float64, unfused FAST, oversubscribed threads: each fix gets its row, ONNX Runtime last."""

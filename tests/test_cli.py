@@ -142,6 +142,7 @@ def test_color_only_on_a_terminal(monkeypatch, problem_files):
     assert "\x1b[" not in run("check", folder).stdout
 
 
+@pytest.mark.slow
 def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     proc = run_process("demo", "--out", tmp_path, "--format", "json")
     assert proc.returncode == 0, proc.stderr

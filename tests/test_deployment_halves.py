@@ -20,6 +20,7 @@ def pair():
     return ocrdoctor.trained_pair()
 
 
+@pytest.mark.slow
 def test_a_trained_detector_alone_is_clean_and_checked_as_a_detection_predictor(pair):
     det, det_arch, _, _ = pair
     proc = run_process("check", "--det", det, "--det-arch", det_arch, "--format", "json")

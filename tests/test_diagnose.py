@@ -236,6 +236,7 @@ def test_fast_fusion_is_not_advised_where_docTR_breaks_it():
     assert all(line.startswith("#") for line in finding.fix.splitlines())  # nothing that would run the broken fusion
 
 
+@pytest.mark.slow
 def test_an_untrained_fast_model_stays_untrained_after_optimize_until_weights_are_loaded():
     """Fusion folds the norm layers (the evidence) away: the verdict is taken before, and dropped once
     the fused model's parameters change (trained weights loaded)."""

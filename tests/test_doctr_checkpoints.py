@@ -44,6 +44,7 @@ def test_fresh_untrained_docTR_model_is_od116_not_od110(save):
                                "biases still 0")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["db_mobilenet_v3_large", "fast_tiny", "parseq", "vitstr_small", "master",
                                   "crnn_vgg16_bn", "linknet_resnet18", "viptr_tiny"])
 def test_untrained_verdict_on_docTR_architectures(save, arch):

@@ -108,6 +108,7 @@ def test_env_command(monkeypatch):
     assert run("env", "--select", "OD999").exit_code == 2
 
 
+@pytest.mark.slow
 def test_env_process_without_colour():
     proc = run_process("env", "--format", "github")
     assert proc.returncode == 0 and proc.stderr == ""
@@ -159,6 +160,7 @@ def test_thread_variable_above_the_usable_cpus_on_this_machine(monkeypatch):
     assert check_environment(select=("OD309",)).findings == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", ["OD309", "OD310"])
 def test_printed_shell_fixes_run_as_pasted(code, tmp_path):
     """The fix lines of the environment rules, pasted into a shell before `ocrdoctor env`, clear the finding."""

@@ -52,6 +52,7 @@ def run_check(path):
     return check_path(path)
 
 
+@pytest.mark.slow
 def test_half_and_safetensors(training_ckpt, tmp_path, db_state_dict):
     out = tmp_path / "half.safetensors"
     result = run("fix", training_ckpt, "-o", out, "--half", "--safetensors")

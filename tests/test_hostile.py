@@ -45,6 +45,7 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("hostile")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", HOSTILE, ids=repr)
 def test_hostile_file_is_bounded_and_named(case, folder):
     path = folder / f"{case.name}.pt"
@@ -93,6 +94,7 @@ def test_no_limits_lifts_them(tmp_path):
     assert "OD125" not in {f["rule"] for f in json.loads(proc.stdout)["findings"]}
 
 
+@pytest.mark.slow
 def test_real_checkpoints_stay_far_below_the_limits(tmp_path):
     """A docTR checkpoint and a 100,000-tensor file are read whole: no OD125."""
     torch = pytest.importorskip("torch")

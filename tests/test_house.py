@@ -284,3 +284,39 @@ def test_core_alone_prints_a_summary():
     result = subprocess.run([sys.executable, "-c", loader + code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["ocrdoctor report: 0 targets, 0 error, 0 warning, 0 info", "None"]
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_import_no_reader_and_no_rule(args):
+    """`ocrdoctor --version` and `--help` load the command line only: no api, no read/, no rule module."""
+    code = (
+        "import sys\n"
+        "from ocrdoctor.cli import main\n"
+        f"sys.argv = ['ocrdoctor', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('ocrdoctor.'))\n"
+        "print('LOADED', ' '.join(loaded))\n"
+        "print('NUMPY', 'numpy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = next(line for line in result.stdout.splitlines() if line.startswith("LOADED")).split()[1:]
+    assert not [m for m in loaded if m == "ocrdoctor.api" or m.startswith(("ocrdoctor.read", "ocrdoctor.run"))]
+    checks = {m for m in loaded if m.startswith("ocrdoctor.checks.")}
+    assert checks == set(), checks  # the table of rule modules (ocrdoctor.checks) only, no rule
+    assert "NUMPY False" in result.stdout
+
+
+def test_the_package_names_its_functions_lazily():
+    """`from ocrdoctor import check_paths, Report` works, and the Report's text and HTML views with it, while
+    `import ocrdoctor` alone reads nothing."""
+    code = (
+        "import sys\nimport ocrdoctor\n"
+        "assert 'ocrdoctor.api' not in sys.modules and 'ocrdoctor.read.file' not in sys.modules\n"
+        "from ocrdoctor import Report, check_deployment, check_paths, compare, diagnose\n"
+        "assert 'ocrdoctor.api' in sys.modules\n"
+        "r = Report()\n"
+        "assert str(r).startswith('No problems found') and '<' in r._repr_html_()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -86,6 +86,7 @@ def _controls():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label", list(_controls()))
 def test_real_libraries_objects_are_od120_and_its_program_loads_them(label, tmp_path):
     """Benign controls from the real libraries: never OD101; OD120's program, run as printed, loads the file."""
@@ -164,6 +165,7 @@ def _frame_layouts(m):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["zip data.pkl (io.BytesIO)", "tar storages (unbuffered)",
                                     "plain pickle (buffered file)", "legacy object (buffered file)",
                                     "tar pickle (tarfile.extractfile)"])

@@ -108,6 +108,7 @@ def _stub(site: Path, name: str, version: str) -> None:
     {"torch": "2.5.1", "torchvision": "0.20.1", "python-doctr": "0.10.0", "numpy": "1.26.4"},
     {"torch": "2.13.0", "torchvision": "0.28.0", "python-doctr": "1.0.1", "numpy": "2.1.3"},
 ], ids=["torch-2.5-doctr-0.10", "torch-2.13-doctr-1.0"])
+@pytest.mark.slow
 def test_installing_ocrdoctor_changes_neither_torch_nor_docTR(deployment, tmp_path):
     """pip --dry-run --report into a venv whose site-packages says torch and docTR are installed."""
     wheels = tmp_path / "wheels"

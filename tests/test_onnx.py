@@ -23,6 +23,8 @@ from tests.conftest import codes, run
 
 pytest.importorskip("onnxruntime")
 
+pytestmark = pytest.mark.slow  # exports through torch.onnx and runs onnxruntime
+
 
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

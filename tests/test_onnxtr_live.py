@@ -10,6 +10,9 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxtr")
+
+pytestmark = pytest.mark.slow  # exports the pair and builds OnnxTR sessions
+
 ort = pytest.importorskip("onnxruntime")
 
 import ocrdoctor  # noqa: E402

@@ -15,6 +15,8 @@ from ocrdoctor.checks import examples as ex
 from ocrdoctor.treat import optimize as tune
 from tests.conftest import codes
 
+pytestmark = pytest.mark.slow  # optimize proves itself on real predictors, some in bfloat16
+
 
 def _predictor(det: str = "fast_tiny", reco: str = "crnn_mobilenet_v3_small"):
     from doctr import models

@@ -46,6 +46,7 @@ def reco_without_vocab(save):
     return save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab="0123456789")}, "reco.pt")
 
 
+@pytest.mark.slow
 def test_example_plugin_runs_like_a_builtin_rule(site, reco_without_vocab):
     _distribution(site, "ocrdoctor-plugin-example", {"example": "ocrdoctor_plugin_example"})
     env = _env(site, EXAMPLE)
@@ -64,6 +65,7 @@ def test_example_plugin_runs_like_a_builtin_rule(site, reco_without_vocab):
     assert page.returncode == 0 and "## Why it matters" in page.stdout
 
 
+@pytest.mark.slow
 def test_example_plugin_rule_examples(site, tmp_path):
     """The plugin's own good and bad examples, through the same machinery as the built-ins."""
     _distribution(site, "ocrdoctor-plugin-example", {"example": "ocrdoctor_plugin_example"})

@@ -74,6 +74,7 @@ def _assert_same_values(info, tensor):
         assert (info.constant is not None) == all_equal
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("code", "example"), EXAMPLES, ids=[f"{c}-{e.label}" for c, e in EXAMPLES])
 def test_rule_examples(code, example, tmp_path):
     path = tmp_path / f"example{example.suffix}"

@@ -148,6 +148,7 @@ def test_failures_that_pass_are_retried_and_counted(files):
     (Behaviour(stall=True), "timed out"),
     (Behaviour(status=403), "access denied (HTTP 403)"),
 ])
+@pytest.mark.slow
 def test_a_hostile_server_ends_in_a_run_error_within_the_timeout(files, behaviour, expected):
     with serving(files, behaviour) as (base, _):
         start = time.perf_counter()

@@ -272,10 +272,14 @@ def test_a_selection_without_checkpoint_rules_is_never_an_all_clear():
     from tests.conftest import run
 
     result = run("check", DATA / "state_dict.pt", "--select", "OD4")
-    assert result.exit_code == 2 and "nothing was checked" in result.stderr
-    assert "holds no rule for checkpoint files" in result.stderr
-    with pytest.raises(UsageError, match="nothing was checked"):
+    assert result.exit_code == 2 and "(--select OD4) leaves no rule to run on files" in result.stderr
+    with pytest.raises(UsageError, match="leaves no rule to run on files"):
         ocrdoctor.check_paths([DATA / "state_dict.pt"], select="OD4")
+    skipped = run("check", DATA / "state_dict.pt", "--select", "OD109", "--values", "none")
+    assert skipped.exit_code == 2 and "nothing was checked" in skipped.stderr
+    assert "values were not read" in skipped.stderr
+    with pytest.raises(UsageError, match="nothing was checked"):
+        ocrdoctor.check_paths([DATA / "state_dict.pt"], select="OD109", values="none")
 
 
 def test_config_is_read_by_every_python_entry_point_as_by_the_cli(tmp_path):

@@ -107,6 +107,7 @@ def _needs(payload) -> str | None:
     return next((m for m in modules if importlib.util.find_spec(m) is None), None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", ["pickle", "torch", "torch-allowed"])
 def test_payloads_really_run_under_their_loader(loader, tmp_path):
     """The control experiment: loading the files for real (in a child process) runs every payload."""

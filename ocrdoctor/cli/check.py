@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -79,8 +80,10 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
     else:
         known_arch(arch)
-        plan = plan_for(settings, file_kinds(arch))
+        if not arch:  # numpy only sums the file's values here: OpenBLAS's thread pool would cost CPU, not time
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         targets, skipped = targets_of(paths, settings.include, settings.exclude, settings.timeout, arch, key_path(key))
+        plan = plan_for(settings, file_kinds(arch, targets))
         files = [t.path for t in targets]
         stream = _jsonl_stream() if fmt == "jsonl" and output is None else None
         # A plain check never imports torch: cap what a hostile pickle can make it allocate.

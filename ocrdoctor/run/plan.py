@@ -17,9 +17,11 @@ from ..core.registry import Registry
 FILE_KINDS = ("checkpoint", "onnx")  # what a check of paths may meet
 
 
-def file_kinds(arch: str | None = None) -> tuple[str, ...]:
-    """The kinds a check of paths may meet: files, and the model built from each with `--arch`."""
-    return (*FILE_KINDS, "model") if arch else FILE_KINDS
+def file_kinds(arch: str | None = None, targets=None) -> tuple[str, ...]:
+    """The kinds a check of paths meets: checkpoints, ONNX exports when one is among `targets` (their rules and
+    inspector are imported only then), and the model built from each file with `--arch`."""
+    kinds = FILE_KINDS if targets is None or any(t.kind == "onnx" for t in targets) else ("checkpoint",)
+    return (*kinds, "model") if arch else kinds
 
 
 def plan_for(settings: Settings, kinds: Iterable[str], registry: Registry | None = None) -> Plan:
