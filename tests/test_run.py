@@ -129,6 +129,7 @@ def machine():
 
 @contextlib.contextmanager
 def compared_page():
+    pytest.importorskip("rapidfuzz")  # the doctr extra's: compare's edit distances
     from ocrdoctor.checks import examples as ex
 
     yield targets.ComparedPage(ex.page_facts("page", "total 42 due", "total 42 due").make())
