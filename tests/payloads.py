@@ -93,6 +93,38 @@ def reconstructor_popen(m: Path) -> bytes:
     return b"ccopy_reg\n_reconstructor\n(" + popen + popen + value(["touch", str(m)]) + b"tR."
 
 
+MODULE_STATE = {"training": False, "_parameters": {}, "_buffers": {}, "_modules": {}}
+
+
+def module_like(cls: bytes, arg: bytes) -> bytes:
+    """copyreg._reconstructor(cls, cls, arg), then given an nn.Module's state (BUILD): what torch.save(model)
+    looks like to a scanner that trusts the state, while the load already ran cls.__init__(obj, arg)."""
+    state = b"}(" + b"".join(text(k) + value(v) for k, v in MODULE_STATE.items()) + b"ub"
+    return call(global_("copyreg", "_reconstructor"), cls, cls, arg) + state
+
+
+def reconstructed_popen_module(m: Path) -> bytes:
+    return torch_zip(m, body=module_like(global_("subprocess", "Popen"), value(["touch", str(m)])))
+
+
+def reconstructed_filehandler_module(m: Path) -> bytes:
+    """logging.FileHandler.__init__ creates its file: the marker itself."""
+    return torch_zip(m, body=module_like(global_("logging", "FileHandler"), text(str(m))))
+
+
+def setstate_module(m: Path) -> bytes:
+    """A class whose __setstate__ runs (BUILD) with an nn.Module's state: tests/payload_classes.py's Evil."""
+    state = b"}(" + b"".join(text(k) + value(v) for k, v in {**MODULE_STATE, "marker": str(m)}.items()) + b"ub"
+    return torch_zip(m, body=global_("tests.payload_classes", "SetState") + b")\x81" + state)
+
+
+def export_member_decoy(m: Path) -> bytes:
+    """torch.export's legacy member at the top of a torch.save zip whose data.pkl calls os.system: a scanner that
+    takes the member for an export program never reads the pickle."""
+    return torch_zip(m, body=call(global_("os", "system"), text(shell(m))),
+                     members={"serialized_exported_program.json": b"{}"})
+
+
 def computed_name(m: Path) -> bytes:
     """STACK_GLOBAL whose module name is computed at load time by operator.add('o', 's')."""
     module = call(global_("operator", "add"), text("o"), text("s"))
@@ -360,4 +392,12 @@ PAYLOADS = [
             loader="torch"),
     Payload("backward-hook-reference", "posix.system kept, never called, in a tensor's hooks", hook_reference,
             "posix.system", loader=None),
+    Payload("reconstructor-popen-module-state", "issue 26: copyreg._reconstructor(Popen, Popen, argv) given a "
+            "module's state", reconstructed_popen_module, "subprocess.Popen", loader="torch"),
+    Payload("reconstructor-filehandler-module-state", "issue 26: logging.FileHandler.__init__ creates a file",
+            reconstructed_filehandler_module, "logging.FileHandler", loader="torch"),
+    Payload("setstate-module-state", "issue 26: a class's own __setstate__ given a module's state",
+            setstate_module, "tests.payload_classes.SetState", loader="torch"),
+    Payload("export-member-decoy", "issue 26: an export program's member name beside a torch.save pickle",
+            export_member_decoy, "os.system", loader=None),
 ]

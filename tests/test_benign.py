@@ -95,13 +95,21 @@ def test_numpy_namespace_and_path_with_the_fix_run_as_pasted(tmp_path):
     assert namespace["ckpt"]["args"].arch == "tiny" and float(namespace["ckpt"]["best_loss"]) == 0.25
 
 
-def test_a_pickled_module_of_the_users_own_class_is_od102_naming_it(tmp_path):
+def test_a_pickled_module_of_the_users_own_class_is_od101_until_the_team_trusts_it(tmp_path):
+    """A class is a module only if ocrdoctor models it or the team trusts it (issue 26): the state a pickle gives
+    it proves nothing. Untrusted: OD101 naming the class and --trust; trusted: OD102 naming it as the team's."""
     torch = pytest.importorskip("torch")
     path = tmp_path / "net.pt"
     torch.save(OwnNet(), path)
+    name = f"{OwnNet.__module__}.OwnNet"
     result = check_path(path)
-    assert codes(result) == ["OD102", "OD112"]  # a pickled model, of no docTR architecture
-    assert f"your own classes: {OwnNet.__module__}.OwnNet" in result.findings[0].message
+    [od101] = [f for f in result.findings if f.rule == "OD101"]
+    assert name in od101.message and f"--trust '{OwnNet.__module__.split('.')[0]}.*'" in od101.message
+    assert result.exit_code() == 1
+    trusted = check_path(path, trusted_globals=f"{OwnNet.__module__}.*")
+    assert codes(trusted) == ["OD102", "OD112"]  # a pickled model, of no docTR architecture
+    assert f"your own classes: {name}" in trusted.findings[0].message
+    assert "imports those classes and runs their code" in trusted.findings[0].message
 
 
 def _own_net():

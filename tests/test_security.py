@@ -4,10 +4,12 @@ refuses each, and each really runs under the loader it targets (so the corpus is
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -117,8 +119,60 @@ def test_payloads_really_run_under_their_loader(loader, tmp_path):
     assert chosen
     written = [_write(p, tmp_path) for p in chosen]
     subprocess.run([sys.executable, "-c", _RUNNER, loader, *[str(p) for p, _ in written]], cwd=tmp_path,
-                   capture_output=True, timeout=300)
+                   capture_output=True, timeout=300, env=_importable())
     deadline = time.monotonic() + 5  # os.popen's child may still be starting
     while time.monotonic() < deadline and not all(m.exists() for _, m in written):
         time.sleep(0.1)
     assert [p.name for p, (_, m) in zip(chosen, written, strict=False) if not m.exists()] == []
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _importable() -> dict:
+    """The environment of a loader that can import tests.payload_classes, as a team's server imports its code."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def test_a_function_in_a_module_hook_is_od101_and_torch_calls_it_on_forward(tmp_path):
+    """A modelled class (nn.Sequential) whose forward hook is a function: torch.load accepts the file and the
+    first forward calls it; ocrdoctor names it as a hook, and nothing ran."""
+    torch = pytest.importorskip("torch")
+    from tests import payload_classes
+
+    marker = tmp_path / "hooked"
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model.marker = str(marker)
+    model.register_forward_hook(payload_classes.touch)
+    path = tmp_path / "hooked.pt"
+    torch.save(model, path)
+    report = check_path(path)
+    [od101] = [f for f in report.findings if f.rule == "OD101"]
+    assert "tests.payload_classes.touch (stored as a module hook" in od101.message
+    assert "torch calls it on every forward" in od101.message and report.exit_code() == 1
+    assert not marker.exists()
+    load = f"import torch; m = torch.load({str(path)!r}, weights_only=False); m(torch.zeros(1, 2))"
+    subprocess.run([sys.executable, "-c", load], env=_importable(), check=True, capture_output=True, timeout=120)
+    assert marker.exists()  # the control: torch accepted the layout and called the hook
+
+
+def test_a_teams_own_module_is_od101_until_trusted_on_the_command_line_or_in_the_config(tmp_path):
+    torch = pytest.importorskip("torch")
+    from ocrdoctor.checks import examples as ex
+    from tests.payload_classes import TeamModel
+
+    path = tmp_path / "team.pt"
+    torch.save(ex.make_trained(TeamModel()), path)  # trained-looking: no OD116 beside the verdict
+    plain = run("check", path)
+    assert plain.exit_code == 1 and "OD101" in plain.stdout and "--trust 'tests.*'" in plain.stdout
+    trusted = run("check", path, "--trust", "tests.payload_classes.*")
+    assert trusted.exit_code == 0 and "OD102" in trusted.stdout and "OD101" not in trusted.stdout
+    assert "your own classes: tests.payload_classes.TeamModel" in trusted.stdout
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.ocrdoctor]\ntrusted-globals = ["tests.payload_classes.TeamModel"]\n')
+    assert "OD102" in run("check", path, "--config", config).stdout
+    assert {f.rule for f in check_path(path, config=config).findings} >= {"OD102"}
+    fixed = run("fix", path, "-o", tmp_path / "weights.pt")  # read from the records, trusted or not
+    assert fixed.exit_code == 0, fixed.stderr
+    assert "do not load the source file" in fixed.stdout
+    assert set(torch.load(tmp_path / "weights.pt", weights_only=True)) == set(TeamModel().state_dict())

@@ -52,7 +52,10 @@ def unsafe_pickle(facts: CheckpointFacts) -> Iterator[Problem]:
     """
     if facts.unsafe_globals:
         names = facts.unsafe_globals
-        parse = f" (then the pickle fails to parse: {facts.problem})" if facts.problem else ""
+        parse = ""
+        if facts.problem:
+            parse = (f" (then the pickle fails to parse: {facts.problem})" if "corrupt or truncated" in facts.problem
+                     else f" (and the file does not load as it is: {facts.problem})")
         yield Problem(
             f"the pickle uses {len(names)} global(s) outside torch's weights-only allowlist: "
             f"{listing(names)}; torch.load(weights_only=False) would run them{parse}",
@@ -73,9 +76,13 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
 
     What it detects:
         `torch.save(model, path)`: the file holds the model object. Its classes are rebuilt as
-        torch rebuilds modules (NEWOBJ, `copyreg._reconstructor`) and are either shipped by
-        torch, torchvision or docTR, or the user's own classes whose rebuilt state is an
-        nn.Module's; they are named. Any other call in the pickle is OD101.
+        torch rebuilds modules (NEWOBJ) and each is a class ocrdoctor models (torch, torchvision
+        and docTR, shipped as data with their source) or one the team declared trusted
+        (`trusted-globals = ["mypkg.models.*"]` in `[tool.ocrdoctor]`, `--trust`,
+        `trusted_globals=`); they are named. A class never counts as a module because of the
+        state the pickle gives it (the attacker writes that state): any other class, a
+        `copyreg._reconstructor` whose base is not `object` and a function stored in a module's
+        hooks are OD101, and an untrusted class that looks like a module names `--trust`.
     Why it matters:
         Loading it needs `weights_only=False`, which imports those classes and runs their
         code; it breaks as soon as the code moves or changes (a renamed module, a new docTR
@@ -86,13 +93,19 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
         where the model is trained, save `model.state_dict()` instead.
     Example:
         `torch.save(db_mobilenet_v3_large(), "det.pt")`
+    Seen in the field:
+        The bypass this rule closes: a `torch.save` zip whose pickle calls
+        `copyreg._reconstructor(subprocess.Popen, subprocess.Popen, argv)` and then gives the
+        object a module's state passed as a pickled model (ocrdoctor issue 26; the family of
+        picklescan and modelscan advisories where a scanner trusted what a pickle said of itself).
     """
     if facts.pickled_module and not facts.unsafe and not facts.hostile:
         classes = facts.module_globals
         own = f"; your own classes: {listing(facts.user_modules, 3)}" if facts.user_modules else ""
         yield Problem(
             f"a whole nn.Module is pickled ({len(classes)} classes to import, e.g. {listing(classes, 2)}{own}); "
-            "loading it needs weights_only=False and the same code at the same import paths",
+            "loading it needs weights_only=False, which imports those classes and runs their code, at the same "
+            "import paths",
             location=", ".join(classes) or None,
             command=fix_command(facts.models[0]) if facts.models[0].weights else None,
         )

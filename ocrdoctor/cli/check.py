@@ -50,9 +50,11 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
               help="Seconds one remote request may take before it is retried.  [default: 30]")
 @click.option("--no-limits", is_flag=True, help="Lift the reader's limits on hostile structure (OD125): "
                                                   "for a genuine giant only.")
+@click.option("--trust", multiple=True, metavar="GLOB",
+              help="Trust these classes (fnmatch on module.qualname, e.g. 'mypkg.models.*') in a pickled model.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
 def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
-          include, exclude, jobs, config, values, timeout, no_limits, verbose) -> int:
+          include, exclude, jobs, config, values, timeout, no_limits, trust, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx;
     URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch,
     --reco/--reco-arch, or both): the predictor built from them, on this machine; a detector alone or a
@@ -66,7 +68,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
 
     settings = load_settings(config).merged(
         select=tuple(codes(select)) or None, ignore=tuple(codes(ignore)) or None,
-        fail_on=Severity(fail_on) if fail_on else None, include=include or None,
+        fail_on=Severity(fail_on) if fail_on else None, include=include or None, trusted_globals=trust or None,
         exclude=exclude or None, jobs=jobs, no_limits=no_limits or None, values=values, timeout=timeout,
     )
     fmt = fmt or settings.format or "text"

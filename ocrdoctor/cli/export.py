@@ -19,9 +19,11 @@ from . import common
 @click.option("--key", "key", help='Which weights in the file: a dotted key path (model.reco, ema).')
 @click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Timed runs for each latency (after one warm-up).")
+@click.option("--trust", multiple=True, metavar="GLOB",
+              help="Trust these classes (fnmatch on module.qualname, e.g. 'mypkg.models.*') in a pickled model.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings (select, ignore, severity) from this TOML file.")
-def export(source, arch, output, fp16, force, key, repeat, config) -> int:
+def export(source, arch, output, fp16, force, key, repeat, trust, config) -> int:
     """Export a checkpoint to ONNX through docTR, then prove it: onnx.checker, onnxruntime against
     PyTorch on sample pages, both latencies, and the OD4xx rules. Exit 1 (nothing written) on an error finding."""
     from ..core.extras import require_doctr
@@ -33,7 +35,7 @@ def export(source, arch, output, fp16, force, key, repeat, config) -> int:
     from ..treat.export import export_onnx
     from ..treat.fix import FixError
 
-    plan = plan_for(load_settings(config), ("checkpoint", "onnx"))
+    plan = plan_for(load_settings(config).merged(trusted_globals=trust or None), ("checkpoint", "onnx"))
     try:
         with common.phases("export") as phase:
             result = export_onnx(source, arch, output, plan=plan, fp16=fp16, force=force, repeat=repeat,

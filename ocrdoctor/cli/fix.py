@@ -19,12 +19,15 @@ from . import common
               help="Cast floating tensors (float16 / bfloat16 change numerics; float32 ends a half-done cast).")
 @click.option("--half", is_flag=True, help="Same as --dtype float16.")
 @click.option("--safetensors", "as_safetensors", is_flag=True, help="Write safetensors (the config in its metadata).")
+@click.option("--trust", multiple=True, metavar="GLOB",
+              help="Trust these classes (fnmatch on module.qualname, e.g. 'mypkg.models.*') in a pickled model.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file and its config sidecar.")
-def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
+def fix(source, output, arch, key, dtype, half, as_safetensors, trust, force) -> int:
     """Write a clean copy of a checkpoint (bare state_dict, CPU, no training state, its config kept) and verify it."""
     from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor fix")
+    from ..core.config import load_settings
     from ..core.engine import UsageError
     from ..run.plan import key_path
     from ..treat.fix import FixError, fix_checkpoint
@@ -34,7 +37,8 @@ def fix(source, output, arch, key, dtype, half, as_safetensors, force) -> int:
     try:
         with common.phases("fix") as phase:
             results = fix_checkpoint(source, output, arch=arch, dtype="float16" if half else dtype,
-                                     safetensors=as_safetensors, force=force, key=key_path(key), progress=phase)
+                                     safetensors=as_safetensors, force=force, key=key_path(key), progress=phase,
+                                     trusted=trust or load_settings().trusted_globals)
     except FixError as exc:
         raise UsageError(str(exc)) from None
     click.echo("\n".join(r.describe() for r in results))

@@ -1,7 +1,8 @@
 """Settings from `[tool.ocrdoctor]` in pyproject.toml (or a --config file), then CLI flags.
 
 Keys are the CLI's long options: select, ignore, fail-on, severity (per-rule overrides),
-per-path-ignores, include, exclude, jobs, format (check's default output), values, timeout, and
+per-path-ignores, include, exclude, jobs, format (check's default output), values, timeout,
+trusted-globals (the team's own module classes, `mypkg.models.*`, accepted in a pickled model), and
 the reader's limits (`[tool.ocrdoctor.limits]`, checked against the reader's table when a file is
 read; `--no-limits` lifts them). Unknown keys and wrong types are errors, because a typo in a CI
 gate's config must not silently turn a check off.
@@ -29,6 +30,7 @@ class Settings:
     severity: Mapping[str, Severity] = field(default_factory=dict)
     per_path_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     include: tuple[str, ...] = ()  # globs; empty means the checkpoint suffixes
+    trusted_globals: tuple[str, ...] = ()  # fnmatch patterns of module.qualname trusted as pickled modules (OD102)
     exclude: tuple[str, ...] = ()
     jobs: int = 1
     format: str | None = None  # check's output format when --format is not given
@@ -47,7 +49,8 @@ class Settings:
 
 _KEYS = {
     "select": "list", "ignore": "list", "fail-on": "severity", "severity": "table",
-    "per-path-ignores": "table", "include": "list", "exclude": "list", "jobs": "int", "limits": "table",
+    "per-path-ignores": "table", "include": "list", "exclude": "list", "trusted-globals": "list", "jobs": "int",
+    "limits": "table",
     "format": "format", "values": "values", "timeout": "seconds",
 }
 VALUES = ("all", "none")

@@ -9,7 +9,7 @@ stored with each (`inspect.config`), what sits beside them, and the architecture
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -87,7 +87,8 @@ class CheckpointFacts:
     unsafe_globals: tuple[str, ...] = ()  # "posix.system (called)": what a loader would run
     conflict: str | None = None  # loaders would read different pickles
     module_globals: tuple[str, ...] = ()  # the classes a pickled nn.Module needs imported
-    user_modules: tuple[str, ...] = ()  # of those, the ones not from torch, torchvision or docTR
+    user_modules: tuple[str, ...] = ()  # of those, the ones the team trusts (not from torch, torchvision or docTR)
+    untrusted_modules: tuple[str, ...] = ()  # classes given a module's state that nothing models or trusts (OD101)
     outside_weights_only: tuple[str, ...] = ()  # names torch's default weights-only load refuses
     not_by_name: tuple[str, ...] = ()  # containers torch's weights-only loader cannot fill, names allowed or not
     pickled_module: bool = False
@@ -111,6 +112,15 @@ class CheckpointFacts:
     @property
     def unsafe(self) -> bool:
         return bool(self.unsafe_globals or self.conflict)
+
+    @property
+    def extractable(self) -> bool:
+        """Its weights can be read from the records without running anything: safe, or unsafe only because its
+        module classes are not modelled or trusted (fix and build read tensors, never the pickle's code)."""
+        if not self.unsafe:
+            return True
+        untrusted = {f"{name} (" for name in self.untrusted_modules}
+        return not self.conflict and all(any(u.startswith(c) for c in untrusted) for u in self.unsafe_globals)
 
     @property
     def models(self) -> tuple[CheckpointFacts, ...]:
@@ -164,39 +174,43 @@ def _known(facts: CheckpointFacts) -> bool:
     return facts.architecture is not None and facts.architecture.score >= THRESHOLD
 
 
-def inspect_checkpoint(path: str | Path, arch: str | None = None, key: tuple | None = None) -> CheckpointFacts:
+def inspect_checkpoint(path: str | Path, arch: str | None = None, key: tuple | None = None,
+                       trusted: Sequence[str] = ()) -> CheckpointFacts:
     """Facts about one checkpoint; never raises for bad content (that becomes `problem`)."""
     with read_checkpoint(path) as ckpt, gc_paused():
-        return facts_of(ckpt, arch, key)
+        return facts_of(ckpt, arch, key, trusted)
 
 
-def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None) -> CheckpointFacts:
+def facts_of(ckpt: Checkpoint, arch: str | None = None, key: tuple | None = None,
+             trusted: Sequence[str] = ()) -> CheckpointFacts:
     """The facts of a checkpoint already read (`check --arch` builds the model from the same read).
 
-    `key` picks the weights (`--key model.reco`); raises WeightsKeyError when it names nothing.
+    `key` picks the weights (`--key model.reco`); raises WeightsKeyError when it names nothing. `trusted`: the
+    classes the team trusts to be rebuilt as modules (`trusted-globals`).
     """
     hostile = ckpt.hostile
     verdicts = []
     for part in getattr(ckpt, "shards", None) or [ckpt]:  # each shard's pickles judged on their own
         try:
-            verdicts.append(judge(part.uses, part.format, part.root))
+            verdicts.append(judge(part.uses, part.format, part.root, trusted))
         except Hostile as exc:  # nesting found while judging: the globals named so far are still judged
             hostile = hostile or str(exc)
-            verdicts.append(judge(part.uses, part.format, None))
+            verdicts.append(judge(part.uses, part.format, None, trusted))
     verdict = merged(verdicts)
     base = CheckpointFacts(
         path=ckpt.path, size=ckpt.size, format=ckpt.format, problem=ckpt.problem, hostile=hostile,
         unsafe_globals=verdict.unsafe, conflict=ckpt.layout.conflict, module_globals=verdict.modules,
-        user_modules=verdict.user_modules, outside_weights_only=verdict.outside_weights_only,
+        user_modules=verdict.user_modules, untrusted_modules=verdict.untrusted_modules,
+        outside_weights_only=verdict.outside_weights_only,
         not_by_name=verdict.not_by_name,
         pickled_module=verdict.pickled_module, requested_arch=arch, metadata=ckpt.layout.metadata,
         versions=Installed(), shards=len(getattr(ckpt, "shards", ())),
         shard=None if hasattr(ckpt, "shards") else shard_position(ckpt.path), values=ckpt.values,
     )
-    if ckpt.root is None or base.unsafe or ckpt.problem or hostile or ckpt.format in PROGRAMS:
+    if ckpt.root is None or not base.extractable or ckpt.problem or hostile or ckpt.format in PROGRAMS:
         return base
-    try:
-        sets = find_models(ckpt.root, verdict.pickled_module, key)
+    try:  # a module tree is walked for its weights, trusted or not: reading records runs nothing
+        sets = find_models(ckpt.root, verdict.pickled_module or bool(verdict.untrusted_modules), key)
     except WeightsKeyError as exc:
         return replace(base, problem=str(exc))
     past = next(((name, t) for ws in sets for name, t in ws.tensors if t.past_storage), None)

@@ -138,7 +138,8 @@ LEGACY_EXPORT = "serialized_exported_program.json"  # the first member of torch.
 def read_zip(buf, uses: Uses) -> Layout:
     archive = Archive(buf, uses.limits)
     _no_bombs(archive)
-    if archive.find(LEGACY_EXPORT):  # torch.export.save before torch 2.6: a flat archive, no folder
+    exported = bool(archive.find(LEGACY_EXPORT))  # torch.export.save before torch 2.6: a flat archive, no folder
+    if exported and not any(m.name.lower().endswith(b".pkl") for m in archive.members):
         return Layout("torch-export")
     prefix = archive.prefix
     names = [m.c_name for m in archive.members]
@@ -173,7 +174,10 @@ def read_zip(buf, uses: Uses) -> Layout:
         if i == 0:
             layout.root = value
     outside = [n for n in names if not n.startswith(folder)]
-    if outside and kind == "zip":
+    if exported and kind == "zip":  # its pickles were read all the same: a member's name is no verdict
+        layout.problem = (f"{LEGACY_EXPORT!r} (a torch.export program's member) beside torch.save's {prefix}/data.pkl: "
+                          "torch.load refuses the archive, and torch.export.load reads another layout")
+    elif outside and kind == "zip":
         layout.problem = (f"{outside[0]!r} lies outside the archive's folder {prefix!r}: "
                           "torch.load refuses the archive")
     layout.data = ZipData(archive, prefix, storages)

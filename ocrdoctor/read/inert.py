@@ -20,6 +20,7 @@ Anywhere else a reference is a value a loader could call, and the file is OD101.
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Iterable
 from typing import Any
@@ -48,6 +49,7 @@ class InertCheck:
         self.weights_only = weights_only
         self.problems: list[str] = []
         self.in_module_state: set[str] = set()  # references kept as attributes of a pickled module
+        self.hooked: set[str] = set()  # references stored in a module's hooks: torch calls them
         self._nodes = 0
 
     def run(self, root: Any) -> list[str]:
@@ -165,7 +167,11 @@ class InertCheck:
             self._nodes += 1
             if self._nodes > _MAX_NODES:
                 return
-            if isinstance(value, _PLAIN) or isinstance(value, StubObject):
+            if isinstance(value, StubObject):
+                if module and _HOOKS.search(path):
+                    self._hooks(path, value)
+                continue
+            if isinstance(value, _PLAIN):
                 continue
             ref = _reference(value)
             if ref is not None:
@@ -180,7 +186,21 @@ class InertCheck:
                     if not isinstance(child, _PLAIN):
                         stack.append((f"{path}.{key}" if path else str(key), child, depth + 1))
 
+    def _hooks(self, path: str, hooks: StubObject) -> None:
+        """A module's hook dict (`_forward_hooks`, ...): torch calls every value it holds, on every forward."""
+        for key, value in hooks.items():
+            ref = _reference(value)
+            what = ref or (value.global_name if isinstance(value, StubObject) else None)
+            if what is not None:
+                self.hooked.add(what)
+                self.problems.append(f"{what} (stored as a module hook in {path}[{_short(key)}]: torch calls it "
+                                     "on every forward)")
+
     def _reference_at(self, ref: str, path: str, *, module: bool, root: bool) -> None:
+        if module and _IN_HOOKS.search(path):
+            self.hooked.add(ref)
+            self.problems.append(f"{ref} (stored as a module hook in {path}: torch calls it on every forward)")
+            return
         if self._inert_type_name(ref):
             return
         top = ref.split(".", 1)[0]
@@ -202,6 +222,8 @@ class InertCheck:
         return (spec is not None and spec.get("role") == "type") or ref in _INERT_REAL_TYPES
 
 
+_HOOKS = re.compile(r"(^|\.)_[a-z_]*hooks$")  # the attribute names of nn.Module's hook dicts
+_IN_HOOKS = re.compile(r"(^|\.)_[a-z_]*hooks([.\[]|$)")  # a value inside one
 _INERT_REAL_TYPES = {"collections.OrderedDict", "collections.Counter", "builtins.set", "builtins.frozenset",
                      "builtins.slice"}
 

@@ -6,9 +6,13 @@ Every global the file's pickles name is one of:
   containers), judged with what the pickle hands it (read/inert.py): inert, torch's default
   `torch.load` still refuses it (OD120); handed a global or an input its model does not cover,
   unsafe (OD101);
-- a module class rebuilt as torch.save(model) rebuilds one (NEWOBJ or copyreg._reconstructor):
-  a shipped torch / torchvision / docTR class, or the user's own class whose rebuilt state is an
-  nn.Module's (`_modules`, `_parameters`): the file is a pickled model (OD102);
+- a module class rebuilt as torch.save(model) rebuilds one (NEWOBJ): a class ocrdoctor models
+  (torch / torchvision / docTR, shipped as data with their source: data/module_classes.json) or
+  one the team declared trusted (`trusted-globals`, `--trust`): the file is a pickled model (OD102).
+  A class is never a module because of the state the pickle gives it: that state is the attacker's
+  to write. Any other class with a module's state is OD101, named with `--trust` as the way to
+  accept it; so is a `copyreg._reconstructor` whose base is not `object` (it runs the base's
+  `__init__`), and a function stored where torch calls it (a module's hooks);
 - anything else, called (REDUCE, INST, OBJ), instantiated or merely referenced: unsafe (OD101).
   A reference is inert only as an attribute in a pickled module's state (a function the model
   keeps, like F.relu): anywhere else an allowed constructor could be handed it and call it.
@@ -20,6 +24,9 @@ Every global the file's pickles name is one of:
 
 from __future__ import annotations
 
+import fnmatch
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +41,9 @@ _TORCHSCRIPT = ("__torch__.", "torch.jit._pickle.", "torch.jit._script", "torch.
 @dataclass(frozen=True)
 class Verdict:
     unsafe: tuple[str, ...] = ()  # "posix.system (called)", ...
-    modules: tuple[str, ...] = ()  # module classes the file rebuilds (torch.save(model))
-    user_modules: tuple[str, ...] = ()  # of those, the ones not shipped by torch, torchvision or docTR
+    modules: tuple[str, ...] = ()  # module classes the file rebuilds (torch.save(model)), modelled or trusted
+    user_modules: tuple[str, ...] = ()  # of those, the ones the team trusts (not shipped by torch, torchvision, docTR)
+    untrusted_modules: tuple[str, ...] = ()  # classes given a module's state that nothing models or trusts (OD101)
     outside_weights_only: tuple[str, ...] = ()  # every name torch's weights-only loader refuses
     not_by_name: tuple[str, ...] = ()  # what torch's weights-only loader refuses whatever names are allowed
 
@@ -44,27 +52,45 @@ class Verdict:
         return bool(self.modules)
 
 
-def judge(uses: Uses, fmt: str, root: Any = None) -> Verdict:
+def judge(uses: Uses, fmt: str, root: Any = None, trusted: Sequence[str] = ()) -> Verdict:
+    """The verdict on one file's pickles; `trusted` are fnmatch patterns of `module.qualname` the team declared
+    trusted (`trusted-globals`), whose classes may be rebuilt as modules."""
     weights_only = allowlist.torch_weights_only()
     names = sorted(n for n in uses.globals if n not in weights_only)
     if fmt == "torchscript":
         names = [n for n in names if not n.startswith(_TORCHSCRIPT)]
-    modules = {n for n in names if _is_module_class(uses, n)}
+    modules = {n for n in names if _is_module_class(uses, n, trusted)}
+    untrusted = {n for n in names if n not in modules and _looks_like_module(uses, n)}
     user_modules = {n for n in modules if n not in allowlist.module_classes()}
     user_packages = {n.split(".", 1)[0] for n in user_modules}
     inert = InertCheck(uses, modules, user_packages, weights_only)
     unsafe = inert.run(root)
     for name in names:
-        if name in modules or name in _MACHINERY or allowlist.is_harmless(name):
+        if name in modules or name in _MACHINERY or allowlist.is_harmless(name) or name in inert.hooked:
             continue  # harmless names are judged by their model, in the InertCheck above
-        label = _unsafe_use(uses, name, inert.in_module_state)
+        label = _untrusted(name) if name in untrusted else _unsafe_use(uses, name, inert.in_module_state)
         if label:
             unsafe.append(f"{name} ({label})")
     unsafe += _bad_reconstructions(uses, modules)
     refused = sorted(set(names) | _numpy_dtype_classes(uses) | _built_classes(uses))
     unsafe = list(dict.fromkeys(unsafe))
-    return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(refused),
-                   _not_by_name(uses))
+    return Verdict(tuple(unsafe), tuple(sorted(modules)), tuple(sorted(user_modules)), tuple(sorted(untrusted)),
+                   tuple(refused), _not_by_name(uses))
+
+
+def is_trusted(name: str, trusted: Sequence[str]) -> bool:
+    """Whether `module.qualname` matches a pattern the team declared trusted (`mypkg.models.*`)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in trusted)
+
+
+def _untrusted(name: str) -> str:
+    package = name.split(".", 1)[0]
+    if package in sys.stdlib_module_names:  # no standard-library class is a model: never offered as trusted
+        return ("a standard-library class rebuilt with an nn.Module's state: loading runs its code, and no "
+                "model is one")
+    return (f"rebuilt with an nn.Module's state, but no list ocrdoctor ships models this class and it is not "
+            f"trusted: loading imports and runs its code; if it is your own, trust it with --trust '{package}.*' "
+            "(trusted-globals in [tool.ocrdoctor])")
 
 
 def merged(verdicts: list[Verdict]) -> Verdict:
@@ -76,7 +102,8 @@ def merged(verdicts: list[Verdict]) -> Verdict:
         return tuple(sorted({name for v in verdicts for name in getattr(v, field)}))
 
     unsafe = tuple(dict.fromkeys(name for v in verdicts for name in v.unsafe))
-    return Verdict(unsafe, union("modules"), union("user_modules"), union("outside_weights_only"), union("not_by_name"))
+    return Verdict(unsafe, union("modules"), union("user_modules"), union("untrusted_modules"),
+                   union("outside_weights_only"), union("not_by_name"))
 
 
 def _not_by_name(uses: Uses) -> tuple[str, ...]:
@@ -131,13 +158,17 @@ def _built_classes(uses: Uses) -> set[str]:
     return found
 
 
-def _is_module_class(uses: Uses, name: str) -> bool:
+def _is_module_class(uses: Uses, name: str, trusted: Sequence[str]) -> bool:
+    """A class rebuilt only as torch rebuilds modules (NEWOBJ) that ocrdoctor models or the team trusts."""
     use = uses.globals[name]
     if not use.uses or not use.uses <= {NEW}:
         return False
-    if name in allowlist.module_classes():
-        return True
-    return bool(use.instances) and all(_module_state(obj) for obj in use.instances)
+    return name in allowlist.module_classes() or is_trusted(name, trusted)
+
+
+def _looks_like_module(uses: Uses, name: str) -> bool:
+    """Some instance was given the state torch.save(model) gives an nn.Module: a claim the pickle makes."""
+    return any(_module_state(obj) for obj in uses.globals[name].instances)
 
 
 def _module_state(obj) -> bool:
@@ -162,10 +193,13 @@ def _unsafe_use(uses: Uses, name: str, in_module_state: set[str]) -> str | None:
 
 
 def _bad_reconstructions(uses: Uses, modules: set[str]) -> list[str]:
-    """copyreg._reconstructor(cls, base, state) runs base.__new__ and base.__init__: both must be safe."""
+    """copyreg._reconstructor(cls, base, state) runs `base.__new__(cls, state)` and, for a base other than
+    `object`, `base.__init__(obj, state)`: only `object` as the base of a modelled class is inert."""
     bad = []
     plain = ("collections.OrderedDict", "builtins.set")
     for cls, base in uses.reconstructed:
-        if cls not in (*modules, *plain) or base not in ("builtins.object", *modules):
+        if base != "builtins.object":
+            bad.append(f"copyreg._reconstructor({cls}, {base}) (runs {base}.__init__ on the new object)")
+        elif cls not in (*modules, *plain):
             bad.append(f"copyreg._reconstructor({cls}, {base}) (called)")
     return bad

@@ -60,7 +60,7 @@ def settings_for(caller: str, options: dict, config: str | Path | None = None,
     for name in ("select", "ignore"):
         if values.get(name) is not None:
             values[name] = tuple(codes(values[name]))
-    for name in ("include", "exclude"):
+    for name in ("include", "exclude", "trusted_globals"):
         if isinstance(values.get(name), (str, os.PathLike)):
             values[name] = (str(values[name]),)
     if values.get("fail_on") is not None:

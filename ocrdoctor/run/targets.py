@@ -76,7 +76,8 @@ class CheckpointFile(Target):
         from ..read.file import gc_paused
 
         with self.opened(plan, read_checkpoint) as ckpt, gc_paused():  # 100,000 tensor facts, none cyclic
-            self.kept = (ckpt, facts_of(ckpt, self.arch, self.key))  # a deployment builds its halves from it
+            trusted = plan.settings.trusted_globals
+            self.kept = (ckpt, facts_of(ckpt, self.arch, self.key, trusted))  # a deployment builds its halves from it
             yield self.kept
 
     def opened(self, plan: Plan, read) -> contextlib.AbstractContextManager:

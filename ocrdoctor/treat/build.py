@@ -54,7 +54,7 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
         if facts.members:
             raise BuildError(f"{ckpt.path} holds {len(facts.members)} models "
                              f"({', '.join(m.member for m in facts.members)}): pick one with --key")
-        if facts.unsafe or facts.weights is None:
+        if not facts.extractable or facts.weights is None:
             raise BuildError(f"{ckpt.path}: not loaded (see the checkpoint findings)")
         match = facts.architecture
         config = facts.config

@@ -140,7 +140,7 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, plan: Plan
     say = progress or (lambda phase: None)
     say(f"reading {source.name} and building {arch}")
     with read_checkpoint(source, plan.limits) as ckpt:
-        facts = facts_of(ckpt, arch, key)
+        facts = facts_of(ckpt, arch, key, plan.settings.trusted_globals)
         refused = _refusal(facts, source, plan)
         if refused is not None:
             return ExportResult(output, arch, "", fp16, False, None, 0.0, 0.0, repeat, refused)

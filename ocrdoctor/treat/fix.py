@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,7 +83,8 @@ class _Plan:
 
 def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None = None, dtype: str | None = None,
                    safetensors: bool = False, force: bool = False, key: tuple | None = None,
-                   half: bool = False, progress: Callable[[str], None] | None = None) -> list[FixResult]:
+                   half: bool = False, progress: Callable[[str], None] | None = None,
+                   trusted: Sequence[str] = ()) -> list[FixResult]:
     """Clean copies of the checkpoint's models: one file for one model; for a bundle, `output` is a folder.
     `progress(phase)` is told each phase as it starts."""
     require_doctr("ocrdoctor fix")
@@ -100,7 +101,7 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
         raise FixError(f"path not found: {source}")
     say(f"reading {source.name}")
     with read_checkpoint(source) as ckpt:
-        facts = facts_of(ckpt, arch, key)
+        facts = facts_of(ckpt, arch, key, trusted)
         _readable(source, facts)
         outputs = _outputs(source, output, facts, safetensors, force)
         plans = [_plan(ckpt, facts, model, out, dtype) for model, out in zip(facts.models, outputs, strict=False)]
@@ -108,7 +109,7 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
 
 
 def _readable(source: Path, facts: CheckpointFacts) -> None:
-    if facts.unsafe_globals:
+    if facts.unsafe_globals and not facts.extractable:
         raise FixError(f"refusing {source}: its pickle uses {', '.join(facts.unsafe_globals)} (OD101); "
                        "nothing in it was run")
     if facts.conflict:
@@ -116,6 +117,9 @@ def _readable(source: Path, facts: CheckpointFacts) -> None:
     if facts.problem:
         raise FixError(f"cannot read {source}: {facts.problem}")
     if not any(m.weights for m in facts.models):
+        if facts.unsafe_globals:  # extractable, but there is nothing to extract
+            raise FixError(f"refusing {source}: its pickle uses {', '.join(facts.unsafe_globals)} (OD101) and holds "
+                           "no weights to read out; nothing in it was run")
         raise FixError(f"no state_dict found in {source}")
     for model in facts.models:
         bad = [t for t in model.weights if t.nonfinite]
@@ -164,6 +168,9 @@ def check_output(source: Path, output: Path, force: bool) -> None:
 
 def _plan(ckpt: Checkpoint, facts: CheckpointFacts, model: CheckpointFacts, output: Path, dtype: str | None) -> _Plan:
     state, changes, before = _clean_state(ckpt, model, dtype)
+    if facts.untrusted_modules:  # read from the records, nothing run: the source itself stays unsafe to load
+        changes.append(f"read the weights from a module tree of classes nothing models or trusts "
+                       f"({', '.join(facts.untrusted_modules[:3])}; OD101): do not load the source file")
     removed = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in facts.entries
                if e.key not in ("vocab", "config", "cfg")]
     config = _config(model)
