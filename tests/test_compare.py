@@ -192,7 +192,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, golden):
         ([], "nothing to compare"),
         (["--golden", golden, "--save-golden", tmp_path / "g2.json"], "do not go together"),
         (["--candidate-reco", tmp_path / "missing.pt"], "file not found"),
-        (["--save-golden", tmp_path / "no" / "such" / "dir.json"], "could not write"),
+        (["--save-golden", tmp_path / "no" / "such" / "dir.json"], "output folder not found"),
         (["--candidate-reco-arch", "nope"], "unknown architecture 'nope'"),
     ]
     for extra, message in cases:

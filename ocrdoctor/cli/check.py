@@ -30,7 +30,7 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--half", is_flag=True, help="The deployment casts the predictor to float16.")
 @click.option("--format", "fmt", type=click.Choice(common.FORMATS),
               help="Output format; concise is one line per finding.  [default: text, or `format` in the config]")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the report in --format to this file; the log gets one line per finding (concise).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")
@@ -50,11 +50,13 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
               help="Seconds one remote request may take before it is retried.  [default: 30]")
 @click.option("--no-limits", is_flag=True, help="Lift the reader's limits on hostile structure (OD125): "
                                                   "for a genuine giant only.")
+@click.option("--force", is_flag=True, help="Let --output replace an existing file (never a checkpoint, an ONNX "
+                                            "export or a file the check reads).")
 @click.option("--trust", multiple=True, metavar="GLOB",
               help="Trust these classes (fnmatch on module.qualname, e.g. 'mypkg.models.*') in a pickled model.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
 def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
-          include, exclude, jobs, config, values, timeout, no_limits, trust, verbose) -> int:
+          include, exclude, jobs, config, values, timeout, no_limits, force, trust, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx;
     URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch,
     --reco/--reco-arch, or both): the predictor built from them, on this machine; a detector alone or a
@@ -63,6 +65,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
     from ..core.config import load_settings
     from ..core.engine import UsageError
     from ..run import loop
+    from ..run.guard import report_output
     from ..run.named import targets_of
     from ..run.plan import codes, file_kinds, key_path, known_arch, plan_for
 
@@ -77,6 +80,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
         if paths or arch or bool(det) != bool(det_arch) or bool(reco) != bool(reco_arch):
             raise UsageError("a deployment takes --det with --det-arch, --reco with --reco-arch, or both pairs, "
                              "without PATHS or --arch")
+        report_output(output, (det, reco), _config_read(config, settings), force=force)
         report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
@@ -87,6 +91,7 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
         targets, skipped = targets_of(paths, settings.include, settings.exclude, settings.timeout, arch, key_path(key))
         plan = plan_for(settings, file_kinds(arch, targets))
         files = [t.path for t in targets]
+        report_output(output, files, _config_read(config, settings), force=force)
         stream = _jsonl_stream() if fmt == "jsonl" and output is None else None
         # A plain check never imports torch: cap what a hostile pickle can make it allocate.
         with _progress(files) as update, (contextlib.nullcontext() if arch else limited_memory(files)):
@@ -98,11 +103,16 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
             return report.exit_code(settings.fail_on)
     color = common.use_color() and fmt in ("text", "concise")
     if output is not None:
-        _write_report(output, common.rendered(report, fmt, verbose=verbose, fail_on=settings.fail_on))
+        common.write_report(output, common.rendered(report, fmt, verbose=verbose, fail_on=settings.fail_on))
         fmt = "concise"
     click.echo(common.rendered(report, fmt, color=color, verbose=verbose, fail_on=settings.fail_on), nl=False,
                color=color)
     return report.exit_code(settings.fail_on)
+
+
+def _config_read(config: Path | None, settings) -> list[Path]:
+    """The settings file the run read, which a report must not replace either."""
+    return [Path(p) for p in (config, settings.source) if p]
 
 
 def _jsonl_stream():
@@ -110,18 +120,6 @@ def _jsonl_stream():
     from ..render.json import jsonl_target
 
     return lambda result: (click.echo(jsonl_target(result), nl=False), sys.stdout.flush())
-
-
-def _write_report(path: Path, text: str) -> None:
-    """The report file, whole or not at all (a temporary sibling renamed over it), so a CI upload
-    never reads half a SARIF file."""
-    from ..core.engine import UsageError
-    from ..treat.fix import FixError, write_atomically
-
-    try:
-        write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), lambda tmp: None)
-    except FixError as exc:
-        raise UsageError(str(exc)) from None
 
 
 @contextlib.contextmanager

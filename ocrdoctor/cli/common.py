@@ -109,3 +109,15 @@ def rendered(report, fmt: str, **wanted) -> str:
     from ..render import render
 
     return render(report, fmt, **options_for(fmt, **wanted))
+
+
+def write_report(path, text: str) -> None:
+    """A report file, whole or not at all (a temporary sibling renamed over it), so a CI upload never reads half a
+    SARIF file. The output guard (run/guard.py) was held before the run."""
+    from ..core.engine import UsageError
+    from ..treat.fix import FixError, write_atomically
+
+    try:
+        write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), lambda tmp: None)
+    except FixError as exc:
+        raise UsageError(str(exc)) from None

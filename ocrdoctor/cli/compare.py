@@ -37,13 +37,17 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--min-box-recall", type=click.FloatRange(0, 1), default=0.98, show_default=True,
               help="Share of word boxes each side must find of the other's (IoU 0.5).")
 @click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the report in --format to this file; the terminal gets the text report.")
+@click.option("--force", is_flag=True, help="Let --output and --save-golden replace an existing file (never a "
+                                            "model or a file the comparison reads).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]),
               help="Exit 1 when a finding reaches this severity.  [default: error]")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_arch, candidate_reco,
             candidate_reco_arch, candidate_dtype, candidate_device, golden, save_golden, max_cer, max_wer,
-            min_box_recall, fmt, fail_on, config) -> int:
+            min_box_recall, fmt, output, force, fail_on, config) -> int:
     """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
     the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
     from ..core.extras import require_doctr
@@ -57,6 +61,7 @@ def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_
 
     settings = load_settings(config).merged(fail_on=Severity(fail_on) if fail_on else None)
     plan = plan_for(settings, ("comparison",))
+    _guard(output, save_golden, pages, (det, reco, candidate_det, candidate_reco), golden, config, settings, force)
     candidate = Options(candidate_det, candidate_det_arch, candidate_reco, candidate_reco_arch, candidate_dtype,
                         candidate_device)
     result = compare_files(list(pages), det, det_arch, reco, reco_arch, candidate, golden=golden,
@@ -67,11 +72,31 @@ def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_
     if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse
         click.echo(result.verdict() if fmt == "text" else common.rendered(result.report, fmt), nl=fmt == "text")
         return common.EXIT_OK
+    if output is not None:
+        common.write_report(output, common.rendered(result.report, fmt, fail_on=settings.fail_on))
+        fmt = "text"
     color = common.use_color() and fmt == "text"
     click.echo(common.rendered(result.report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
     if fmt == "text":
         click.echo(result.verdict())
     return result.report.exit_code(settings.fail_on)
+
+
+def _guard(output, save_golden, pages, models, golden, config, settings, force: bool) -> None:
+    """Before any page is read: neither the report nor the golden written may replace a model, a page, the golden
+    read or the settings, and an existing file is replaced only with --force."""
+    from ..core.guard import guard
+    from ..run.guard import holds_model, report_output
+    from ..specimens.pair import sample_pages
+
+    reads = [Path(p) for p in pages] if pages else list(sample_pages())
+    reads += [Path(p) for p in (golden, config, settings.source) if p]
+    report_output(output, [m for m in models if m is not None], reads, force=force)
+    if save_golden is not None:
+        from ..inspect.config import files_read_by
+
+        guard([Path(save_golden)], [*files_read_by(m for m in models if m is not None), *reads,
+                                    *([Path(output)] if output else [])], force=force, protect=holds_model)
 
 
 def _phase(text: str, total: int):

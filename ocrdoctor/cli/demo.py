@@ -48,7 +48,7 @@ def write_demo_checkpoint(folder: Path) -> Path:
         "args": {"arch": arch, "lr": 2e-3, "batch_size": 4, "input_shape": list(cfg["input_shape"]),
                  "mean": list(cfg["mean"]), "std": list(cfg["std"])},
     }
-    path = folder / "det_epoch12.pt"
+    path = folder / DEMO_FILES[0]
     with storages_tagged("cuda:0"):
         torch.save(ckpt, path)
     return path
@@ -67,7 +67,10 @@ def _read_a_page() -> None:
     click.echo("\n".join(lines[:SHOWN_LINES]) + (f"\n... ({len(lines)} lines)" if len(lines) > SHOWN_LINES else ""))
 
 
-def run_demo(out: str | None, fmt: str, color: bool) -> None:
+DEMO_FILES = ("det_epoch12.pt", "det_weights.pt", "det_weights.config.json")  # what the demo writes, in order
+
+
+def run_demo(out: str | None, fmt: str, color: bool, force: bool = False) -> None:
     """Check the broken checkpoint; in text mode also repair it with `ocrdoctor fix` and check the result."""
     import tempfile
 
@@ -75,6 +78,10 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
 
     with tempfile.TemporaryDirectory(prefix="ocrdoctor-demo-") as tmp:
         folder = Path(out) if out else Path(tmp)
+        if out and folder.exists():  # files already in DIR are the user's: replaced only with --force
+            from ..core.guard import guard
+
+            guard([folder / name for name in DEMO_FILES], [], force=force)
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "text":
             _read_a_page()
@@ -86,7 +93,7 @@ def run_demo(out: str | None, fmt: str, color: bool) -> None:
         click.echo(common.rendered(report, fmt, color=color), nl=False, color=color)
         if fmt != "text":
             return
-        clean = folder / "det_weights.pt"
+        clean = folder / DEMO_FILES[1]
         _repair(path, clean, color)
         _prove(clean, color)
         where = f"are kept in {folder}" if out else "are deleted now; pass --out DIR to keep them"
@@ -125,11 +132,12 @@ def _prove(clean: Path, color: bool) -> None:
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False), help="Keep the demo checkpoint in this folder.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def demo(out, fmt) -> int:
+@click.option("--force", is_flag=True, help="Let the demo replace its own files already in --out DIR.")
+def demo(out, fmt, force) -> int:
     """The trained pair reads a page; its detector saved as a training checkpoint is checked, fixed and proven to
     read the same words."""
     from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor demo")
-    run_demo(out, fmt, color=common.use_color())
+    run_demo(out, fmt, color=common.use_color(), force=force)
     return common.EXIT_OK

@@ -12,7 +12,7 @@ from . import common
 @click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("--arch", required=True, help="The docTR architecture of the checkpoint (ocrdoctor rules --archs).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Where to write the ONNX file.")
 @click.option("--fp16", is_flag=True, help="Convert weights and activations to float16 (changes numerics).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")

@@ -10,7 +10,7 @@ input_shape). The first place that has a key wins, and the config says where it 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,30 @@ def sidecar_path(output: Path) -> Path:
     return output.with_name(output.with_suffix("").name + ".config.json")
 
 
+def sidecars(path: Path) -> tuple[Path, Path]:
+    """The files a checkpoint's config is read from beside it: `<stem>.config.json`, then `config.json`."""
+    return sidecar_path(path), path.with_name("config.json")
+
+
+def files_read_by(paths: Iterable) -> Iterator[Path]:
+    """Every local file reading these checkpoints reads: each, its config sidecars, and the shards an index
+    names (what no output may replace). URLs read nothing here."""
+    from ..read.remote import is_url
+    from ..read.shards import IndexError_, is_index, shard_names, sibling
+
+    for raw in paths:
+        if raw is None or is_url(raw):
+            continue
+        path = Path(raw)
+        yield path
+        yield from sidecars(path)
+        if is_index(path):
+            try:
+                yield from (sibling(path, name) for name in shard_names(path))
+            except (IndexError_, OSError):
+                continue
+
+
 def _places(root: Any, member_path: tuple, metadata: Mapping[str, str] | None, path: Path):
     if metadata:
         yield "the safetensors metadata", {k: v if k in ("vocab", "arch", "task") else _decoded(v)
@@ -80,7 +104,7 @@ def _places(root: Any, member_path: tuple, metadata: Mapping[str, str] | None, p
             mapping = _as_mapping(value)
             if mapping:
                 yield f'the file\'s "{key}"', mapping
-    for sidecar in (sidecar_path(path), path.with_name("config.json")):
+    for sidecar in sidecars(path):
         mapping = _read_json(sidecar)
         if mapping:
             yield sidecar.name, mapping

@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 from ..anatomy.architectures import THRESHOLD, arch_names, strip_wrappers
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.extras import require_doctr
+from ..core.guard import guard
 from ..core.registry import one_line
 from ..core.units import count, human_bytes, subscript
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
-from ..inspect.config import ModelConfig, sidecar_path
+from ..inspect.config import ModelConfig, files_read_by, sidecar_path
 from ..read.checkpoint import read_checkpoint
 from ..read.file import Checkpoint
 from .build import _apply_config, empty_model
@@ -138,9 +139,9 @@ def _readable(source: Path, facts: CheckpointFacts) -> None:
 
 
 def _outputs(source: Path, output: Path, facts: CheckpointFacts, safetensors: bool, force: bool) -> list[Path]:
-    """One output file, or for a bundle one file per model in the output folder."""
+    """One output file, or for a bundle one file per model in the output folder; each held to the guard."""
     if not facts.members:
-        check_output(source, output, force)
+        check_output(source, output, force, config=_config(facts) is not None and not safetensors)
         return [output]
     if output.suffix or (output.exists() and not output.is_dir()):
         names = ", ".join(m.member for m in facts.members)
@@ -149,21 +150,16 @@ def _outputs(source: Path, output: Path, facts: CheckpointFacts, safetensors: bo
     output.mkdir(parents=True, exist_ok=True)
     suffix = ".safetensors" if safetensors else ".pt"
     outputs = [output / f"{m.member}{suffix}" for m in facts.members]
-    for out in outputs:
-        check_output(source, out, force)
+    for model, out in zip(facts.members, outputs, strict=True):
+        check_output(source, out, force, config=_config(model) is not None and not safetensors)
     return outputs
 
 
-def check_output(source: Path, output: Path, force: bool) -> None:
-    """Refuse, before any work, an output that is the input, exists, or cannot be written."""
-    if output.resolve() == source.resolve():
-        raise FixError("refusing to overwrite the input: choose another output path")
-    if output.exists() and not force:
-        raise FixError(f"{output} exists (pass --force to overwrite it)")
-    if not output.parent.is_dir():
-        raise FixError(f"output folder not found: {output.parent}")
-    if not os.access(output.parent, os.W_OK):
-        raise FixError(f"output folder not writable: {output.parent}")
+def check_output(source: Path, output: Path, force: bool, config: bool = False) -> None:
+    """The output guard (core/guard.py), before anything is written: the file, its config sidecar when one will be
+    written, and the temporary file beside it are held to everything reading `source` reads."""
+    writes = [output, *([sidecar_path(output)] if config else [])]
+    guard(writes, files_read_by([source]), force=force, scratch=[temp_path(output)])
 
 
 def _plan(ckpt: Checkpoint, facts: CheckpointFacts, model: CheckpointFacts, output: Path, dtype: str | None) -> _Plan:

@@ -16,6 +16,18 @@ from .build import BuildError
 _NUMPY = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
 
+def _fits(path: Path, port: Any, twin: Any) -> None:
+    """The graph takes what docTR's pre-processor hands the twin: (batch, 3, H, W) at the twin's input size. Any
+    other graph (another OCR package's, another architecture's) is refused before a page is read."""
+    expected = (3, *tuple(twin.cfg.get("input_shape", (3, None, None)))[1:3])
+    dims = list(port.shape)
+    fixed = [(want, got) for want, got in zip(expected, dims[1:], strict=False) if isinstance(got, int) and want]
+    if len(dims) != 4 or any(want != got for want, got in fixed):
+        shape = "x".join(str(d) if isinstance(d, int) else "N" for d in dims)
+        raise BuildError(f"{path}: not an export of this docTR architecture: its input {port.name!r} is {shape}, where "
+                         f"docTR's pre-processor hands (batch, {', '.join(map(str, expected))})")
+
+
 def onnx_model(path: Path, twin: Any, device: str = "cpu") -> Any:
     """A torch module the predictor can hold: onnxruntime runs `path`; `twin` post-processes."""
     import torch
@@ -32,6 +44,7 @@ def onnx_model(path: Path, twin: Any, device: str = "cpu") -> Any:
             from None
     if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
         raise BuildError(f"{path}: onnxruntime has no CUDA provider here (it would run on the CPU)")
+    _fits(path, session.get_inputs()[0], twin)
 
     class OnnxModel(torch.nn.Module):
         """The export's session, with the twin's cfg and post-processor (and its parameters, which the

@@ -36,11 +36,16 @@ def onnxtr_model(path: Path, arch: str, device: str = "cpu") -> Any:
     options = ort.SessionOptions()  # only the metadata is read: no graph optimization for this session
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        meta = dict(ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).get_modelmeta()
-                    .custom_metadata_map)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = dict(session.get_modelmeta().custom_metadata_map)
     except Exception as exc:  # onnxruntime's own Fail / InvalidGraph
         raise BuildError(f"{path}: onnxruntime cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
             from None
+    port = session.get_inputs()[0]
+    if len(port.shape) != 4:  # an image model's (batch, 3, H, W): another package's graph is refused here
+        shape = "x".join(str(d) if isinstance(d, int) else "N" for d in port.shape)
+        raise BuildError(f"{path}: not an OnnxTR or docTR export: its input {port.name!r} is {shape}, where {arch} "
+                         "takes (batch, 3, H, W)")
     engine = None
     if device == "cuda":
         engine = models.EngineConfig(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])

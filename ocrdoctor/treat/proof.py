@@ -77,12 +77,21 @@ def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
     from .pages import load_pages
 
     pages = [p.image for p in load_pages(sample_pages())]
-    a, b = ([np.asarray(r["words"])[:, :4] for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
+    a, b = ([_boxes_of(r) for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
     total = sum(len(x) for x in a)
     found = [boxes_found(x, y) * len(x) for x, y in zip(a, b, strict=False)]
     back = [boxes_found(y, x) * len(y) for x, y in zip(a, b, strict=False)]
     recall = (sum(found) / max(1, total), sum(back) / max(1, sum(len(y) for y in b)))
     return ReadingProof(count(len(pages), "page"), "boxes", round(sum(found)), total, recall=recall)
+
+
+def _boxes_of(result: dict) -> Any:
+    """A page's boxes of every class: docTR's detectors key them by class name ("words", or a KIE model's own)."""
+    import numpy as np
+
+    parts = [np.asarray(v, dtype=np.float32).reshape(-1, np.asarray(v).shape[-1] if np.asarray(v).size else 5)[:, :4]
+             for v in result.values()]
+    return np.concatenate(parts) if parts else np.zeros((0, 4), dtype=np.float32)
 
 
 def _predictor(model: Any, twin: Any, task: str) -> Any:
