@@ -97,8 +97,8 @@ def test_every_command_on_every_odd_target(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     wrong = []
-    for name, target in odd_targets(tmp_path).items():
-        for command, args in commands(target, out).items():
+    for target in odd_targets(tmp_path).values():
+        for args in commands(target, out).values():
             wrong += failures(args, invoke(args))
         for leftover in out.iterdir():  # nothing half-written survives a refused or failed command
             leftover.unlink()
@@ -147,7 +147,7 @@ _AS_NOBODY = textwrap.dedent("""
     wrong = []
     from pathlib import Path
     for target in targets:
-        for command, args in sweep.commands(target, Path(out)).items():
+        for args in sweep.commands(target, Path(out)).values():
             wrong += sweep.failures(args, sweep.invoke(args))
     print(json.dumps(wrong))
 """)

@@ -71,7 +71,6 @@ def _words(before: Any, after: Any, twin: Any) -> ReadingProof:
 
 
 def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
-    import numpy as np
 
     from ..specimens.pair import sample_pages
     from .pages import load_pages
