@@ -16,7 +16,7 @@ from ..core.registry import check
 from ..core.units import listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
-from .programs import fix_command, weights_program
+from .programs import file_applicability, file_command, file_program, weights_program
 
 SAFE = Applicability.SAFE
 NUMERICS = Applicability.CHANGES_NUMERICS
@@ -166,12 +166,12 @@ def unreparameterized_fast(facts: CheckpointFacts) -> Iterator[Problem]:
     """
     match = _identified(facts)
     if match.arch.startswith("fast") and match.form == "training":
-        program = weights_program(facts, reparameterize=match.arch)
+        program = file_program(facts)
         yield Problem(
             f"{match.arch} in its multi-branch training form: predictors built from this model run unfused branches",
             fix=program or "Run the command shown: it reparameterizes the model",
-            applicability=NUMERICS, advice=program is None,
-            command=fix_command(facts),
+            applicability=file_applicability(facts), advice=program is None,
+            command=file_command(facts),
         )
 
 

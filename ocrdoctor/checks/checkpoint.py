@@ -15,7 +15,7 @@ from ..core.registry import check
 from ..core.units import human_bytes, listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
-from .programs import fix_command, weights_program
+from .programs import bloated, file_applicability, file_command, file_program, wasted_bytes
 
 SAFE = Applicability.SAFE
 
@@ -132,14 +132,14 @@ def training_state(facts: CheckpointFacts) -> Iterator[Problem]:
     parts = [f"{e.key} ({human_bytes(e.nbytes)})" if e.tensors else e.key for e in sorted(extra,
                                                                                           key=lambda e: -e.nbytes)]
     share = total / facts.size if facts.size else 0
-    program = weights_program(facts) if not facts.members else None
+    program = file_program(facts) if not facts.members else None
     yield Problem(
         f"training state saved next to the weights: {', '.join(parts)}; "
         f"{human_bytes(total)}, {share:.0%} of the {human_bytes(facts.size)} file",
         location=", ".join(e.key for e in extra),
         fix=program or "Run the command shown: it writes each model's weights alone",
-        applicability=SAFE, advice=program is None,
-        command=fix_command(facts.models[0]),
+        applicability=file_applicability(facts.models[0]), advice=program is None,
+        command=file_command(facts.models[0]),
     )
 
 
@@ -172,14 +172,14 @@ def saved_on_gpu(facts: CheckpointFacts) -> Iterator[Problem]:
     if on_gpu:
         devices = sorted({t.device for t in on_gpu})
         size = sum({t.storage: t.storage_nbytes for t in on_gpu}.values())
-        program = weights_program(facts.models[0], whole_file=True)
+        program = file_program(facts) if not facts.members else None
         yield Problem(
             f"{len(on_gpu)} tensors ({human_bytes(size)}) were saved from {', '.join(devices)}: "
             "torch.load without map_location fails on a CPU host",
             location=listing([t.name for t in on_gpu], 3),
             fix=program or "Run the command shown: its output lives on the CPU",
-            applicability=SAFE, advice=program is None,
-            command=fix_command(facts.models[0]),
+            applicability=file_applicability(facts.models[0]), advice=program is None,
+            command=file_command(facts.models[0]),
         )
 
 
@@ -205,11 +205,12 @@ def legacy_format(facts: CheckpointFacts) -> Iterator[Problem]:
         `torch.save(sd, path, _use_new_zipfile_serialization=False)`
     """
     if facts.format in ("legacy", "tar"):
-        program = weights_program(facts.models[0], whole_file=True)
+        program = file_program(facts) if not facts.members else None
         yield Problem(f"the {'pre-0.4 tar' if facts.format == 'tar' else 'legacy (pre-1.6, non-zip)'} torch format: "
                       "it cannot be memory-mapped",
                       fix=program or "Run the command shown: it writes the zip format",
-                      applicability=SAFE, advice=program is None, command=fix_command(facts.models[0]))
+                      applicability=file_applicability(facts.models[0]), advice=program is None,
+                      command=file_command(facts.models[0]))
 
 
 @check(
@@ -234,27 +235,19 @@ def storage_bloat(facts: CheckpointFacts) -> Iterator[Problem]:
     """
     if not any(m.weights for m in facts.models):
         facts.require_weights()
-    storages: dict[str, int] = {}
-    used: dict[str, int] = {}
-    for t in facts.tensors:
-        storages[t.storage] = t.storage_nbytes
-        used[t.storage] = min(t.storage_nbytes, used.get(t.storage, 0) + t.nbytes)
-    wasted = sum(storages.values()) - sum(used.values())
-    if wasted >= 1 << 20 and wasted >= 0.2 * facts.size:
+    wasted = wasted_bytes(facts)
+    if bloated(facts):
         views = sorted((t for t in facts.tensors if t.storage_nbytes > t.nbytes), key=lambda t: -t.storage_nbytes)
         worst = views[0]
-        program = weights_program(facts.models[0]) if not facts.members else None
-        if program:
-            program = program.replace('torch.save(sd, "weights.pt")',
-                                      'torch.save({k: v.clone() for k, v in sd.items()}, "weights.pt")')
+        program = file_program(facts) if not facts.members else None
         yield Problem(
             f"{human_bytes(wasted)} of the {human_bytes(facts.size)} file are unused parts of storages saved "
             f"with views (e.g. {worst.name}: {human_bytes(worst.nbytes)} of a {human_bytes(worst.storage_nbytes)} "
             "storage)",
             location=listing([t.name for t in views], 3),
             fix=program or "Run the command shown: it writes compact copies",
-            applicability=SAFE, advice=program is None,
-            command=fix_command(facts.models[0]),
+            applicability=file_applicability(facts.models[0]), advice=program is None,
+            command=file_command(facts.models[0]),
         )
 
 

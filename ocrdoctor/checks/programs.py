@@ -11,8 +11,10 @@ each printed program against every bad example of its rule and checks the findin
 
 from __future__ import annotations
 
+import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,106 @@ if TYPE_CHECKING:
     from ..inspect.checkpoint import CheckpointFacts
 
 OUTPUT = "weights.pt"
+SIDECAR = "weights.config.json"  # where the program keeps the model's config (vocab, arch, input size, mean/std)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A finding that rewriting the file clears: what the rewrite does, when the file needs it, whether it changes
+    numerics, and what `ocrdoctor fix` must be told for it (`--dtype float32`)."""
+
+    code: str
+    does: str
+    applies: Callable[[CheckpointFacts], bool]
+    numerics: bool = False
+    dtype: str | None = None
+
+
+def _floats(facts: CheckpointFacts) -> list:
+    return [t for t in facts.weights or () if t.floating]
+
+
+def mixed_floats(facts: CheckpointFacts) -> bool:
+    """Floating weights in more than one dtype: a half-done cast (OD107)."""
+    return len({t.dtype for t in _floats(facts)}) > 1
+
+
+def has_float64(facts: CheckpointFacts) -> bool:
+    return any(t.dtype == "float64" for t in _floats(facts))
+
+
+def fast_training_form(facts: CheckpointFacts) -> str | None:
+    """The FAST architecture whose weights are in their multi-branch training form (OD114), else None."""
+    match = facts.architecture
+    if match is not None and match.identified and match.arch.startswith("fast") and match.form == "training":
+        return match.arch
+    return None
+
+
+def wasted_bytes(facts: CheckpointFacts) -> int:
+    """Bytes of storages no tensor of the file uses: views saved with their whole storage (OD115)."""
+    storages: dict[str, int] = {}
+    used: dict[str, int] = {}
+    for t in facts.tensors:
+        storages[t.storage] = t.storage_nbytes
+        used[t.storage] = min(t.storage_nbytes, used.get(t.storage, 0) + t.nbytes)
+    return sum(storages.values()) - sum(used.values())
+
+
+def bloated(facts: CheckpointFacts) -> bool:
+    wasted = wasted_bytes(facts)
+    return wasted >= 1 << 20 and wasted >= 0.2 * facts.size
+
+
+# The one table: the findings a rewrite of the file clears. Every program a checkpoint rule prints for one of them
+# is `file_program(facts)`, which makes every rewrite the file needs at once, and its command is `file_command`
+# (`ocrdoctor fix` makes the same rewrites; --dtype float32 where a cast is one of them).
+REWRITES = (
+    Rewrite("OD103", "keeps the weights alone", lambda f: True),
+    Rewrite("OD104", "takes the weights from where they sit", lambda f: bool(f.weights_path)),
+    Rewrite("OD105", "strips the wrapper prefix", lambda f: bool(_prefix(f))),
+    Rewrite("OD106", "maps every tensor to the CPU", lambda f: True),
+    Rewrite("OD107", "casts every floating tensor to float32", mixed_floats, dtype="float32"),
+    Rewrite("OD108", "casts every floating tensor to float32", has_float64, numerics=True, dtype="float32"),
+    Rewrite("OD111", "writes torch's zip format", lambda f: True),
+    Rewrite("OD114", "reparameterizes FAST", lambda f: fast_training_form(f) is not None, numerics=True),
+    Rewrite("OD115", "writes compact copies of views", bloated),
+)
+REWRITTEN = frozenset(r.code for r in REWRITES)
+
+
+def needed(facts: CheckpointFacts) -> list[Rewrite]:
+    """The rewrites this file needs (those that change nothing are always made: they cost nothing)."""
+    return [r for r in REWRITES if r.applies(facts)]
+
+
+def file_applicability(facts: CheckpointFacts):
+    """SAFE, or CHANGES_NUMERICS where one of the rewrites the file needs changes numerics."""
+    from ..core.findings import Applicability
+
+    numerics = any(r.numerics for r in needed(facts))
+    return Applicability.CHANGES_NUMERICS if numerics else Applicability.SAFE
+
+
+def file_program(facts: CheckpointFacts) -> str | None:
+    """The one program for the file: every rewrite it needs, at once, writing `weights.pt` (and the model's config
+    beside it in `weights.config.json`, as `ocrdoctor fix` keeps it). None when no program can load the file
+    weights-only (then the command does it)."""
+    done = {r.code for r in needed(facts)}
+    program = weights_program(facts, cast="float32" if done & {"OD107", "OD108"} else None,
+                              reparameterize=fast_training_form(facts), compact="OD115" in done)
+    config = facts.kept_config()
+    if program is None or config is None or not config.to_dict():
+        return program
+    kept = json.dumps(config.to_dict(), ensure_ascii=False)
+    return "\n".join([program, "import json", "", f"with open({SIDECAR!r}, \"w\", encoding=\"utf-8\") as f:",
+                      f"    json.dump({kept}, f, indent=2)  # the model's config, as ocrdoctor fix keeps it"])
+
+
+def file_command(facts: CheckpointFacts) -> str | None:
+    """The one `ocrdoctor fix` command for the file, told what the rewrites need (`--dtype float32`)."""
+    dtype = next((r.dtype for r in needed(facts) if r.dtype), None)
+    return fix_command(facts, dtype=dtype)
 
 
 def safe_globals_load(source: str, names: Sequence[str], versions: Mapping[str, str]) -> str | None:
@@ -81,7 +183,7 @@ def _numpy_module(module: str, numpy2: bool) -> str:
 
 
 def weights_program(facts: CheckpointFacts, *, cast: str | None = None, reparameterize: str | None = None,
-                    whole_file: bool = False) -> str | None:
+                    whole_file: bool = False, compact: bool = False) -> str | None:
     """Load the file, keep the bare weights (or the whole file, mapped to the CPU), optionally cast
     or reparameterize FAST, and save `weights.pt`. None when the file cannot be loaded weights-only."""
     if facts.pickled_module or facts.weights is None:
@@ -102,6 +204,8 @@ def weights_program(facts: CheckpointFacts, *, cast: str | None = None, reparame
         lines.append("sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}")
     if reparameterize:
         lines = _reparameterized(lines, reparameterize)
+    if compact:  # views saved alone, not with the whole storage they look into
+        lines.append("sd = {k: v.clone() for k, v in sd.items()}")
     lines.append(f'torch.save(sd, "{OUTPUT}")')
     return "\n".join([path_line(facts.path), *lines])
 

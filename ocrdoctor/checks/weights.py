@@ -16,20 +16,19 @@ from ..core.registry import check
 from ..core.units import count, human_bytes, listing, subscript
 from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from . import examples as ex
-from .programs import fix_command, weights_program
+from .programs import file_applicability, file_command, file_program, fix_command
 
 SAFE = Applicability.SAFE
 NUMERICS = Applicability.CHANGES_NUMERICS
 
 
-def _with_program(facts: CheckpointFacts, message: str, *, location: str | None = None, cast: str | None = None,
-                  applicability: Applicability = SAFE, dtype: str | None = None) -> Problem:
-    """A finding whose fix is a complete program (or, where none can load the file, the fix command)."""
-    program = weights_program(facts, cast=cast)
+def _with_program(facts: CheckpointFacts, message: str, *, location: str | None = None) -> Problem:
+    """A finding a rewrite of the file clears: the file's one program (every rewrite it needs, programs.REWRITES)
+    and its one command; where no program can load the file, the command alone."""
+    program = file_program(facts)
     return Problem(message, location=location,
                    fix=program or "Run the command shown: ocrdoctor fix reads the file without loading it",
-                   applicability=applicability, advice=program is None,
-                   command=fix_command(facts, dtype=dtype))
+                   applicability=file_applicability(facts), advice=program is None, command=file_command(facts))
 
 
 @check(
@@ -139,8 +138,7 @@ def mixed_dtypes(facts: CheckpointFacts) -> Iterator[Problem]:
         minority = min(counts, key=lambda d: counts[d])
         odd = [t.name for t in floats if t.dtype == minority]
         parts = ", ".join(f"{n} {d}" for d, n in counts.most_common())
-        yield _with_program(facts, f"weights in {len(counts)} floating dtypes: {parts}", location=listing(odd, 3),
-                            cast="float32", dtype="float32")
+        yield _with_program(facts, f"weights in {len(counts)} floating dtypes: {parts}", location=listing(odd, 3))
 
 
 @check(
@@ -167,8 +165,7 @@ def float64_weights(facts: CheckpointFacts) -> Iterator[Problem]:
     if doubles:
         size = sum(t.nbytes for t in doubles)
         yield _with_program(facts, f"{len(doubles)} tensors are float64 ({human_bytes(size)}, half of it wasted)",
-                            location=listing([t.name for t in doubles], 3), cast="float32",
-                            applicability=NUMERICS, dtype="float32")
+                            location=listing([t.name for t in doubles], 3))
 
 
 def _with_nan(make):

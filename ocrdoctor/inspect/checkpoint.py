@@ -122,6 +122,15 @@ class CheckpointFacts:
         untrusted = {f"{name} (" for name in self.untrusted_modules}
         return not self.conflict and all(any(u.startswith(c) for c in untrusted) for u in self.unsafe_globals)
 
+    def kept_config(self) -> ModelConfig | None:
+        """The config a rewrite keeps beside the weights: the stored one, the architecture named when it is known
+        (what `ocrdoctor fix` and every printed program write to `<stem>.config.json`)."""
+        stored = self.config
+        if stored is None:
+            return None
+        arch = self.architecture.arch if _known(self) else None
+        return replace(stored, arch=stored.arch or arch)
+
     @property
     def models(self) -> tuple[CheckpointFacts, ...]:
         """The facts per model: the members of a bundle, else these facts themselves."""

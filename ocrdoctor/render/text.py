@@ -106,7 +106,7 @@ def _fixes(findings: tuple[Finding, ...]) -> list[tuple[list[str], Finding]]:
         code = f"{f.rule} [{f.member}]" if f.member else f.rule
         if code not in codes:
             codes.append(code)
-    return list(groups.values())
+    return [(sorted(codes), f) for codes, f in groups.values()]
 
 
 def _fix(codes: list[str], f: Finding) -> list[str]:

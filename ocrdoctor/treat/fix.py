@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..anatomy.architectures import THRESHOLD, arch_names, strip_wrappers
+from ..anatomy.architectures import arch_names, strip_wrappers
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.extras import require_doctr
 from ..core.guard import guard
@@ -174,14 +174,7 @@ def _plan(ckpt: Checkpoint, facts: CheckpointFacts, model: CheckpointFacts, outp
 
 
 def _config(model: CheckpointFacts) -> ModelConfig | None:
-    """The config to keep: the stored one, with the architecture named when it is known."""
-    stored = model.config
-    if stored is None:
-        return None
-    match = model.architecture
-    arch = match.arch if match is not None and match.score >= THRESHOLD else None
-    return ModelConfig(arch=stored.arch or arch, vocab=stored.vocab, mean=stored.mean, std=stored.std,
-                       input_shape=stored.input_shape, task=stored.task, source=stored.source)
+    return model.kept_config()
 
 
 def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) -> tuple[dict, list[str], dict | None]:
