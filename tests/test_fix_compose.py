@@ -134,3 +134,27 @@ def test_every_rewrite_finding_on_one_file_carries_the_same_program_and_command(
     assert len({f["fix"] for f in rewrites}) == 1 and len({f["command"] for f in rewrites}) == 1
     text = run("check", path).stdout
     assert text.count("fix for OD103, OD104, OD105, OD106") == 1 and text.count('torch.save(sd, "weights.pt")') == 1
+
+
+def test_the_od117_program_writes_a_plain_state_dict_and_the_config_docTR_reads(tmp_path):
+    """No circle: the vocab goes beside the weights, so the file stays one that plain loaders take, and neither
+    OD117 nor OD104 comes back."""
+    pytest.importorskip("doctr")
+    from doctr.datasets import VOCABS
+    from doctr.models import crnn_mobilenet_v3_small
+
+    source = tmp_path / "reco_epoch3.pt"
+    torch.save({"model": ex.doctr_state_dict("crnn_mobilenet_v3_small", vocab=VOCABS["ascii_letters"])}, source)
+    report = check_path(source)
+    [od117] = [f for f in report.findings if f.rule == "OD117"]
+    assert od117.applicability.value == "review" and 'VOCAB = VOCABS["ascii_letters"]' in od117.fix
+    assert od117.fix == next(f for f in report.findings if f.rule == "OD104").fix  # one program for the file
+    out = tmp_path / "run"
+    run_in(out, od117.fix)
+    weights = out / "weights.pt"
+    model = crnn_mobilenet_v3_small(pretrained=False, pretrained_backbone=False, vocab=VOCABS["ascii_letters"])
+    model.load_state_dict(torch.load(weights, weights_only=True))  # the plain load
+    model.from_pretrained(str(weights))  # docTR's own
+    config = __import__("json").loads((out / "weights.config.json").read_text())
+    assert config == {"arch": "crnn_mobilenet_v3_small", "vocab": VOCABS["ascii_letters"], "input_shape": [3, 32, 128]}
+    assert not {"OD117", "OD104"} & {f.rule for f in check_path(weights).findings}

@@ -197,7 +197,8 @@ def _build_program(facts: CheckpointFacts, vocab: str, name: str | None) -> str 
 
 @check(
     "OD117", "vocab-not-stored", Severity.WARNING, "checkpoint",
-    fix='Save the vocab with the weights: torch.save({"model": model.state_dict(), "vocab": model.vocab}, path)',
+    fix="Keep the vocab beside the weights: <stem>.config.json holding arch, vocab and input_shape (what docTR's "
+        "loaders read), or in the file's own config; `ocrdoctor fix` keeps a stored one",
     bad=[_doctr("crnn_mobilenet_v3_small", "custom-vocab", vocab="0123456789"),
          _doctr("parseq", "docTR-vocab-sized-head", vocab=lambda: ex.release_vocab("parseq"))],
     good=[_doctr("crnn_mobilenet_v3_small", "default-vocab"),
@@ -217,14 +218,21 @@ def vocab_not_stored(facts: CheckpointFacts) -> Iterator[Problem]:
         another order decodes wrong without any error (docTR reordered `vietnamese` in 0.10,
         mindee/doctr#1693).
     Fix:
-        Store the vocab with the weights (`torch.save({"model": sd, "vocab": model.vocab}, path)`),
-        or in a config file beside them; `ocrdoctor fix` keeps a stored one.
+        Keep the vocab beside the weights in `<stem>.config.json` (`{"arch": ..., "vocab": ...,
+        "input_shape": ...}`, the keys docTR's hub loader reads), so the file stays a plain state_dict
+        that `model.load_state_dict(torch.load(path))` and `model.from_pretrained(path)` take. Where the
+        installed docTR has exactly one vocab of the head's size, the printed program builds the model
+        with it, loads the weights strictly and writes both files (`review`: is it the vocab the model
+        was trained with?); `ocrdoctor fix` keeps a stored vocab.
     Example:
         `torch.save(crnn_vgg16_bn(vocab=VOCABS["digits"]).state_dict(), path)`
     """
     verdict = _head(facts)
     if verdict is not None and verdict.code == "OD117":
-        yield Problem(verdict.message, location=f"head of {facts.architecture.head_outputs} outputs")
+        program = file_program(facts) if verdict.vocab_name else None
+        yield Problem(verdict.message, location=f"head of {facts.architecture.head_outputs} outputs",
+                      fix=program, applicability=file_applicability(facts) if program else None,
+                      command=file_command(facts) if program else None)
 
 
 @check(

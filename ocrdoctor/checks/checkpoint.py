@@ -15,7 +15,7 @@ from ..core.registry import check
 from ..core.units import human_bytes, listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
-from .programs import bloated, file_applicability, file_command, file_program, wasted_bytes
+from .programs import bloated, file_applicability, file_command, file_program, own_loader_note, wasted_bytes
 
 SAFE = Applicability.SAFE
 
@@ -175,7 +175,7 @@ def saved_on_gpu(facts: CheckpointFacts) -> Iterator[Problem]:
         program = file_program(facts) if not facts.members else None
         yield Problem(
             f"{len(on_gpu)} tensors ({human_bytes(size)}) were saved from {', '.join(devices)}: "
-            "torch.load without map_location fails on a CPU host",
+            "torch.load without map_location fails on a CPU host" + own_loader_note(facts.models[0]),
             location=listing([t.name for t in on_gpu], 3),
             fix=program or "Run the command shown: its output lives on the CPU",
             applicability=file_applicability(facts.models[0]), advice=program is None,

@@ -103,7 +103,11 @@ def preprocessing_mismatch(facts: ModelFacts) -> Iterator[Problem]:
         The model sees inputs scaled or normalised differently from training: boxes are
         missed and characters misread, with no error.
     Fix:
-        Rebuild the pre-processor from the model's cfg.
+        Set what differs from the model's cfg, in place (`pre_processor.resize.size`,
+        `pre_processor.normalize.mean` / `.std`): the printed statements change nothing else, so
+        the batch size, interpolation, `preserve_aspect_ratio` and `symmetric_pad` the predictor
+        was built with stay (a rebuilt `PreProcessor` would silently stretch pages: its `Resize`
+        defaults both to False where docTR's predictors set them).
     Example:
         `DetectionPredictor(PreProcessor((1024, 1024), 1, mean=(0.5,) * 3), model)` for a model
         trained with docTR's default statistics.
@@ -112,17 +116,26 @@ def preprocessing_mismatch(facts: ModelFacts) -> Iterator[Problem]:
         got, want = c.preprocessing, c.expected
         if got is None or want is None:
             continue
-        diffs = [f"{k} {getattr(got, k)} vs {getattr(want, k)} in cfg" for k in ("size", "mean", "std")
-                 if getattr(got, k) != getattr(want, k)]
-        if diffs:
-            model = c.path
+        differ = [k for k in ("size", "mean", "std") if getattr(got, k) != getattr(want, k)]
+        if differ:
+            diffs = [f"{k} {getattr(got, k)} vs {getattr(want, k)} in cfg" for k in differ]
             yield Problem(
                 f"the {c.role} pre-processor differs from the model's cfg: {'; '.join(diffs)}",
                 location=c.preprocessor_path,
-                fix=(f"from doctr.models.preprocessor import PreProcessor\n"
-                     f"{c.preprocessor_path} = PreProcessor({model}.cfg[\"input_shape\"][-2:], "
-                     f"{c.preprocessor_path}.batch_size, mean={model}.cfg[\"mean\"], std={model}.cfg[\"std\"])"),
+                fix="\n".join(_set_from_cfg(c.preprocessor_path, c.path, k) for k in differ),
             )
+
+
+# What each pre-processing value is set from, in place: nothing else of the pre-processor changes (its batch size,
+# interpolation, preserve_aspect_ratio, symmetric_pad stay as the user built them).
+_FROM_CFG = {"size": ("resize.size", 'tuple({model}.cfg["input_shape"][-2:])'),
+             "mean": ("normalize.mean", 'list({model}.cfg["mean"])'),
+             "std": ("normalize.std", 'list({model}.cfg["std"])')}
+
+
+def _set_from_cfg(pre: str, model: str, key: str) -> str:
+    attribute, value = _FROM_CFG[key]
+    return f"{pre}.{attribute} = {value.format(model=model)}"
 
 
 @check(

@@ -87,6 +87,14 @@ def static_batch(facts: OnnxFacts) -> Iterator[Problem]:
     if fixed:
         names = ", ".join(f"{p.name}{list(p.shape)}" for p in fixed)
         axes = ", ".join(f'"{p.name}": {{0: "batch_size"}}' for p in (*facts.inputs, *facts.outputs))
+        if not facts.from_doctr:  # ocrdoctor export rebuilds docTR models only: the graph's own framework re-exports
+            yield Problem(
+                f"the batch dimension is fixed at {fixed[0].shape[0]} in {names}, in {facts.origin}: a runtime "
+                "feeding it batches fails; its own pipeline may feed one image at a time",
+                location=", ".join(p.name for p in fixed),
+                fix="Re-export it with a dynamic batch axis from the framework that made it, or feed it one image "
+                    "per call", advice=True)
+            return
         yield Problem(
             f"the batch dimension is fixed at {fixed[0].shape[0]} in {names}: batches of pages or word crops will fail",
             location=", ".join(p.name for p in fixed),

@@ -40,6 +40,7 @@ class Rewrite:
     applies: Callable[[CheckpointFacts], bool]
     numerics: bool = False
     dtype: str | None = None
+    review: bool = False  # it rests on an inference (the vocab a head's size fits): review it before applying
 
 
 def _floats(facts: CheckpointFacts) -> list:
@@ -73,6 +74,16 @@ def wasted_bytes(facts: CheckpointFacts) -> int:
     return sum(storages.values()) - sum(used.values())
 
 
+def inferred_vocab(facts: CheckpointFacts) -> str | None:
+    """The name of the one installed docTR vocab a recognition head with no stored vocab fits (OD117), else None."""
+    from ..anatomy.heads import head_verdict
+
+    if facts.config is not None and facts.config.vocab is not None or not known(facts):
+        return None
+    verdict = head_verdict(facts.architecture, None, None)
+    return verdict.vocab_name if verdict is not None and verdict.code == "OD117" else None
+
+
 def bloated(facts: CheckpointFacts) -> bool:
     wasted = wasted_bytes(facts)
     return wasted >= 1 << 20 and wasted >= 0.2 * facts.size
@@ -91,6 +102,8 @@ REWRITES = (
     Rewrite("OD111", "writes torch's zip format", lambda f: True),
     Rewrite("OD114", "reparameterizes FAST", lambda f: fast_training_form(f) is not None, numerics=True),
     Rewrite("OD115", "writes compact copies of views", bloated),
+    Rewrite("OD117", "keeps the vocab the head fits beside the weights", lambda f: inferred_vocab(f) is not None,
+            review=True),
 )
 REWRITTEN = frozenset(r.code for r in REWRITES)
 
@@ -101,11 +114,27 @@ def needed(facts: CheckpointFacts) -> list[Rewrite]:
 
 
 def file_applicability(facts: CheckpointFacts):
-    """SAFE, or CHANGES_NUMERICS where one of the rewrites the file needs changes numerics."""
+    """SAFE, or CHANGES_NUMERICS where one of the rewrites the file needs changes numerics; REVIEW for a model ocrdoctor
+    does not know (OD112): renaming its keys or moving its storages may not fit its own loader."""
     from ..core.findings import Applicability
 
+    if not known(facts) or any(r.review for r in needed(facts)):
+        return Applicability.REVIEW
     numerics = any(r.numerics for r in needed(facts))
     return Applicability.CHANGES_NUMERICS if numerics else Applicability.SAFE
+
+
+def known(facts: CheckpointFacts) -> bool:
+    """The weights are a docTR architecture's (identified, or checked against one with --arch)."""
+    return facts.architecture is not None and facts.architecture.identified
+
+
+def own_loader_note(facts: CheckpointFacts) -> str:
+    """What a finding on a model of no known architecture adds: the fact, and that its loader may differ."""
+    if known(facts):
+        return ""
+    return ("; the keys match no docTR architecture (OD112): a plain load_state_dict expects bare keys on the CPU, "
+            "but this model's own loader may expect the file as it was saved")
 
 
 def file_program(facts: CheckpointFacts) -> str | None:
@@ -115,12 +144,37 @@ def file_program(facts: CheckpointFacts) -> str | None:
     done = {r.code for r in needed(facts)}
     program = weights_program(facts, cast="float32" if done & {"OD107", "OD108"} else None,
                               reparameterize=fast_training_form(facts), compact="OD115" in done)
+    vocab = inferred_vocab(facts)
+    if program is not None and vocab is not None:
+        return _with_inferred_vocab(program, facts.architecture.arch, vocab)
     config = facts.kept_config()
     if program is None or config is None or not config.to_dict():
         return program
     kept = json.dumps(config.to_dict(), ensure_ascii=False)
     return "\n".join([program, "import json", "", f"with open({SIDECAR!r}, \"w\", encoding=\"utf-8\") as f:",
                       f"    json.dump({kept}, f, indent=2)  # the model's config, as ocrdoctor fix keeps it"])
+
+
+def _with_inferred_vocab(program: str, arch: str, name: str) -> str:
+    """The program, the weights loaded strictly into `arch` built with VOCABS[name] first, then the config docTR's
+    loaders read (arch, vocab, input_shape) written beside them: no vocab is left to guess at deployment."""
+    *body, save = program.splitlines()
+    return "\n".join([
+        *body,
+        "from doctr.datasets import VOCABS",
+        f"from doctr.models import {arch}",
+        "",
+        f'VOCAB = VOCABS["{name}"]  # the installed docTR\'s one vocab of the head\'s size: is it the one it was '
+        "trained with?",
+        f"model = {arch}(pretrained=False, pretrained_backbone=False, vocab=VOCAB)",
+        "model.load_state_dict(sd, strict=True)  # the head fits",
+        save,
+        "import json",
+        "",
+        f"with open({SIDECAR!r}, \"w\", encoding=\"utf-8\") as f:",
+        f'    json.dump({{"arch": "{arch}", "vocab": VOCAB, "input_shape": list(model.cfg["input_shape"])}}, f, '
+        "indent=2)",
+    ])
 
 
 def file_command(facts: CheckpointFacts) -> str | None:

@@ -96,7 +96,7 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
     Seen in the field:
         The bypass this rule closes: a `torch.save` zip whose pickle calls
         `copyreg._reconstructor(subprocess.Popen, subprocess.Popen, argv)` and then gives the
-        object a module's state passed as a pickled model (ocrdoctor issue 26; the family of
+        object a module's state passed as a pickled model (ocrdoctor issue #26; the family of
         picklescan and modelscan advisories where a scanner trusted what a pickle said of itself).
     """
     if facts.pickled_module and not facts.unsafe and not facts.hostile:

@@ -16,7 +16,7 @@ from ..core.registry import check
 from ..core.units import count, human_bytes, listing, subscript
 from ..inspect.checkpoint import CheckpointFacts, TensorInfo
 from . import examples as ex
-from .programs import file_applicability, file_command, file_program, fix_command
+from .programs import file_applicability, file_command, file_program, fix_command, own_loader_note
 
 SAFE = Applicability.SAFE
 NUMERICS = Applicability.CHANGES_NUMERICS
@@ -26,7 +26,7 @@ def _with_program(facts: CheckpointFacts, message: str, *, location: str | None 
     """A finding a rewrite of the file clears: the file's one program (every rewrite it needs, programs.REWRITES)
     and its one command; where no program can load the file, the command alone."""
     program = file_program(facts)
-    return Problem(message, location=location,
+    return Problem(message + own_loader_note(facts), location=location,
                    fix=program or "Run the command shown: ocrdoctor fix reads the file without loading it",
                    applicability=file_applicability(facts), advice=program is None, command=file_command(facts))
 

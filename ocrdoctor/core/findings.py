@@ -40,10 +40,11 @@ _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 class Applicability(enum.Enum):
-    """Whether applying a fix can change results (ruff's safe / unsafe fixes)."""
+    """Whether applying a fix can change results (ruff's safe / unsafe fixes), or may not fit the model at all."""
 
     SAFE = "safe"
     CHANGES_NUMERICS = "changes-numerics"
+    REVIEW = "review"  # may not fit this model's own loader (a model ocrdoctor does not know): review it first
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ model needs that model: `ocrdoctor export` fills it in; a plain check leaves it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,27 @@ class OnnxFacts:
     session_error: str | None = None   # the requested GPU session could not be opened
     runtime_error: str | None = None   # onnxruntime could not open or run the model at all
     parity: Parity | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # the graph's metadata_props (docTR's config, recorded)
+
+    @property
+    def from_doctr(self) -> bool:
+        """A docTR or OnnxTR export: its config recorded by `ocrdoctor export`, or docTR's own port names (an `input`
+        of (batch, 3, H, W) and `logits`, as docTR's export_model_to_onnx and OnnxTR's published models name them)."""
+        if "arch" in self.metadata:
+            return True
+        return [p.name for p in self.inputs] == ["input"] and any(p.name == "logits" for p in self.outputs)
+
+    @property
+    def origin(self) -> str:
+        """What made the graph, for the report: a docTR export, or another framework's graph."""
+        if self.from_doctr:
+            return f"a docTR export ({self.metadata['arch']})" if "arch" in self.metadata else "a docTR export"
+        return f"another framework's graph ({self.producer or 'producer unknown'}): not a docTR or OnnxTR export"
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": "onnx", "bytes": self.size}
+        if self.inputs:
+            out["origin"] = self.origin
         if self.opset is not None:
             ports = ", ".join(f"{p.name}[{', '.join(str(d) for d in p.shape)}]" for p in self.inputs)
             out["graph"] = f"opset {self.opset}, {'float16' if self.float16 else 'float32'}, {ports}"
@@ -116,6 +134,7 @@ def _graph_facts(model: Any, path: str, size: int) -> dict[str, Any]:
         "inputs": tuple(_port(v) for v in model.graph.input if v.name not in inits),
         "outputs": tuple(_port(v) for v in model.graph.output),
         "float16": any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer),
+        "metadata": {p.key: p.value for p in model.metadata_props},
     }
 
 

@@ -35,7 +35,7 @@ def _describe(f) -> str:
     if f.location:
         lines.append(f"at: {f.location}")
     if f.fix:
-        lines.append(f"fix: {f.fix}")
+        lines.append(f"fix ({f.applicability.value if f.applicability else 'advice'}): {f.fix}")
     return "\n".join(lines)
 
 

@@ -164,6 +164,10 @@ def check_output(source: Path, output: Path, force: bool, config: bool = False) 
 
 def _plan(ckpt: Checkpoint, facts: CheckpointFacts, model: CheckpointFacts, output: Path, dtype: str | None) -> _Plan:
     state, changes, before = _clean_state(ckpt, model, dtype)
+    match = model.architecture
+    if match is None or not match.identified:  # renamed keys, storages on the CPU: what a plain load wants
+        changes.append("the keys match no docTR architecture (OD112): written for a plain load_state_dict; this "
+                       "model's own loader may expect the file as it was saved (not checked: no strict load)")
     if facts.untrusted_modules:  # read from the records, nothing run: the source itself stays unsafe to load
         changes.append(f"read the weights from a module tree of classes nothing models or trusts "
                        f"({', '.join(facts.untrusted_modules[:3])}; OD101): do not load the source file")

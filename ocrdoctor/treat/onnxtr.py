@@ -42,6 +42,11 @@ def onnxtr_model(path: Path, arch: str, device: str = "cpu") -> Any:
         raise BuildError(f"{path}: onnxruntime cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})") \
             from None
     port = session.get_inputs()[0]
+    docTR_ports = port.name == "input" and any(o.name == "logits" for o in session.get_outputs())
+    if "arch" not in meta and not docTR_ports:
+        producer = session.get_modelmeta().producer_name or "an unknown producer"
+        raise BuildError(f"{path} is another framework's graph ({producer}: its input is {port.name!r}), not a docTR "
+                         "or OnnxTR export: OnnxTR builds docTR's architectures only")
     if len(port.shape) != 4:  # an image model's (batch, 3, H, W): another package's graph is refused here
         shape = "x".join(str(d) if isinstance(d, int) else "N" for d in port.shape)
         raise BuildError(f"{path}: not an OnnxTR or docTR export: its input {port.name!r} is {shape}, where {arch} "
