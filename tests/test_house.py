@@ -320,3 +320,18 @@ def test_the_package_names_its_functions_lazily():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_reader_has_no_import_circle_and_chooses_no_targets():
+    """read/ only reads bytes: no module of it imports another that imports it back (at any depth, lazy imports
+    included), and none raises the run's UsageError (what the user named is the run room's business)."""
+    known = modules()
+    reader = {m: p for m, p in known.items() if room(m) == "read"}
+    graph = {m: {t for _, t in imports(p, m, known) if t in reader and t != m} for m, p in reader.items()}
+
+    def reaches(start: str, goal: str, seen: set) -> bool:
+        return any(n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen)) for n in graph[start])
+
+    circles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if reaches(b, a, set()))
+    assert circles == []
+    assert not [m for m, p in reader.items() if "UsageError" in p.read_text()]
