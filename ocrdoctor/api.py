@@ -23,19 +23,20 @@ from .run.targets import LiveModel, Machine, OnnxtrPredictor
 
 
 def check_paths(paths: str | Path | Iterable[str | Path], *, arch: str | None = None, key: str | None = None,
-                config: str | Path | None = None, settings: Settings | None = None, registry: Registry | None = None,
-                **options) -> Report:
+                vocab: str | None = None, config: str | Path | None = None, settings: Settings | None = None,
+                registry: Registry | None = None, **options) -> Report:
     """`ocrdoctor check PATH...` from Python: a path or several. `options` are the CLI's (`fail_on="warning"`,
     `select="OD1"` or `["OD1", "OD205"]`, `ignore`, `include`, `exclude`, `jobs`, `no_limits`, `values`,
     `timeout`) and behave as there; an unknown one is a TypeError. `key` picks the weights inside each file
-    (`model.reco`). Paths may be URLs (`https://`, `s3://`, `gs://`, `hf://`: the `remote` extra).
+    (`model.reco`); `vocab` builds a recognizer with `arch` (a docTR vocab's name, a file, or the characters).
+    Paths may be URLs (`https://`, `s3://`, `gs://`, `hf://`: the `remote` extra).
     Raises UsageError, as the CLI exits 2, when nothing named can be checked."""
     settings = settings_for("check_paths", options, config, settings)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     known_arch(arch)
     targets, skipped = targets_of(list(paths), settings.include, settings.exclude, settings.timeout, arch,
-                                  key_path(key))
+                                  key_path(key), vocab)
     plan = plan_for(settings, file_kinds(arch, targets), registry)
     return loop.run(plan, targets, jobs=settings.jobs, skipped=skipped)
 
@@ -60,11 +61,12 @@ def check_path(path: str | Path, **options) -> Report:
 
 def check_deployment(det: str | Path | None = None, det_arch: str | None = None, reco: str | Path | None = None,
                      reco_arch: str | None = None, *, device: str = "cpu", half: bool = False,
-                     config: str | Path | None = None, settings: Settings | None = None,
+                     vocab: str | None = None, config: str | Path | None = None, settings: Settings | None = None,
                      registry: Registry | None = None, **options) -> Report:
     """`ocrdoctor check --det ... --reco ...` from Python: each file checked against its architecture, the
     predictor a deployment builds from them (docTR's, or OnnxTR's for ONNX exports), then the machine. A
-    detector alone or a recognizer alone is a deployment too. Options as for check_paths."""
+    detector alone or a recognizer alone is a deployment too; `vocab` builds the recognizer. Options as for
+    check_paths."""
     settings = settings_for("check_deployment", options, config, settings)
     halves = deployment.halves_of(det, det_arch, reco, reco_arch)
     for path, _ in halves.values():
@@ -79,7 +81,7 @@ def check_deployment(det: str | Path | None = None, det_arch: str | None = None,
     for _, arch in halves.values():
         known_arch(arch)
     plan = plan_for(settings, ("checkpoint", "model", "environment"), registry)
-    return deployment.torch_deployment(plan, halves, device=device, half=half)
+    return deployment.torch_deployment(plan, halves, device=device, half=half, vocab=vocab)
 
 
 def check_environment(*, facts: Any = None, config: str | Path | None = None, settings: Settings | None = None,
@@ -119,15 +121,16 @@ def diagnose(obj: Any, *, environment: bool = True, config: str | Path | None = 
 
 def compare(base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *, max_cer: float = 0.0,
             max_wer: float = 0.0, min_box_recall: float = 0.98, save_golden: str | Path | None = None,
-            config: str | Path | None = None, settings: Settings | None = None, registry: Registry | None = None,
-            **options) -> Any:
+            truth: str | Path | None = None, config: str | Path | None = None, settings: Settings | None = None,
+            registry: Registry | None = None, **options) -> Any:
     """`ocrdoctor compare` from Python. `base`: a docTR predictor, or a golden file's path; `candidate`: a docTR
     predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files, PDFs,
-    folders (None: the pages shipped with the trained pair). Returns a treat.compare.Comparison; options as
-    for check_paths (`fail_on`, `select`, `ignore`, ...)."""
+    folders (None: the pages shipped with the trained pair, whose true text ships too). `truth`: JSON of page
+    name to its text, so the base's own accuracy is shown. Returns a treat.compare.Comparison; options as for
+    check_paths (`fail_on`, `select`, `ignore`, ...)."""
     from .treat.compare import compare as compared
 
     settings = settings_for("compare", options, config, settings)
     plan = plan_for(settings, ("comparison",), registry)
     return compared(plan, base, candidate, pages, max_cer=max_cer, max_wer=max_wer, min_box_recall=min_box_recall,
-                    save_golden=save_golden)
+                    save_golden=save_golden, truth=truth)

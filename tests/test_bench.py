@@ -92,6 +92,11 @@ def test_the_trained_pair_reads_the_same_after_each_fix_and_the_eval_step_is_fla
     data = result.to_dict()
     assert data["read_on"] == "3 sample pages" and data["rows"][1]["reads_differently"] is True
     assert not predictor.det_predictor.model.exportable  # the models are left as the ladder leaves them
+    before, after = result.stages  # the whole predictor stage by stage, as given (float64, training) and fixed
+    assert (before.label, after.label) == ("as given", "after the fixes")
+    assert after.total < before.total and after.seconds["detection"] < before.seconds["detection"]
+    assert "stage by stage: the whole predictor on the 3 sample pages" in table and "after the fixes" in table
+    assert [s["label"] for s in data["stages"]] == ["as given", "after the fixes"]
 
 
 def test_a_step_whose_spread_includes_no_change_is_left_out_of_the_total():

@@ -73,8 +73,9 @@ def test_reco_with_custom_vocab_but_no_vocab_entry_cannot_be_built(save, deploym
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     [od126] = [f for f in data["findings"] if f["rule"] == "OD126"]
-    assert ("the head is sized for a vocab of 10 and no vocab of that size is stored: cannot build "
-            "crnn_mobilenet_v3_small (see OD117)") in od126["message"]
+    assert ("the head is sized for a vocab of 10 and none is stored: cannot build crnn_mobilenet_v3_small; name it "
+            "with --vocab") in od126["message"]
+    assert "bare_reco.config.json" in od126["message"]  # the sidecar docTR's loaders read, named
     assert "OD117 explains it" in od126["message"] and od126["target"] == f"{reco} as crnn_mobilenet_v3_small"
     statuses = {t["target"]: t["status"] for t in data["targets"]}
     assert statuses[f"{reco} as crnn_mobilenet_v3_small"] == "not_built"

@@ -1,8 +1,10 @@
-"""Fixes keep what they do not fix: OD209's statements set what differs from the model's cfg and nothing else.
+"""Fixes keep what they do not fix: OD209's statements set what differs from how the model was trained (its cfg's
+size, mean and std; the resize flags docTR's factory sets) and nothing else.
 
 A predictor built with any batch size, interpolation, `preserve_aspect_ratio` and `symmetric_pad`, its mean
 knocked off the cfg, is fixed by the statements OD209 prints; the pre-processor then equals, attribute by
-attribute, one built with the same settings and the right mean, and the trained pair reads the same words.
+attribute, one built with the same batch size and interpolation, the right mean and docTR's resize flags, and
+the trained pair reads the same words.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ pytest.importorskip("doctr")
 import ocrdoctor  # noqa: E402
 
 COMBINATIONS = list(itertools.product((1, 8), ("bilinear", "nearest"), (True, False), (True, False)))
+FACTORY = {"det_predictor": (True, True), "reco_predictor": (True, False)}  # docTR's (preserve_aspect_ratio, pad)
 
 
 def _pre(model, batch: int, interpolation: str, keep_ratio: bool, pad: bool, mean=None):
@@ -51,13 +54,17 @@ def pair():
 def _fixed(pair, batch: int, interpolation: str, keep_ratio: bool, pad: bool):
     """(the predictor, its mean knocked off the cfg and OD209's statements run as printed; the reference)."""
     predictor, reference = pair
-    for part, ref in ((predictor.det_predictor, reference.det_predictor),
-                      (predictor.reco_predictor, reference.reco_predictor)):
+    for name in FACTORY:
+        part, ref = getattr(predictor, name), getattr(reference, name)
         part.pre_processor = _pre(part.model, batch, interpolation, keep_ratio, pad, mean=(0.5, 0.5, 0.5))
-        ref.pre_processor = _pre(ref.model, batch, interpolation, keep_ratio, pad)
+        ref.pre_processor = _pre(ref.model, batch, interpolation, *FACTORY[name])
     findings = [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == "OD209"]
     assert len(findings) == 2  # the detection and the recognition pre-processor
     for finding in findings:
+        task = "det_predictor" if "det_predictor" in finding.location else "reco_predictor"
+        named = {k for k, given, trained in zip(("preserve_aspect_ratio", "symmetric_pad"), (keep_ratio, pad),
+                                                 FACTORY[task], strict=True) if given != trained}
+        assert {k for k in ("preserve_aspect_ratio", "symmetric_pad") if f"resize.{k} =" in finding.fix} == named
         exec(finding.fix, {"predictor": predictor})  # as printed
     assert not [f for f in ocrdoctor.diagnose(predictor, environment=False).findings if f.rule == "OD209"]
     return predictor, reference

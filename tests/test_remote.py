@@ -24,7 +24,7 @@ from tests.conftest import codes, run, run_process  # noqa: E402
 from tests.rangeserver import Behaviour, serving  # noqa: E402
 
 SECRET = "X-Amz-Signature=0123abcd"
-VALUE_RULES = {"OD109", "OD110", "OD116"}
+VALUE_RULES = {"OD109", "OD110", "OD116", "OD127", "OD128"}
 
 
 @pytest.fixture(scope="module")

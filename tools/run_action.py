@@ -2,7 +2,7 @@
 in bash, as a runner would, with the inputs given; `uses:` steps are not run (no network), but what
 they would be handed is checked (the SARIF upload's file exists and is SARIF 2.1.0).
 
-    python tools/run_action.py action.yml --input package=dist/ocrdoctor-0.5.0-py3-none-any.whl \\
+    python tools/run_action.py action.yml --input package=dist/ocrdoctor-0.6.0-py3-none-any.whl \\
         --input paths=models/ [--skip "Install ocrdoctor"] [--runner-temp DIR]
 
 Exits with the job's exit code: the first failing step's, else 0. .ci/run uses it to test the

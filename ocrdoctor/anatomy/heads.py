@@ -87,12 +87,15 @@ def head_verdict(match: ArchMatch | None, stored: str | None, source: str | None
     if here:
         drifted = [n for n in here if n in CHANGES and _varies(n)]
         warning = "".join(f"; {n} was {CHANGES[n]}" for n in drifted)
-        return Verdict("OD117", f"no vocab stored with a head of {outputs}: it fits docTR {ref}'s {listing(here, 4)} "
+        texts = {release_vocabs(ref)[n] for n in here}
+        one = sorted(here)[0] if len(texts) == 1 else None  # english, indonesian, malay, zulu: one string in 1.1
+        fits = (f"{one}" + (f" (the same characters as {listing(sorted(here)[1:], 4)})" if len(here) > 1 else "")
+                if one else listing(here, 4))
+        return Verdict("OD117", f"no vocab stored with a head of {outputs}: it fits docTR {ref}'s {fits} "
                                 f"({size} characters), not {match.arch}'s default ({len(default or '')}): store the "
                                 f"vocab with the weights so the deployment cannot pick another{warning}"
                                 + reference_note(),
-                       vocab=release_vocabs(ref)[here[0]] if len(here) == 1 else None,
-                       vocab_name=here[0] if len(here) == 1 else None)
+                       vocab=texts.pop() if one else None, vocab_name=one)
     return Verdict("OD117", f"no vocab stored with a head of {outputs}: a custom vocab of {size} characters "
                             f"(no docTR vocab has that size); the deployment cannot know the characters"
                             + reference_note())

@@ -22,6 +22,8 @@ from ..core.units import count
 class Leaf(NamedTuple):
     shape: tuple[int, ...]
     constant: float | None  # the one value of a tensor whose elements are all equal; None otherwise
+    minimum: float | None = None  # of a norm layer's 1-D tensors (how far training moved them)
+    maximum: float | None = None
 
 
 class Evidence(NamedTuple):
@@ -29,8 +31,12 @@ class Evidence(NamedTuple):
     statistics: int  # BatchNorm layers whose running statistics never moved
     zero_biases: int  # conv / linear biases still exactly 0 (support, not proof)
     biases: int
+    fused: int = 0  # a reparameterized FAST: fused convolutions whose bias is exactly 0 (the proof there)
 
     def describe(self) -> str:
+        if self.fused:
+            return (f"{_all(self.fused, 'fused convolution')} with a bias of exactly 0: the BatchNorm folded into "
+                    "them by reparameterization was at its initialization (weight 1, bias 0, mean 0)")
         parts = []
         if self.norms:
             parts.append(f"{_all(self.norms, 'norm layer')} at exactly weight 1, bias 0")
@@ -55,7 +61,7 @@ def evidence(leaves: Mapping[str, Leaf], skip: Iterable[str] = ()) -> Evidence |
     skip = tuple(skip)
     names = [n for n in leaves if not n.startswith(skip)] if skip else list(leaves)
     with_bias = [n[:-5] for n in names if n.endswith(".bias")]  # only these layers can be norms or biased
-    norms = [layer for layer in with_bias if _is_norm(leaves, layer)]
+    norms = [layer for layer in with_bias if is_norm(leaves, layer)]
     statistics = [n[:-13] for n in names if n.endswith(".running_mean")]
     if not norms and not statistics:
         return None
@@ -69,7 +75,7 @@ def evidence(leaves: Mapping[str, Leaf], skip: Iterable[str] = ()) -> Evidence |
     return Evidence(len(norms), len(statistics), zero, len(biases))
 
 
-def _is_norm(leaves: Mapping[str, Leaf], layer: str) -> bool:
+def is_norm(leaves: Mapping[str, Leaf], layer: str) -> bool:
     """A 1-D weight with a 1-D bias of the same shape: BatchNorm, LayerNorm, GroupNorm affine."""
     weight, bias = leaves.get(f"{layer}.weight"), leaves.get(f"{layer}.bias")
     return weight is not None and bias is not None and len(weight.shape) == 1 and weight.shape == bias.shape
@@ -108,17 +114,34 @@ def _has_weight_matrix(leaves: Mapping[str, Leaf], layer: str) -> bool:
     return weight is not None and len(weight.shape) >= 2 and f"{layer}.bias" in leaves
 
 
+MIN_FUSED = 4  # fused convolutions a verdict needs
+
+
+def fused_evidence(leaves: Mapping[str, Leaf]) -> Evidence | None:
+    """The evidence left in a reparameterized FAST model, where no norm layer is left: fusing a BatchNorm at its
+    initialization into a convolution gives a bias of beta - mean * gamma / sqrt(var + eps) = exactly 0, while a
+    trained BatchNorm gives a bias that is never 0 everywhere. None when a norm layer is left (evidence() judges
+    those) or any fused bias moved."""
+    names = list(leaves)
+    if any(is_norm(leaves, n[:-5]) for n in names if n.endswith(".bias")):
+        return None
+    fused = [n for n in names if n.endswith(".bias") and len(leaves.get(n[:-5] + ".weight", Leaf((), None)).shape) == 4]
+    if len(fused) < MIN_FUSED or not all(leaves[n].constant == 0.0 for n in fused):
+        return None
+    return Evidence(0, 0, len(fused), len(fused), fused=len(fused))
+
+
 def live_leaves(module) -> dict[str, Leaf]:
     """The leaves of a live torch module, read without copying it (norm and bias values only)."""
     leaves = {}
     for name, tensor in module.state_dict(keep_vars=True).items():
-        constant = None
+        constant = low = high = None
         if tensor.dim() <= 1 and tensor.numel() and tensor.device.type != "meta":
             flat = tensor.detach().reshape(-1)
-            first = flat[0]
-            if bool((flat == first).all()):
-                constant = float(first)
-        leaves[name] = Leaf(tuple(tensor.shape), constant)
+            low, high = float(flat.min()), float(flat.max())
+            if low == high:
+                constant = low
+        leaves[name] = Leaf(tuple(tensor.shape), constant, low, high)
     return leaves
 
 

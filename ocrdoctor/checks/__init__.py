@@ -9,8 +9,8 @@ from ..core.registry import register_builtin
 
 # The built-in rule modules of each target kind (a module may serve several: OD212 reads OnnxTR predictors too).
 BUILTIN = {
-    "checkpoint": ("checkpoint", "safety", "weights", "architecture"),
-    "model": ("precision", "model", "judged"),
+    "checkpoint": ("checkpoint", "safety", "weights", "training", "architecture"),
+    "model": ("precision", "model", "training_live", "pipeline", "judged"),
     "environment": ("environment", "resources"),
     "onnx": ("onnx",),
     "comparison": ("comparison",),

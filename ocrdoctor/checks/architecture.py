@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from ..anatomy.architectures import identify
 from ..anatomy.heads import Verdict, head_verdict, layout_drift
+from ..anatomy.hyperparameters import constructor, hyperparameters
 from ..core.findings import Applicability, Problem, Severity, Skip
 from ..core.registry import check
 from ..core.units import listing
@@ -79,6 +80,7 @@ def unknown_architecture(facts: CheckpointFacts) -> Iterator[Problem]:
     bad=[
         ex.Example(_doctr("db_mobilenet_v3_large", "x").write, "detector-as-recognizer",
                    arch="crnn_mobilenet_v3_small"),
+        ex.Example(_doctr("parseq", "x", max_length=40).write, "parseq-max-length-40", arch="parseq"),
         ex.saved(lambda: {k: v for k,
                           v in ex.doctr_state_dict("db_mobilenet_v3_large").items() if "prob_head" not in k},
                  "missing-head"),
@@ -106,11 +108,16 @@ def architecture_mismatch(facts: CheckpointFacts) -> Iterator[Problem]:
     Why it matters:
         `load_state_dict` raises on the server; with `strict=False` the missing layers keep
         their random initial values and the model silently outputs garbage.
+        A shape mismatch that is a constructor argument (PARSeq's `pos_queries` and MASTER's
+        positional encoding hold `max_length` positions) names the argument and its value.
     Fix:
         Load it into the architecture it was trained as (the message names the one it looks
-        like), or re-export the weights so the keys match.
+        like), or re-export the weights so the keys match; for a hyperparameter, build the model
+        with the value the message prints (`parseq(..., max_length=40)`).
     Example:
         A detector's weights given as `--reco` of a deployment.
+    Seen in the field:
+        A PARSeq trained with `max_length=40` reported as not fitting PARSeq: mindee/doctr#1478.
     """
     weights = facts.require_weights()
     match = facts.architecture
@@ -121,6 +128,14 @@ def architecture_mismatch(facts: CheckpointFacts) -> Iterator[Problem]:
 
 
 def _key_mismatch(match, weights) -> Problem:
+    values = None if match.missing or match.unexpected else hyperparameters(match.arch, match.mismatched)
+    if values:
+        k, saved, expected = match.mismatched[0]
+        args = ", ".join(f"{name}={v}" for name, v in values.items())
+        return Problem(f"{match.arch} was trained with {args}, not its default: {k} is {list(saved)} where the "
+                       f"default model has {list(expected)}; build it with {match.arch}(..., {args})",
+                       location=listing([m[0] for m in match.mismatched], 5),
+                       fix=constructor(match.arch, values), advice=True)
     parts = []
     if match.missing:
         parts.append(f"{len(match.missing)} keys missing ({listing(match.missing, 2)})")

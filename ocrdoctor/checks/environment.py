@@ -56,8 +56,9 @@ def cpu_only_torch(facts: EnvironmentFacts) -> Iterator[Problem]:
         is None), typically from `pip install torch --index-url .../whl/cpu` or a requirements
         file written on a laptop.
     Why it matters:
-        Every model runs on the CPU, often ten times slower or worse, and nothing fails:
-        `.cuda()` raises only if someone calls it.
+        Every model runs on the CPU while the GPU waits, and nothing fails: `.cuda()` raises
+        only if someone calls it (`ocrdoctor bench --device cuda` measures what is lost, once a
+        CUDA build is installed).
     Fix:
         Install the CUDA build that matches the driver, e.g.
         `pip install --force-reinstall "torch==2.15.0" --index-url https://download.pytorch.org/whl/cu130`.

@@ -17,9 +17,11 @@ from . import examples as ex
 
 def _unbuilt() -> NotJudged:
     return NotJudged("reco.pt as crnn_mobilenet_v3_small",
-                     "reco.pt: the head is sized for a vocab of 100 and no vocab of that size is stored: cannot build "
-                     "crnn_mobilenet_v3_small (see OD117)",
-                     "OD117 explains it: store the vocab beside the weights in <stem>.config.json")
+                     "reco.pt: the head is sized for a vocab of 99 and none is stored: cannot build "
+                     "crnn_mobilenet_v3_small; name it with --vocab (a docTR vocab, a file, or the characters) or "
+                     'keep it in reco.config.json ({"vocab": "..."}) (see OD117)',
+                     "OD117 explains it: check again with --vocab, or store the vocab beside the weights in "
+                     "<stem>.config.json")
 
 
 @check(
@@ -41,7 +43,8 @@ def not_judged(facts) -> Iterator[Problem]:
         `--fail-on error` would pass a model no model rule looked at. The file's own rules still
         ran (OD117 often says why); the other half of a deployment is still built and checked.
     Fix:
-        What the message names: store the vocab in `<stem>.config.json` beside the weights
+        What the message names: name the vocab with `--vocab` (a docTR vocab, a file, or the
+        characters; `ocrdoctor rules --vocabs` lists docTR's), or store it in `<stem>.config.json` beside the weights
         (`{"vocab": "...", "arch": "..."}`, the keys docTR's `from_hub` reads), install the
         missing extra, or name the architecture the file was trained as.
     Example:

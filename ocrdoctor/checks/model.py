@@ -90,40 +90,59 @@ def unreparameterized_fast(facts: ModelFacts) -> Iterator[Problem]:
 @check(
     "OD209", "preprocessing-mismatch", Severity.WARNING, "model",
     applicability=SAFE,
-    bad=[ex.model("wrong-mean", lambda: ex.predictor_with_preprocessing(mean=(0.5, 0.5, 0.5)))],
-    good=[ex.model("from-cfg", ex.predictor_with_preprocessing)],
+    bad=[ex.model("wrong-mean", lambda: ex.predictor_with_preprocessing(mean=(0.5, 0.5, 0.5))),
+         ex.model("stretched-pages", lambda: ex.predictor_with_preprocessing(preserve_aspect_ratio=False)),
+         ex.model("padded-at-the-corner", lambda: ex.predictor_with_preprocessing(symmetric_pad=False))],
+    good=[ex.model("from-cfg", ex.predictor_with_preprocessing),
+          ex.model("stretched-as-trained", lambda: ex.predictor_with_preprocessing(
+              preserve_aspect_ratio=False, cfg={"preserve_aspect_ratio": False}))],
 )
 def preprocessing_mismatch(facts: ModelFacts) -> Iterator[Problem]:
     """The predictor's pre-processing differs from what the model was trained with.
 
     What it detects:
         A pre-processor whose resize size, mean or std differs from the model's `cfg`
-        (`input_shape`, `mean`, `std`).
+        (`input_shape`, `mean`, `std`), or whose `preserve_aspect_ratio` / `symmetric_pad`
+        differ from how the model was trained: a training config stored in its cfg when there
+        is one, else what the installed docTR's predictor factory for its task sets
+        (`detection_predictor`: both True; `recognition_predictor`: aspect ratio kept, padded
+        at the end). The message says which it compared with.
     Why it matters:
-        The model sees inputs scaled or normalised differently from training: boxes are
-        missed and characters misread, with no error.
+        The model sees inputs scaled, stretched, padded or normalised differently from
+        training: boxes are missed and characters misread, with no error. Switching off
+        `preserve_aspect_ratio` and `symmetric_pad` on a model trained with them is
+        mindee/doctr#1801. A model trained on stretched pages is right to differ from the
+        factory: store that in its config and the rule compares with it.
     Fix:
-        Set what differs from the model's cfg, in place (`pre_processor.resize.size`,
-        `pre_processor.normalize.mean` / `.std`): the printed statements change nothing else, so
-        the batch size, interpolation, `preserve_aspect_ratio` and `symmetric_pad` the predictor
-        was built with stay (a rebuilt `PreProcessor` would silently stretch pages: its `Resize`
-        defaults both to False where docTR's predictors set them).
+        Set what differs, in place (`pre_processor.resize.size`, `.preserve_aspect_ratio`,
+        `.symmetric_pad`, `pre_processor.normalize.mean` / `.std`): the printed statements
+        change nothing else, so the batch size and interpolation stay (a rebuilt
+        `PreProcessor` would silently stretch pages: its `Resize` defaults both flags to False
+        where docTR's predictors set them).
     Example:
         `DetectionPredictor(PreProcessor((1024, 1024), 1, mean=(0.5,) * 3), model)` for a model
-        trained with docTR's default statistics.
+        trained with docTR's default statistics: a different mean, and pages stretched.
+    Seen in the field:
+        mindee/doctr#1801 (`preserve_aspect_ratio=False, symmetric_pad=False` on docTR's models).
     """
     for c in facts.components:
-        got, want = c.preprocessing, c.expected
-        if got is None or want is None:
+        got, want, trained = c.preprocessing, c.expected, c.trained_resize
+        if got is None:
             continue
-        differ = [k for k in ("size", "mean", "std") if getattr(got, k) != getattr(want, k)]
-        if differ:
-            diffs = [f"{k} {getattr(got, k)} vs {getattr(want, k)} in cfg" for k in differ]
-            yield Problem(
-                f"the {c.role} pre-processor differs from the model's cfg: {'; '.join(diffs)}",
-                location=c.preprocessor_path,
-                fix="\n".join(_set_from_cfg(c.preprocessor_path, c.path, k) for k in differ),
-            )
+        differ = [k for k in ("size", "mean", "std") if want is not None and getattr(got, k) != getattr(want, k)]
+        flags = [k for k in FLAGS if trained is not None and getattr(trained, k) is not None
+                 and getattr(got, k) is not None and getattr(got, k) != getattr(trained, k)]
+        if not differ and not flags:
+            continue
+        diffs = [f"{k} {getattr(got, k)} vs {getattr(want, k)} in cfg" for k in differ]
+        diffs += [f"{k} {getattr(got, k)} vs {getattr(trained, k)} in {trained.source}" for k in flags]
+        fixes = [_set_from_cfg(c.preprocessor_path, c.path, k) for k in differ]
+        fixes += [f"{c.preprocessor_path}.resize.{k} = {getattr(trained, k)}" for k in flags]
+        yield Problem(f"the {c.role} pre-processor differs from how the model was trained: {'; '.join(diffs)}",
+                      location=c.preprocessor_path, fix="\n".join(fixes))
+
+
+FLAGS = ("preserve_aspect_ratio", "symmetric_pad")
 
 
 # What each pre-processing value is set from, in place: nothing else of the pre-processor changes (its batch size,
@@ -141,8 +160,10 @@ def _set_from_cfg(pre: str, model: str, key: str) -> str:
 @check(
     "OD210", "untrained-model", Severity.ERROR, "model",
     bad=[ex.model("fresh-predictor", lambda: ex.ocr_predictor(trained=False)),
-         ex.model("fresh-recognition-model", lambda: ex.doctr_model("crnn_mobilenet_v3_small", trained=False).eval())],
+         ex.model("fresh-recognition-model", lambda: ex.doctr_model("crnn_mobilenet_v3_small", trained=False).eval()),
+         ex.model("factory-fast-reparameterized", lambda: ex.factory_predictor("fast_tiny"))],
     good=[ex.model("trained-predictor", ex.ocr_predictor),
+          ex.model("trained-fast-reparameterized", lambda: ex.reparameterized_fast_model("fast_tiny")),
           ex.model("two-adamw-steps", ex.briefly_trained), ex.model("no-norm-layers", lambda: ex.torch_linear())],
 )
 def untrained_model(facts: ModelFacts) -> Iterator[Problem]:
@@ -151,7 +172,10 @@ def untrained_model(facts: ModelFacts) -> Iterator[Problem]:
     What it detects:
         The same exact evidence as OD116, on the loaded model: every norm layer's affine
         weight at exactly 1 and bias at exactly 0, BatchNorm statistics that saw no training.
-        A model without norm layers gets no verdict.
+        A FAST model docTR's factories reparameterized has no norm layer left: there the
+        evidence is in the fused convolutions, whose every bias is exactly 0 when the BatchNorm
+        folded into them was at its initialization (a trained one never folds to 0 everywhere).
+        Any other model without norm layers gets no verdict.
     Why it matters:
         `pretrained=False`, or a pretrained download that failed and fell back to the default
         initialization, gives a predictor that runs and returns gibberish with no error.

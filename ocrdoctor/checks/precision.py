@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
+from ..anatomy.halfcpu import slow
 from ..core.findings import Applicability, Problem, Severity
 from ..core.registry import check
 from ..core.units import listing
@@ -129,7 +130,8 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
         A model on a CUDA GPU of compute capability 7.0 or newer (tensor cores) whose
         parameters are float32.
     Why it matters:
-        `.half()` is often twice as fast or more there. It changes numerics, though, and has
+        Half precision runs on those tensor cores (`ocrdoctor bench --device cuda` measures the
+        gain on the deployment's own predictor; none is claimed here). It changes numerics and has
         silently corrupted some recognition models' output (docTR PR #2111, crnn_vgg16_bn):
         compare the words read on real pages before and after.
         Architectures known to crash or corrupt in half precision (OD211) are never advised.
@@ -146,7 +148,8 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
         if any(d.startswith("cuda") for d in c.devices) and set(c.dtypes) == {"float32"} and c.arch not in HALF_UNSAFE:
             yield Problem(
                 f"{c.role} model ({c.cls}) runs float32 on a GPU with compute capability "
-                f"{'.'.join(map(str, facts.gpu_capability))}: half precision is often 2x faster",
+                f"{'.'.join(map(str, facts.gpu_capability))}, which has tensor cores for half precision "
+                "(`ocrdoctor bench --device cuda` measures the gain)",
                 location=c.path,
                 fix=f"{c.path}.half()  # once `ocrdoctor compare PAGES... --candidate-dtype float16 "
                     "--candidate-device cuda` reads the same words",
@@ -156,36 +159,45 @@ def fp32_on_gpu(facts: ModelFacts) -> Iterator[Problem]:
 @check(
     "OD205", "half-on-cpu", Severity.ERROR, "model",
     applicability=SAFE,
-    bad=[ex.model("float16-on-cpu", lambda: ex.tiny_net(dtype="float16")),
-         ex.model("bfloat16-without-native-support", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=False)],
+    bad=[ex.model("float16-without-native-support", lambda: ex.tiny_net(dtype="float16"), cpu_fp16=False),
+         ex.model("bfloat16-without-native-support", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=False),
+         ex.model("float16-native-but-old-torch", lambda: ex.tiny_net(dtype="float16"), cpu_fp16=True,
+                  torch_release=(2, 1, 0))],
     good=[ex.model("float32-cpu", ex.tiny_net), ex.on_gpu("half-on-gpu", lambda: ex.tiny_net(dtype="float16")),
-          ex.model("bfloat16-on-amx", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=True)],
+          ex.model("bfloat16-on-amx", lambda: ex.tiny_net(dtype="bfloat16"), cpu_bf16=True),
+          ex.model("float16-on-avx512-fp16", lambda: ex.tiny_net(dtype="float16"), cpu_fp16=True,
+                   torch_release=(2, 14, 1)),
+          ex.model("flags-unreadable", lambda: ex.tiny_net(dtype="float16"), cpu_fp16=None)],
 )
 def half_on_cpu(facts: ModelFacts) -> Iterator[Problem]:
-    """float16 weights on the CPU, or bfloat16 on a CPU without native bfloat16.
+    """Half precision on a CPU that runs it slowly.
 
     What it detects:
-        float16 parameters on the CPU; bfloat16 parameters on a CPU whose flags show no
-        native bfloat16 (AMX or AVX512-BF16, read from /proc/cpuinfo; not judged where the
-        flags cannot be read).
+        float16 parameters on a CPU without native float16 (AVX512-FP16 or AMX-FP16), or with
+        it under a torch older than the release measured fast there; bfloat16 parameters on a
+        CPU without native bfloat16 (AVX512-BF16 or AMX-BF16). The flags are read from
+        /proc/cpuinfo; where they cannot be read, nothing is judged.
     Why it matters:
-        CPU kernels have no fast float16 path: measured 65x slower per page than float32, and
-        some operators are not implemented for float16 on the CPU at all. bfloat16 without
-        hardware support is emulated, slower than float32 too.
+        Without those instructions torch computes half precision by converting every value, and
+        the page takes several times float32's time. The slowdown in the message is a measured
+        row of `ocrdoctor/data/half_cpu.json` (`bench/bench_half_cpu.py`: the shipped pair on its
+        sample pages, each dtype against float32 in the same run), quoted for a CPU like this one.
+        On a CPU with native support, half precision is not slow and the rule is silent (the
+        rows say where that was measured).
     Fix:
-        `predictor = predictor.float()` on the CPU; keep `.half()` for the GPU.
+        `predictor = predictor.float()` on such a CPU; keep `.half()` for the GPU.
     Example:
-        A model saved in float16 for a GPU, then served on a CPU host.
+        A model saved in float16 for a GPU, then served on an AVX2-only CPU host.
     """
     for c in facts.components:
         if "cpu" not in c.devices:
             continue
-        slow = {d: n for d, n in c.dtypes.items() if d == "float16" or (d == "bfloat16" and facts.cpu_bf16 is False)}
-        if slow:
-            why = " (this CPU has no native bfloat16)" if "bfloat16" in slow else ""
-            yield Problem(f"{c.role} model ({c.cls}) has {sum(slow.values())} {'/'.join(slow)} parameters on the "
-                          f"CPU{why}",
-                          location=c.path, fix=f"{facts.root} = {facts.root}.float()")
+        native = {"float16": facts.cpu_fp16, "bfloat16": facts.cpu_bf16}
+        reasons = {d: slow(d, native[d], facts.torch_release) for d in c.dtypes if d in native}
+        for dtype, why in reasons.items():
+            if why:
+                yield Problem(f"{c.role} model ({c.cls}) has {c.dtypes[dtype]} {dtype} parameters on {why}",
+                              location=c.path, fix=f"{facts.root} = {facts.root}.float()")
 
 
 @check(
@@ -200,8 +212,9 @@ def float64_model(facts: ModelFacts) -> Iterator[Problem]:
     What it detects:
         Double-precision parameters, usually from `.double()` or numpy-initialised weights.
     Why it matters:
-        Twice the memory, several times slower on the CPU and far slower on GPUs, for no
-        accuracy an OCR model can use.
+        Twice the memory and slower, for no accuracy an OCR model can use: the shipped pair ran
+        5.43x faster after `.float()` on 2 CPU cores (`bench/bench_compare.py`, the README's
+        bench table); GPUs run float64 at a small fraction of their float32 rate.
     Fix:
         `predictor = predictor.float()`.
     Example:

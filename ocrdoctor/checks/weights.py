@@ -154,8 +154,8 @@ def float64_weights(facts: CheckpointFacts) -> Iterator[Problem]:
         float64 (double precision) tensors in the state_dict.
     Why it matters:
         Twice the bytes of float32 for no accuracy a detector or recognizer can use, and
-        wherever the tensors are used as saved, many times slower (GPUs run float64 at a
-        small fraction of their float32 speed).
+        wherever the tensors are used as saved, slower: the shipped pair ran 5.43x faster in
+        float32 than in float64 on 2 CPU cores (`bench/bench_compare.py`).
     Fix:
         `ocrdoctor fix --dtype float32`, or the printed program, which casts to float32.
     Example:
@@ -231,7 +231,8 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
         value for every channel, after at most one batch (`num_batches_tracked` 0 or 1;
         docTR's CRNN constructor runs one dummy batch): the statistics were never trained.
         Layers docTR runs only in training do not count (DBNet's `thresh_head`). When every
-        weight is still at its initialization, OD116 says so instead.
+        weight is still at its initialization, OD116 says so instead; a layer of a block that
+        was never trained, OD127.
     Why it matters:
         In eval mode BatchNorm normalises with these statistics; at their initial values
         every activation is wrong and the model outputs garbage, with no error. It happens
@@ -249,7 +250,8 @@ def untrained_batchnorm(facts: CheckpointFacts) -> Iterator[Problem]:
     skip = _training_only(facts)
     prefix = facts.architecture.prefix if facts.architecture is not None else ""
     layers = [n[: -len(".running_mean")] for n in by_name if n.endswith(".running_mean")]
-    layers = [layer for layer in layers if not layer[len(prefix):].startswith(skip)]
+    frozen = tuple(f"{b.name}." for b in facts.training.frozen()) if facts.training is not None else ()
+    layers = [layer for layer in layers if not layer[len(prefix):].startswith(skip + frozen)]  # OD127 names those
     fresh = [layer for layer in layers if fresh_statistics(by_name, layer)]
     if fresh:
         yield Problem(
@@ -272,9 +274,11 @@ def _training_only(facts: CheckpointFacts) -> tuple[str, ...]:
     fix="Save or load the trained weights: torch.save(model.state_dict(), path) after training, or check that "
         "the pretrained download did not fail (docTR logs \"Invalid model URL, using default initialization\")",
     bad=[ex.saved(ex.untrained_state_dict, "fresh-net"),
-         ex.saved(lambda: ex.doctr_state_dict("crnn_mobilenet_v3_small", trained=False), "fresh-docTR-model")],
+         ex.saved(lambda: ex.doctr_state_dict("crnn_mobilenet_v3_small", trained=False), "fresh-docTR-model"),
+         ex.saved(lambda: ex.factory_predictor("fast_tiny").model.state_dict(), "factory-fast-reparameterized")],
     good=[ex.saved(ex.tiny_state_dict, "trained"),
           ex.saved(lambda: ex.briefly_trained().state_dict(), "two-adamw-steps"),
+          ex.saved(lambda: ex.reparameterized_fast("fast_tiny"), "trained-fast-reparameterized"),
           ex.saved(ex.fresh_batchnorm_state_dict, "trained-with-frozen-batchnorm")],
 )
 def untrained_weights(facts: CheckpointFacts) -> Iterator[Problem]:
@@ -285,8 +289,10 @@ def untrained_weights(facts: CheckpointFacts) -> Iterator[Problem]:
         weight at exactly 1 and bias at exactly 0, and whose BatchNorm running statistics saw
         no training (initial values, or only the dummy batches a docTR constructor runs).
         Training moves all of these, so together they are exact evidence; biases docTR zeroes
-        at initialization that are still 0 are reported beside it as support. A model without
-        any norm layer gets no verdict.
+        at initialization that are still 0 are reported beside it as support. A reparameterized
+        FAST file has no norm layer left: there every fused convolution's bias is exactly 0 when
+        the BatchNorm folded into it was at its initialization. Any other model without a norm
+        layer gets no verdict.
     Why it matters:
         A random model loads, runs and returns confident gibberish with no error. It is what
         `pretrained=False` builds, what a failed pretrained download leaves behind, and what a

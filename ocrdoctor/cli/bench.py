@@ -17,6 +17,8 @@ from . import common
 @click.option("--det-arch", default="fast_tiny", show_default=True, help="Its docTR architecture.")
 @click.option("--reco", type=click.Path(dir_okay=False, path_type=Path), help="Recognition checkpoint.")
 @click.option("--reco-arch", default="crnn_mobilenet_v3_small", show_default=True, help="Its docTR architecture.")
+@click.option("--vocab", help="The recognizer's vocab when the file stores none: a docTR vocab's name, a file, or "
+                              "the characters (default: a stand-in of the head's size, for timing).")
 @click.option("--device", default="cpu", show_default=True, help="As given: where the predictor starts (cpu, cuda).")
 @click.option("--dtype", type=click.Choice(["float32", "float64", "float16", "bfloat16"]), default="float32",
               show_default=True, help="As given: the predictor's dtype.")
@@ -31,7 +33,7 @@ from . import common
 @click.option("--detect-orientation", is_flag=True, help="As given: ocr_predictor(detect_orientation=True).")
 @click.option("--rotated", is_flag=True, help="As given: ocr_predictor(assume_straight_pages=False).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, words, repeat, no_onnx, no_read,
+def bench(det, det_arch, reco, reco_arch, vocab, device, dtype, threads, train, pages, words, repeat, no_onnx, no_read,
           straighten_pages, detect_orientation, rotated, fmt) -> int:
     """Time the predictor as given, then after each applicable fix (eval, float32, FAST fusion, threads,
     .cuda(), .half(), ONNX Runtime), on the same synthetic pages, and read the trained pair's sample
@@ -66,7 +68,7 @@ def bench(det, det_arch, reco, reco_arch, device, dtype, threads, train, pages, 
     try:
         if det or reco:  # one half alone: docTR's detection or recognition predictor
             predictor = build_predictor(det, det_arch if det else None, reco, reco_arch if reco else None,
-                                        any_vocab=True, **(options if det and reco else {}))  # timing only
+                                        any_vocab=True, vocab=vocab, **(options if det and reco else {}))  # timing
         else:
             predictor = demo_predictor(det_arch, reco_arch, **options)
         predictor = _as_given(predictor, device, dtype, threads, train)

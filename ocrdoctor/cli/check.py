@@ -20,6 +20,8 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.argument("paths", nargs=-1)
 @click.option("--arch", help="Check the weights against this docTR architecture (see `ocrdoctor rules --archs`), "
                              "then load them into it and check the model.")
+@click.option("--vocab", help="The recognizer's vocab, to build it with --arch or --reco: a docTR vocab's name "
+                              "(ocrdoctor rules --vocabs), a file, or the characters.")
 @click.option("--key", "key", help='Which weights in each file: a dotted key path (model.reco, ema, model["a.b"]).')
 @click.option("--det", type=click.Path(dir_okay=False, path_type=Path), help="Detection checkpoint of a deployment.")
 @click.option("--det-arch", help="Its docTR architecture.")
@@ -55,7 +57,7 @@ PROGRESS_MIN_FILES, PROGRESS_MIN_BYTES = 8, 256 << 20
 @click.option("--trust", multiple=True, metavar="GLOB",
               help="Trust these classes (fnmatch on module.qualname, e.g. 'mypkg.models.*') in a pickled model.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the rules that were skipped, and why.")
-def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
+def check(paths, arch, vocab, key, det, det_arch, reco, reco_arch, device, half, fmt, output, fail_on, select, ignore,
           include, exclude, jobs, config, values, timeout, no_limits, force, trust, verbose) -> int:
     """Check checkpoints and ONNX exports (files, or folders of *.pt *.pth *.bin *.ckpt *.safetensors *.onnx;
     URLs and prefixes too: https://, s3://, gs://, hf://, read in ranges), or a deployment (--det/--det-arch,
@@ -81,14 +83,18 @@ def check(paths, arch, key, det, det_arch, reco, reco_arch, device, half, fmt, o
             raise UsageError("a deployment takes --det with --det-arch, --reco with --reco-arch, or both pairs, "
                              "without PATHS or --arch")
         report_output(output, (det, reco), _config_read(config, settings), force=force)
-        report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, settings=settings)
+        report = check_deployment(det, det_arch, reco, reco_arch, device=device, half=half, vocab=vocab,
+                                  settings=settings)
     elif not paths:
         raise UsageError("nothing to check: give PATHS, or --det/--det-arch/--reco/--reco-arch")
     else:
         known_arch(arch)
         if not arch:  # numpy only sums the file's values here: OpenBLAS's thread pool would cost CPU, not time
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        targets, skipped = targets_of(paths, settings.include, settings.exclude, settings.timeout, arch, key_path(key))
+        if vocab and not arch:
+            raise UsageError("--vocab builds a recognizer: give it with --arch (or --reco/--reco-arch)")
+        targets, skipped = targets_of(paths, settings.include, settings.exclude, settings.timeout, arch, key_path(key),
+                                      vocab)
         plan = plan_for(settings, file_kinds(arch, targets))
         files = [t.path for t in targets]
         report_output(output, files, _config_read(config, settings), force=force)

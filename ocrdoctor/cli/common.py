@@ -39,6 +39,7 @@ class Group(click.Group):
         from ..core.registry import one_line
 
         extra.pop("standalone_mode", None)
+        _notes_as_lines()
         try:
             code = super().main(args, prog_name or "ocrdoctor", standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # bare `ocrdoctor`: the help, as click shows it
@@ -55,6 +56,23 @@ class Group(click.Group):
                 raise
             fail(f"internal error: {one_line(exc)}")
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _notes_as_lines() -> None:
+    """ocrdoctor's own notes (core.extras.Note) as one `note:` line on stderr; other warnings as Python shows them."""
+    import warnings
+
+    from ..core.extras import Note
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, Note):
+            click.echo(f"note: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def fail(message: str) -> None:

@@ -19,6 +19,10 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--det-arch", required=True, help="Its docTR architecture.")
 @click.option("--reco", type=FILE, required=True, help="The base's recognition checkpoint.")
 @click.option("--reco-arch", required=True, help="Its docTR architecture.")
+@click.option("--vocab", help="The base recognizer's vocab when the file stores none: a docTR vocab's name, a file, "
+                              "or the characters.")
+@click.option("--candidate-vocab", help="The candidate recognizer's vocab (default: its stored one, else the base's "
+                                        "when its head fits).")
 @click.option("--candidate-det", type=FILE,
               help="The candidate's detector: a checkpoint or an ONNX export (default: the base's).")
 @click.option("--candidate-det-arch", help="Its architecture (default: the base's).")
@@ -28,6 +32,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--candidate-dtype", type=click.Choice(["float16", "bfloat16", "float64"]),
               help="Cast the candidate predictor (the base stays float32).")
 @click.option("--candidate-device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--truth", type=FILE, help="JSON of page name to its text: the base's own accuracy is shown beside "
+                                        "the comparison (default: the sample pages' own, when no PAGES are given).")
 @click.option("--golden", type=FILE, help="Check the deployment (--det/--reco) against this saved reading.")
 @click.option("--save-golden", type=FILE, help="Write the base's reading here, for a later --golden.")
 @click.option("--max-cer", type=click.FloatRange(0, 1), default=0.0, show_default=True,
@@ -45,11 +51,12 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Exit 1 when a finding reaches this severity.  [default: error]")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
-def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_arch, candidate_reco,
-            candidate_reco_arch, candidate_dtype, candidate_device, golden, save_golden, max_cer, max_wer,
-            min_box_recall, fmt, output, force, fail_on, config) -> int:
+def compare(pages, det, det_arch, reco, reco_arch, vocab, candidate_vocab, candidate_det, candidate_det_arch,
+            candidate_reco, candidate_reco_arch, candidate_dtype, candidate_device, truth, golden, save_golden, max_cer,
+            max_wer, min_box_recall, fmt, output, force, fail_on, config) -> int:
     """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
     the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
+    from ..anatomy.halfcpu import on_this_cpu
     from ..core.extras import require_doctr
 
     require_doctr("ocrdoctor compare")
@@ -63,10 +70,10 @@ def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_
     plan = plan_for(settings, ("comparison",))
     _guard(output, save_golden, pages, (det, reco, candidate_det, candidate_reco), golden, config, settings, force)
     candidate = Options(candidate_det, candidate_det_arch, candidate_reco, candidate_reco_arch, candidate_dtype,
-                        candidate_device)
+                        candidate_device, reco_vocab=candidate_vocab, base_vocab=vocab)
     result = compare_files(list(pages), det, det_arch, reco, reco_arch, candidate, golden=golden,
                            save_golden=save_golden, tolerance=Tolerance(max_cer, max_wer, min_box_recall),
-                           plan=plan, phase=_phase if common.is_terminal(sys.stderr) else None)
+                           plan=plan, phase=_phase if common.is_terminal(sys.stderr) else None, truth=truth)
     if result.saved:
         click.echo(f"saved the base's reading to {result.saved}", err=fmt != "text")
     if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse
@@ -79,6 +86,9 @@ def compare(pages, det, det_arch, reco, reco_arch, candidate_det, candidate_det_
     click.echo(common.rendered(result.report, fmt, color=color, fail_on=settings.fail_on), nl=False, color=color)
     if fmt == "text":
         click.echo(result.verdict())
+        note = on_this_cpu(candidate_dtype) if candidate_dtype and candidate_device == "cpu" else None
+        if note:
+            click.echo(f"note: {note}")
     return result.report.exit_code(settings.fail_on)
 
 

@@ -24,3 +24,8 @@ def require_doctr(what: str, modules: tuple[str, ...] = ("torch", "doctr")) -> N
     if missing:
         names = " and ".join("docTR" if m == "doctr" else m for m in missing)
         raise MissingExtra(f"{what} needs {names}: {DOCTR_EXTRA}")
+
+
+class Note(UserWarning):
+    """Something ocrdoctor chose for the user that they should know (the vocab it built a recognizer with):
+    a warning in Python, one `note:` line on stderr from the command line."""

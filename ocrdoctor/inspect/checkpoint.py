@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..anatomy.architectures import THRESHOLD, ArchMatch, identify
-from ..anatomy.untrained import Evidence, evidence
+from ..anatomy.training import Training, training
+from ..anatomy.untrained import Evidence, evidence, fused_evidence
 from ..anatomy.versions import Installed
 from ..core.findings import Skip
 from ..read.checkpoint import read_checkpoint
@@ -139,7 +140,15 @@ class CheckpointFacts:
     @cached_property
     def untrained(self) -> Evidence | None:
         """Exact evidence that every weight is at its initialization (OD116), or None; read once for OD110 too."""
-        return evidence({t.name: t for t in self.require_weights()})
+        leaves = {t.name: t for t in self.require_weights()}
+        fused = self.architecture is not None and self.architecture.form == "reparameterized"
+        return evidence(leaves) or (fused_evidence(leaves) if fused else None)
+
+    @cached_property
+    def training(self) -> Training | None:
+        """Per-block evidence of how much the weights were trained (OD127, OD128), read once."""
+        prefix = self.architecture.prefix if self.architecture is not None else ""
+        return training({t.name: t for t in self.require_weights()}, prefix)
 
     def require_weights(self) -> tuple[TensorInfo, ...]:
         """The state_dict's tensors, or Skip with the reason they were not read."""

@@ -12,8 +12,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from ..anatomy.halfcpu import native, torch_release
 from ..anatomy.pageoptions import PageOption, costly_options, crop_orientation_runs, doctr_release
-from ..anatomy.untrained import Evidence, evidence, live_leaves, recorded_evidence
+from ..anatomy.training import Training, training
+from ..anatomy.untrained import Evidence, evidence, fused_evidence, live_leaves, recorded_evidence
+from .pipeline import PostProcessing, features, postprocessing
 
 
 class NotAModel(ValueError):
@@ -25,6 +28,9 @@ class Preprocessing:
     size: tuple[int, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    preserve_aspect_ratio: bool | None = None
+    symmetric_pad: bool | None = None
+    source: str = ""  # what it was read from, for messages
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,12 @@ class Component:
     fast_unfused: int  # FAST multi-branch layers not reparameterized
     preprocessing: Preprocessing | None = None  # the predictor's pre-processor
     expected: Preprocessing | None = None  # what the model's cfg asks for
+    trained_resize: Preprocessing | None = None  # the resize flags it was trained with (config, else docTR's factory)
     preprocessor_path: str | None = None
     arch: str | None = None  # the docTR architecture its weights fit (release tables), when identified
     untrained: Evidence | None = None  # exact evidence that every weight is at its initialization
+    trained: Training | None = None  # per-block evidence of how much it was trained (OD213, OD214)
+    postprocessing: PostProcessing | None = None  # a detector's thresholds (OD215)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class ModelFacts:
     crop_orientation: bool = False  # the crop orientation classifier runs on every crop
     doctr_release: tuple[int, ...] = ()
     cpu_bf16: bool | None = None  # the CPU computes bfloat16 natively (AMX / AVX512-BF16); None: unknown
+    cpu_fp16: bool | None = None  # the CPU computes float16 natively (AVX512-FP16 / AMX-FP16); None: unknown
+    torch_release: tuple[int, ...] = ()
+    features: tuple[str, ...] = ()  # docTR features in use that a release may break (OD216)
 
     @property
     def root(self) -> str:
@@ -76,7 +88,8 @@ def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
         raise NotAModel(
             f"ocrdoctor.diagnose expects a docTR predictor or a torch.nn.Module, got {type(obj).__name__}"
         )
-    components = tuple(_component(role, model, path, pre) for role, model, path, pre in model_parts(obj, name))
+    parts = model_parts(obj, name)
+    components = tuple(_component(role, model, path, pre) for role, model, path, pre in parts)
     if not any(c.parameters or c.devices for c in components):
         raise NotAModel(f"{type(obj).__name__} has no parameters or buffers: nothing to diagnose")
     available = torch.cuda.is_available()
@@ -84,18 +97,18 @@ def inspect_model(obj: Any, name: str = "predictor") -> ModelFacts:
     if available:
         capability = max(torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count()))
     return ModelFacts(type(obj).__name__, components, available, capability, tuple(costly_options(obj, name)),
-                      crop_orientation_runs(obj), doctr_release(), native_cpu_bf16())
+                      crop_orientation_runs(obj), doctr_release(), native_cpu_bf16(), native_cpu_fp16(),
+                      torch_release(), features(obj, [model for _, model, _, _ in parts]))
 
 
-@functools.lru_cache(maxsize=1)
 def native_cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
     """Whether the CPU has native bfloat16 (AMX or AVX512-BF16 flags); None where the flags cannot be read."""
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
-    except OSError:
-        return None
-    return None if flags is None else bool({"amx_bf16", "avx512_bf16"} & set(flags))
+    return native("bfloat16", cpuinfo)
+
+
+def native_cpu_fp16(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU has native float16 arithmetic (AVX512-FP16 or AMX-FP16); None where unknown."""
+    return native("float16", cpuinfo)
 
 
 def model_parts(obj: Any, name: str) -> list[tuple[str, Any, str, Any]]:
@@ -137,6 +150,7 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
             dtypes[str(p.dtype).removeprefix("torch.")] += 1
     for b in model.buffers():
         devices[str(b.device)] += 1
+    leaves = live_leaves(model)
     return Component(
         role=role, path=path, cls=type(model).__name__, parameters=parameters,
         devices=dict(devices), dtypes=dict(dtypes),
@@ -145,9 +159,13 @@ def _component(role: str, model: Any, path: str, pre: tuple[Any, str] | None) ->
         fast_unfused=fast_unfused(model),
         preprocessing=_preprocessing(pre[0]) if pre else None,
         expected=_expected(model),
+        trained_resize=_trained_resize(model, role) if pre else None,
         preprocessor_path=pre[1] if pre else None,
         arch=_arch(model) if role != "model" else None,
-        untrained=evidence(live_leaves(model)) or recorded_evidence(model),
+        untrained=evidence(leaves) or recorded_evidence(model) or (fused_evidence(leaves) if _fused_fast(model)
+                                                                   else None),
+        trained=training(leaves),
+        postprocessing=postprocessing(model, path) if role == "detection" else None,
     )
 
 
@@ -172,6 +190,12 @@ def _changes_in_training(module: Any, torch: Any) -> bool:
     return False
 
 
+def _fused_fast(model: Any) -> bool:
+    """A docTR FAST model in reparameterized form (every multi-branch layer fused)."""
+    return type(model).__name__ == "FAST" and ".detection." in type(model).__module__ and not fast_unfused(model) \
+        and any(hasattr(m, "fused_conv") for m in model.modules())
+
+
 def fast_unfused(model: Any) -> int:
     try:
         from doctr.models.detection.fast.pytorch import FASTConvLayer
@@ -186,7 +210,44 @@ def _preprocessing(pre: Any) -> Preprocessing | None:
         return None
     size = getattr(resize, "size", None)
     size = (size, size) if isinstance(size, int) else tuple(size or ())
-    return Preprocessing(size, _floats(normalize.mean), _floats(normalize.std))
+    return Preprocessing(size, _floats(normalize.mean), _floats(normalize.std),
+                         _flag(resize, "preserve_aspect_ratio"), _flag(resize, "symmetric_pad"))
+
+
+def _flag(obj: Any, name: str) -> bool | None:
+    value = getattr(obj, name, None)
+    return value if isinstance(value, bool) else None
+
+
+def _trained_resize(model: Any, role: str) -> Preprocessing | None:
+    """How the model's pages or crops were resized in training: a stored training config's flags (in its cfg),
+    else what the installed docTR's predictor factory for its task builds."""
+    cfg = getattr(model, "cfg", None)
+    if isinstance(cfg, dict) and {"preserve_aspect_ratio", "symmetric_pad"} & set(cfg):
+        return Preprocessing((), (), (), _flag_of(cfg, "preserve_aspect_ratio"), _flag_of(cfg, "symmetric_pad"),
+                             "the model's training config")
+    return factory_resize(role)
+
+
+def _flag_of(cfg: dict, name: str) -> bool | None:
+    return cfg[name] if isinstance(cfg.get(name), bool) else None
+
+
+@functools.lru_cache(maxsize=2)
+def factory_resize(role: str) -> Preprocessing | None:
+    """The resize flags docTR's own predictor factory sets for `role` (built once over a small random model)."""
+    if role not in ("detection", "recognition"):
+        return None
+    from doctr import models
+
+    from ..specimens.models import builder_options
+
+    arch, factory = (("db_mobilenet_v3_large", models.detection_predictor) if role == "detection" else
+                     ("crnn_mobilenet_v3_small", models.recognition_predictor))
+    resize = factory(getattr(models, arch)(**builder_options(arch)), pretrained=False).pre_processor.resize
+    name = "detection_predictor" if role == "detection" else "recognition_predictor"
+    return Preprocessing((), (), (), _flag(resize, "preserve_aspect_ratio"), _flag(resize, "symmetric_pad"),
+                         f"the installed docTR's {name}")
 
 
 def _expected(model: Any) -> Preprocessing | None:

@@ -74,3 +74,24 @@ def render_archs(fmt: str = "text") -> str:
              f"{which}):"]
     lines += [f"  {a:<24} {t:<12} {f:<26} {r:<14} {'' if d is None else d}".rstrip() for a, t, f, r, d in rows]
     return "\n".join(lines) + "\n"
+
+
+def render_vocabs(fmt: str = "text") -> str:
+    """The installed docTR's vocabs by name (what `--vocab NAME` takes), their sizes, and which are one string."""
+    from ..inspect.vocab import installed_vocabs, same_vocabs
+
+    vocabs = installed_vocabs()
+    ref, installed = reference_release()
+    alike = {name: [o for o in group if o != name] for group in same_vocabs(list(vocabs), vocabs) for name in group}
+    if fmt == "json":
+        return json.dumps({"doctr_release": ref, "installed": installed, "vocabs": [
+            {"name": n, "size": len(v), "same_as": alike[n]} for n, v in vocabs.items()]}, indent=2) + "\n"
+    which = f"the installed docTR {ref}" if installed else f"docTR {ref} (docTR is not installed)"
+    if fmt == "markdown":
+        rows = [f"| `{n}` | {len(v)} | {', '.join(alike[n])} |" for n, v in vocabs.items()]
+        head = ["| name | size | same characters as |", "|---|---|---|"]
+        return "\n".join([f"Vocabs of {which}:", "", *head, *rows]) + "\n"
+    width = max(len(n) for n in vocabs)
+    lines = [f"Vocabs of {which} (--vocab NAME):", f"  {'name':<{width}}  {'size':>5}  same characters as"]
+    lines += [f"  {n:<{width}}  {len(v):>5}  {', '.join(alike[n])}".rstrip() for n, v in vocabs.items()]
+    return "\n".join(lines) + "\n"

@@ -46,7 +46,8 @@ def is_onnx_deployment(halves: dict[str, tuple[Path, str]]) -> bool:
     return any(kinds.values())
 
 
-def torch_deployment(plan: Plan, halves: dict[str, tuple[Path, str]], device: str = "cpu", half: bool = False):
+def torch_deployment(plan: Plan, halves: dict[str, tuple[Path, str]], device: str = "cpu", half: bool = False,
+                     vocab: str | None = None):
     """The checkpoints (each read once, checked against its architecture), the predictor built from those
     same reads over the halves that build, then the machine."""
     from ..treat.build import BuildError, predictor_of
@@ -62,7 +63,7 @@ def torch_deployment(plan: Plan, halves: dict[str, tuple[Path, str]], device: st
             try:
                 if opened is None:
                     raise NotBuilt(f"{path} could not be read (see its findings)")
-                models[task] = built(*opened, arch)
+                models[task] = built(*opened, arch, vocab if task == "reco" else None)
             except NotBuilt as exc:
                 results.append(plan.unbuilt(name, "model", exc.reason, exc.hint))
         if models:

@@ -31,19 +31,19 @@ class SkippedPath:
 
 
 def targets_of(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
-               timeout: float | None = None, arch: str | None = None, key: tuple | None = None
-               ) -> tuple[list[Target], list[SkippedPath]]:
+               timeout: float | None = None, arch: str | None = None, key: tuple | None = None,
+               vocab: str | None = None) -> tuple[list[Target], list[SkippedPath]]:
     """The targets the paths name: ONNX exports by their suffix, every other file a checkpoint."""
     files, skipped = collect(paths, include, exclude, timeout)
-    return [target_of(f, arch, key) for f in files], skipped
+    return [target_of(f, arch, key, vocab) for f in files], skipped
 
 
-def target_of(path, arch: str | None = None, key: tuple | None = None) -> Target:
+def target_of(path, arch: str | None = None, key: tuple | None = None, vocab: str | None = None) -> Target:
     from ..read.remote import is_url
 
     if str(path).lower().endswith(".onnx") or getattr(path, "suffix", "").lower() == ".onnx":
         return OnnxFile(path)
-    return (RemoteCheckpoint if is_url(path) else CheckpointFile)(path, arch, key)
+    return (RemoteCheckpoint if is_url(path) else CheckpointFile)(path, arch, key, vocab=vocab)
 
 
 def collect(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.engine import UsageError
 from ..core.findings import TargetResult
 from ..core.plan import Plan
 
@@ -62,6 +63,7 @@ class CheckpointFile(Target):
     arch: str | None = None
     key: tuple | None = None
     build: bool = True  # with `arch`: lead to the model built from the file (a deployment builds its own)
+    vocab: str | None = None  # --vocab: the recognizer is built with it
     kind = "checkpoint"
     kept: tuple | None = field(default=None, init=False, repr=False)  # (checkpoint, facts) while gathered
 
@@ -89,7 +91,7 @@ class CheckpointFile(Target):
     def leads_to(self, plan: Plan, facts: Any) -> Sequence[Target]:
         if not (self.arch and self.build and "model" in plan.rules):
             return ()
-        return (BuiltModel(*facts, self.arch, f"{self.name} as {self.arch}"),)
+        return (BuiltModel(*facts, self.arch, f"{self.name} as {self.arch}", self.vocab),)
 
 
 @dataclass
@@ -139,6 +141,7 @@ class BuiltModel(Target):
     facts: Any
     arch: str
     label: str
+    vocab: str | None = None
     kind = "model"
 
     @property
@@ -149,13 +152,19 @@ class BuiltModel(Target):
     def gather(self, plan: Plan) -> Iterator[Any]:
         from ..inspect.model import inspect_model
 
-        yield inspect_model(built(self.ckpt, self.facts, self.arch), name="model")
+        yield inspect_model(built(self.ckpt, self.facts, self.arch, self.vocab), name="model")
 
 
-def built(ckpt: Any, facts: Any, arch: str) -> Any:
-    """The docTR model of `arch` over the read checkpoint, or NotBuilt saying why and the way out."""
+def built(ckpt: Any, facts: Any, arch: str, vocab: str | None = None) -> Any:
+    """The docTR model of `arch` over the read checkpoint, or NotBuilt saying why and the way out; a given vocab
+    the file contradicts is the user's error (UsageError), never a finding."""
     from ..core.extras import MissingExtra, require_doctr
+    from ..inspect.vocab import VocabError, with_vocab
 
+    try:
+        facts = with_vocab(facts, vocab)
+    except VocabError as exc:
+        raise UsageError(str(exc)) from None
     try:
         require_doctr("the model rules of --arch")
         from ..treat.build import BuildError, build_model
@@ -171,8 +180,8 @@ def build_hint(reason: str) -> str | None:
     """How to get a model built that could not be: the vocab sidecar when OD117 explains it, the extra when
     one is missing."""
     if "OD117" in reason:
-        return ("OD117 explains it: store the vocab beside the weights in <stem>.config.json "
-                '({"vocab": "...", "arch": "..."}) and check again')
+        return ("OD117 explains it: check again with --vocab, or store the vocab beside the weights in "
+                '<stem>.config.json ({"vocab": "...", "arch": "..."})')
     if "pip install" in reason:
         return "install the extra it names and check again"
     return None

@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ..anatomy.halfcpu import on_this_cpu
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.timing import Spread, spread_seconds
 from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .rungs import Workload, eager, holders, onnx_reason, onnx_runtime
+from .stages import StageTimes, stage_times
+from .stages import header as stage_header
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,13 @@ class BenchResult:
     skipped: tuple[str, ...]   # fixes that did not apply, and why
     pipeline: tuple[Row, ...] = ()  # the whole predictor on the pages, then with each costly page option off
     read_on: str = ""          # what each row read ("3 sample pages"), empty when nothing was read
+    stages: tuple[StageTimes, ...] = ()  # the whole predictor stage by stage on the sample pages, before and after
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["version"] = 1
+        data["stages"] = [{"label": s.label, "seconds_per_page": s.seconds, "total": s.total,
+                           "boxes_per_page": s.boxes_per_page} for s in self.stages]
         for rows, raws in ((self.rows, data["rows"]), (self.pipeline, data["pipeline"])):
             for row, raw in zip(rows, raws, strict=False):
                 raw["pages_per_second"] = row.pages_per_second
@@ -116,6 +122,10 @@ class BenchResult:
                       f"{self.repeat}",
                       header]
             lines += [r.line(i == 0) for i, r in enumerate(self.pipeline)]
+        if self.stages:
+            lines += ["", f"stage by stage: the whole predictor on the {self.read_on}, median of {self.repeat} "
+                          "(recognition includes its crops' pre-processing; boxes: words found per page)",
+                      stage_header(), *[s.line() for s in self.stages]]
         return "\n".join(lines)
 
 
@@ -153,6 +163,7 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
     rows: list[Row] = []
     threads = torch.get_num_threads()
     pipeline, failed = _page_option_rows(predictor, facts, pages, repeat, torch)  # before any fix changes it
+    stages = [_stages(predictor, "as given", repeat, torch)] if read else []
     readings: list[Any] = []
     try:
         steps = list(_steps(predictor, facts, torch, onnx))  # applicability is judged on the predictor as given
@@ -167,11 +178,24 @@ def bench(predictor: Any, *, pages: int = 1, words: int = 150, repeat: int = 3, 
                 reading = runner.read() if read else None
             rows.append(with_words(next_row(name, spread, rows), readings[-1] if readings else None, reading))
             readings.append(reading)
+        if read:
+            stages.append(_stages(predictor, "after the fixes", repeat, torch))
     finally:
         torch.set_num_threads(threads)  # a process-wide setting: leave it as found
     device = ", ".join(sorted({d for c in facts.components for d in c.devices}))
     read_on = f"{len(readings[0].pages)} {readings[0].label}" if readings and readings[0] is not None else ""
-    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline, read_on)
+    return BenchResult(facts.target, device, pages, words, repeat, tuple(rows), tuple(skipped), pipeline, read_on,
+                       tuple(s for s in stages if s is not None))
+
+
+def _stages(predictor: Any, label: str, repeat: int, torch: Any) -> StageTimes | None:
+    """The whole predictor stage by stage on the sample pages; None for half a predictor or one that fails."""
+    from .pages import load_pages
+
+    try:
+        return stage_times(predictor, [p.image for p in load_pages(None)], label, repeat, torch)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError):  # measured by the ladder's rows instead
+        return None
 
 
 def with_words(row: Row, before: Any, after: Any) -> Row:
@@ -265,7 +289,7 @@ def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]
     yield "+ .cuda()", _then(lambda: predictor.cuda(),
                              as_is), None if cuda and on_cpu else "no CUDA GPU" if not cuda else "already on a GPU"
     yield "+ .half()", _then(lambda: predictor.half(), as_is), \
-        None if cuda else "no CUDA GPU; float16 is slower on the CPU"
+        None if cuda else "no CUDA GPU" + (f"; {slow}" if (slow := on_this_cpu("float16")) else "")
     yield "+ ONNX Runtime (float32 export)", lambda: onnx_runtime(predictor, torch), \
         onnx_reason() if onnx else "left out (--no-onnx)"
 

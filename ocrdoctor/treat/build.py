@@ -9,13 +9,18 @@ in reparameterized form is reparameterized before loading, and loading is strict
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..core.extras import require_doctr
+from ..anatomy.heads import head_verdict
+from ..anatomy.hyperparameters import hyperparameters
+from ..core.extras import Note, require_doctr
 from ..core.registry import one_line
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
+from ..inspect.config import sidecar_path
+from ..inspect.vocab import VocabError, with_vocab
 from ..read.checkpoint import read_checkpoint
 from ..read.file import Checkpoint
 from ..specimens.models import builder_options, offline_ocr_predictor
@@ -23,6 +28,10 @@ from ..specimens.models import builder_options, offline_ocr_predictor
 
 class BuildError(Exception):
     """The model could not be built from the file; one line, for the user."""
+
+
+class VocabMissing(BuildError):
+    """A recognizer whose head fits no vocab the file stores or anyone named."""
 
 
 @contextlib.contextmanager
@@ -36,13 +45,15 @@ def opened(source: str | Path | Checkpoint) -> Iterator[Checkpoint]:
 
 
 def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFacts | None = None,
-                any_vocab: bool = False) -> Any:
+                any_vocab: bool = False, vocab: str | None = None) -> Any:
     """The docTR model with the file's weights, strictly loaded, in eval mode.
 
     The stored config is used: its vocab builds the recognition head, its mean, std and input
-    shape go to the model's cfg (the predictor's pre-processor reads them). A head sized for a
-    custom vocabulary with none stored cannot be built, but with `any_vocab` (an export or a
-    benchmark, where only the head's size matters) a stand-in of that size is used.
+    shape go to the model's cfg (the predictor's pre-processor reads them). `vocab` (a docTR
+    vocab's name, a file, or the characters) stands in for a stored one it must agree with. A head
+    sized for a custom vocabulary with none stored or given cannot be built, unless the installed
+    docTR's vocabs of that size are all one string (built with it, with a VocabChosen warning), or
+    with `any_vocab` (an export or a benchmark, where only the head's size matters): a stand-in.
     """
     require_doctr("building a docTR model")
     from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -50,7 +61,10 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
     from .materialize import MaterializeError, state_dict
 
     with opened(source) as ckpt:
-        facts = facts or facts_of(ckpt, arch)
+        try:
+            facts = with_vocab(facts or facts_of(ckpt, arch), vocab)
+        except VocabError as exc:
+            raise BuildError(str(exc)) from None
         if facts.members:
             raise BuildError(f"{ckpt.path} holds {len(facts.members)} models "
                              f"({', '.join(m.member for m in facts.members)}): pick one with --key")
@@ -83,10 +97,26 @@ def _vocab(path: str, match: Any, stored: str | None, any_vocab: bool, arch: str
         return stored
     if not match.custom_head:
         return None
+    verdict = head_verdict(match, None, None)
+    if verdict is not None and verdict.code == "OD117" and verdict.vocab_name:
+        warnings.warn(VocabChosen(f"{path}: no vocab stored; built {arch} with docTR's {verdict.vocab_name}, the "
+                                  f"installed docTR's only vocab of {match.head_size} characters (name it with "
+                                  "--vocab to be sure)"), stacklevel=3)
+        return verdict.vocab
     if any_vocab:
         return stand_in_vocab(match.head_size)
-    raise BuildError(f"{path}: the head is sized for a vocab of {match.head_size} and no vocab of that size is "
-                     f"stored: cannot build {arch} (see OD117)")
+    raise VocabMissing(cannot_build(path, arch, match.head_size))
+
+
+def cannot_build(path: str, arch: str, size: int) -> str:
+    """Why a recognizer with a custom head cannot be built, and the two ways to name its vocab."""
+    return (f"{path}: the head is sized for a vocab of {size} and none is stored: cannot build {arch}; name it with "
+            f"--vocab (a docTR vocab, a file, or the characters) or keep it in {sidecar_path(Path(path)).name} "
+            '({"vocab": "..."}) (see OD117)')
+
+
+class VocabChosen(Note):
+    """A recognizer was built with a vocab no one named: the installed docTR's only vocab of the head's size."""
 
 
 def _apply_config(model: Any, config: Any) -> None:
@@ -115,6 +145,8 @@ def empty_model(arch: str, match: Any = None, *, vocab: str | None = None, repar
         kwargs["num_classes"] = match.head_size
     elif match is not None and match.custom_head:
         kwargs["class_names"] = [f"class{i}" for i in range(match.head_size)]
+    if match is not None and match.mismatched and not (match.missing or match.unexpected):
+        kwargs.update(hyperparameters(arch, match.mismatched) or {})  # max_length=40: what OD113 tells the team
     model = getattr(models, arch)(**builder_options(arch), **kwargs)
     if reparameterized:
         from doctr.models.detection.fast import reparameterize
@@ -130,13 +162,14 @@ def stand_in_vocab(size: int) -> str:
 
 def build_predictor(det: str | Path | Checkpoint | None, det_arch: str | None, reco: str | Path | Checkpoint | None,
                     reco_arch: str | None, device: str = "cpu", half: bool = False, any_vocab: bool = False,
+                    vocab: str | None = None,
                     facts: tuple[CheckpointFacts | None, CheckpointFacts | None] = (None, None), **options) -> Any:
     """`ocr_predictor(det_arch=model, reco_arch=model, **options)`, moved and cast as requested; with one
     half only, docTR's `detection_predictor` or `recognition_predictor` over it (a service that only
     finds text, or only reads crops)."""
     require_doctr("building a docTR predictor")
     det_model = build_model(det, det_arch, facts[0]) if det is not None else None
-    reco_model = build_model(reco, reco_arch, facts[1], any_vocab=any_vocab) if reco is not None else None
+    reco_model = build_model(reco, reco_arch, facts[1], any_vocab=any_vocab, vocab=vocab) if reco is not None else None
     return predictor_of(det_model, reco_model, device=device, half=half, **options)
 
 

@@ -18,6 +18,7 @@ from ..core.plan import Plan
 from ..core.units import count
 from ..inspect.comparison import PageFacts, Tolerance, compare_readings, totals
 from ..inspect.reading import GoldenError, Reading, load_golden
+from ..inspect.truth import Accuracy, Truth, TruthError, accuracy, load_truth, proves_little, shipped_truth
 from .pages import Page, PageError, load_pages, read_pages
 
 
@@ -34,6 +35,8 @@ class Comparison:
     candidate: Reading | None
     pages: tuple[PageFacts, ...] = ()
     saved: Path | None = None  # the golden written, if asked
+    accuracy: Accuracy | None = None  # the base's own, where the pages' true text is known
+    little: str | None = None  # why reading the same proves little here (the base reads almost nothing)
 
     @property
     def ok(self) -> bool:
@@ -55,8 +58,15 @@ class Comparison:
                                                                 p.comparison.added))
         words = f"{figures['same']}/{figures['words']} words"
         if not differ:
-            return f"reads the same on {count(figures['pages'], 'page')}: {words}"
-        return f"reads differently on {differ} of {count(figures['pages'], 'page')}: {words} the same"
+            line = f"reads the same on {count(figures['pages'], 'page')}: {words}"
+        else:
+            line = f"reads differently on {differ} of {count(figures['pages'], 'page')}: {words} the same"
+        return line + "".join(f"\n{x}" for x in self.truth_lines())
+
+    def truth_lines(self) -> list[str]:
+        """The base's own accuracy where the truth is known, and a warning when the proof proves little."""
+        lines = [f"the base: {self.accuracy.describe()}"] if self.accuracy is not None else []
+        return lines + ([f"but {self.little}"] if self.little else [])
 
     def __str__(self) -> str:
         return f"{self.report}{self.verdict()}\n"
@@ -72,19 +82,31 @@ class Comparison:
 
 def compare(plan: Plan, base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *,
             max_cer: float = 0.0, max_wer: float = 0.0, min_box_recall: float = 0.98,
-            save_golden: str | Path | None = None) -> Comparison:
+            save_golden: str | Path | None = None, truth: str | Path | None = None) -> Comparison:
     """`ocrdoctor.compare` (api.py) under a plan. `base`: a docTR predictor, or a golden file's path; `candidate`:
     a docTR predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files,
-    PDFs, folders (None: the pages shipped with the trained pair)."""
+    PDFs, folders (None: the pages shipped with the trained pair, whose true text ships too). `truth`: JSON of
+    page name to its text, for the base's own accuracy on the user's pages."""
     tolerance = _tolerance(max_cer, max_wer, min_box_recall)
+    known = truth_of(truth, pages)
     loaded = page_set(pages)
     ours = base_reading(base, loaded)
     theirs = None if candidate is None else reading_of(candidate, loaded, "candidate")
-    return judge(plan, ours, theirs, tolerance, save_golden=save_golden)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known)
+
+
+def truth_of(truth: str | Path | None, pages: Any) -> Truth | None:
+    """The truth named, else the shipped samples' when the pages are those samples, else None."""
+    if truth is not None:
+        try:
+            return load_truth(truth)
+        except TruthError as exc:
+            raise CompareError(str(exc)) from None
+    return shipped_truth() if not pages else None
 
 
 def judge(plan: Plan, base: Reading, candidate: Reading | None, tolerance: Tolerance, *,
-          save_golden: str | Path | None = None) -> Comparison:
+          save_golden: str | Path | None = None, truth: Truth | None = None) -> Comparison:
     """The OD6xx rules over two readings, one target per page; the base's reading saved as a golden if asked."""
     if candidate is None and save_golden is None:
         raise CompareError("nothing to compare: give a candidate or a golden, or save the base's reading as a golden")
@@ -96,7 +118,9 @@ def judge(plan: Plan, base: Reading, candidate: Reading | None, tolerance: Toler
         held = ", ".join(p.name for p in base.pages[:3]) + (", ..." if len(base.pages) > 3 else "")
         raise CompareError(f"no page given was recorded in {base.golden or 'the base'}: nothing to compare "
                            f"(it holds {held})")
-    return Comparison(plan.check_gathered("comparison", facts), base, candidate, tuple(facts), saved)
+    read = {p.name: p.texts for p in base.pages}
+    return Comparison(plan.check_gathered("comparison", facts), base, candidate, tuple(facts), saved,
+                      accuracy(read, truth), proves_little(read, truth, who="the base"))
 
 
 def write_golden(reading: Reading, path: Path) -> Path:
@@ -168,6 +192,9 @@ class Options:
     dtype: str | None = None
     device: str = "cpu"
     extra: dict = field(default_factory=dict)
+    reco_vocab: str | None = None  # --candidate-vocab (a candidate without one inherits the base's when it fits)
+    base_vocab: str | None = None  # --vocab: the base recognizer's
 
     def given(self) -> bool:
-        return any((self.det, self.det_arch, self.reco, self.reco_arch, self.dtype, self.device != "cpu"))
+        return any((self.det, self.det_arch, self.reco, self.reco_arch, self.dtype, self.device != "cpu",
+                    self.reco_vocab))

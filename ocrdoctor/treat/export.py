@@ -27,6 +27,7 @@ from ..core.units import human_bytes
 from ..inspect.checkpoint import facts_of
 from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
 from ..inspect.ortrun import OrtFailure, run_isolated
+from ..inspect.vocab import VocabError, with_vocab
 from ..read.checkpoint import read_checkpoint
 from .build import BuildError, build_model, stand_in_vocab
 from .fix import FixError, check_output, temp_path
@@ -123,7 +124,7 @@ def onnxtr_snippet(arch: str, path: Path, model: Any = None) -> str:
 
 def export_onnx(source: str | Path, arch: str, output: str | Path, *, plan: Plan, fp16: bool = False,
                 force: bool = False, repeat: int = 5, key: tuple | None = None,
-                progress: Callable[[str], None] | None = None) -> ExportResult:
+                progress: Callable[[str], None] | None = None, vocab: str | None = None) -> ExportResult:
     """Export, verify, time and check under `plan` (its checkpoint and ONNX rules); raises ExportError for a
     refused or failed export. `progress(phase)` is told each phase as it starts.
 
@@ -140,7 +141,10 @@ def export_onnx(source: str | Path, arch: str, output: str | Path, *, plan: Plan
     say = progress or (lambda phase: None)
     say(f"reading {source.name} and building {arch}")
     with read_checkpoint(source, plan.limits) as ckpt:
-        facts = facts_of(ckpt, arch, key, plan.settings.trusted_globals)
+        try:
+            facts = with_vocab(facts_of(ckpt, arch, key, plan.settings.trusted_globals), vocab)
+        except VocabError as exc:
+            raise ExportError(str(exc)) from None
         refused = _refusal(facts, source, plan)
         if refused is not None:
             return ExportResult(output, arch, "", fp16, False, None, 0.0, 0.0, repeat, refused)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..anatomy.architectures import arch_names, strip_wrappers
+from ..anatomy.halfcpu import on_this_cpu
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.extras import require_doctr
 from ..core.guard import guard
@@ -30,6 +31,7 @@ from ..core.registry import one_line
 from ..core.units import count, human_bytes, subscript
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..inspect.config import ModelConfig, files_read_by, sidecar_path
+from ..inspect.vocab import VocabError, with_vocab
 from ..read.checkpoint import read_checkpoint
 from ..read.file import Checkpoint
 from .build import _apply_config, empty_model
@@ -53,6 +55,7 @@ class FixResult:
     config: Path | None = None  # the sidecar written beside the output, if any
     member: str | None = None
     proof: str | None = None  # a --dtype cast: the words read before and after, on the pair's samples
+    note: str | None = None  # a half --dtype: what OD205 would say of it on this CPU
 
     def describe(self) -> str:
         ratio = self.size_after / self.size_before if self.size_before else 0
@@ -68,6 +71,8 @@ class FixResult:
         lines.append("verified: " + "; ".join(self.verified))
         if self.proof:
             lines.append(f"in words: {self.proof}")
+        if self.note:
+            lines.append(f"note: {self.note} (served on a GPU, it is not)")
         return "\n".join(lines)
 
 
@@ -85,9 +90,10 @@ class _Plan:
 def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None = None, dtype: str | None = None,
                    safetensors: bool = False, force: bool = False, key: tuple | None = None,
                    half: bool = False, progress: Callable[[str], None] | None = None,
-                   trusted: Sequence[str] = ()) -> list[FixResult]:
+                   trusted: Sequence[str] = (), vocab: str | None = None) -> list[FixResult]:
     """Clean copies of the checkpoint's models: one file for one model; for a bundle, `output` is a folder.
-    `progress(phase)` is told each phase as it starts."""
+    `progress(phase)` is told each phase as it starts; `vocab` (a docTR vocab's name, a file, the characters)
+    is kept in the config sidecar of a recognizer that stores none."""
     require_doctr("ocrdoctor fix")
     say = progress or (lambda phase: None)
     dtype = "float16" if half else dtype
@@ -102,7 +108,10 @@ def fix_checkpoint(source: str | Path, output: str | Path, *, arch: str | None =
         raise FixError(f"path not found: {source}")
     say(f"reading {source.name}")
     with read_checkpoint(source) as ckpt:
-        facts = facts_of(ckpt, arch, key, trusted)
+        try:
+            facts = with_vocab(facts_of(ckpt, arch, key, trusted), vocab)
+        except VocabError as exc:
+            raise FixError(str(exc)) from None
         _readable(source, facts)
         outputs = _outputs(source, output, facts, safetensors, force)
         plans = [_plan(ckpt, facts, model, out, dtype) for model, out in zip(facts.models, outputs, strict=False)]
@@ -263,7 +272,8 @@ def _write(plan: _Plan, size_before: int, safetensors: bool, dtype: str | None, 
                          lambda tmp: None)
     kept = plan.output if safetensors and metadata else sidecar
     return FixResult(plan.output, size_before, plan.output.stat().st_size, tuple(plan.removed), tuple(plan.changes),
-                     tuple(verified), kept if plan.config is not None else None, plan.facts.member, proof)
+                     tuple(verified), kept if plan.config is not None else None, plan.facts.member, proof,
+                     on_this_cpu(dtype) if dtype else None)
 
 
 def _metadata(config: ModelConfig | None) -> dict[str, str] | None:

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from ..anatomy.halfcpu import on_this_cpu
 from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.registry import one_line
 from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
@@ -73,6 +74,9 @@ class OptimizeResult:
             lines.append(f"sample page: {c.describe(self.tolerance)}")
         if self.reading is not None:
             lines.append(f"in words: {self.reading.describe()}")
+        note = on_this_cpu(self.dtype) if self.device == "cpu" else None
+        if note:
+            lines.append(f"note: {note}")
         if self.comparisons:
             lines.append("within tolerance" if self.ok else "OUTSIDE tolerance: check accuracy on your own pages "
                          "before deploying (or keep float32)")

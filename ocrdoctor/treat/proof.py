@@ -9,10 +9,12 @@ the same is still the proof that the change kept the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..core.units import count
 from ..inspect.comparison import DIFF_SHOWN, boxes_found
+from ..inspect.truth import LITTLE, proves_little, shipped_truth
 
 MIN_BOX_RECALL = 0.98
 
@@ -27,6 +29,7 @@ class ReadingProof:
     total: int
     differences: tuple[str, ...] = ()
     recall: tuple[float, float] = (1.0, 1.0)  # boxes: before's found after, after's found before
+    little: str | None = None  # why this proof proves little (the model before reads or finds almost nothing)
 
     @property
     def holds(self) -> bool:
@@ -35,6 +38,9 @@ class ReadingProof:
         return self.same == self.total and not self.differences  # a word added is a difference too
 
     def describe(self) -> str:
+        return self._figures() + (f"; but {self.little}" if self.little else "")
+
+    def _figures(self) -> str:
         if self.unit == "boxes":
             figures = (f"{self.recall[0]:.0%} of {count(self.total, 'box', 'boxes')} found again, "
                        f"{self.recall[1]:.0%} the other way")
@@ -62,12 +68,15 @@ def _words(before: Any, after: Any, twin: Any) -> ReadingProof:
     from ..specimens.pair import sample_words
     from .pages import load_pages
 
-    crops = [p.image for p in load_pages(sample_words())]
+    loaded = load_pages(sample_words())
+    crops = [p.image for p in loaded]
     a, b = (_predictor(m, twin, "recognition")(crops) for m in (before, after))
     texts_a, texts_b = [w for w, _ in a], [w for w, _ in b]
     differences = tuple(f"-{x!r} +{y!r}" for x, y in zip(texts_a, texts_b, strict=False) if x != y)
     same = len(texts_a) - len(differences)
-    return ReadingProof(count(len(crops), "word crop"), "words", same, len(crops), differences)
+    read = {p.name: [t] if t else [] for p, t in zip(loaded, texts_a, strict=False)}
+    return ReadingProof(count(len(crops), "word crop"), "words", same, len(crops), differences,
+                        little=proves_little(read, shipped_truth(), unit="word crop"))
 
 
 def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
@@ -75,13 +84,27 @@ def _boxes(before: Any, after: Any, twin: Any) -> ReadingProof:
     from ..specimens.pair import sample_pages
     from .pages import load_pages
 
-    pages = [p.image for p in load_pages(sample_pages())]
+    loaded = load_pages(sample_pages())
+    pages = [p.image for p in loaded]
     a, b = ([_boxes_of(r) for r in _predictor(m, twin, "detection")(pages)] for m in (before, after))
     total = sum(len(x) for x in a)
     found = [boxes_found(x, y) * len(x) for x, y in zip(a, b, strict=False)]
     back = [boxes_found(y, x) * len(y) for x, y in zip(a, b, strict=False)]
     recall = (sum(found) / max(1, total), sum(back) / max(1, sum(len(y) for y in b)))
-    return ReadingProof(count(len(pages), "page"), "boxes", round(sum(found)), total, recall=recall)
+    return ReadingProof(count(len(pages), "page"), "boxes", round(sum(found)), total, recall=recall,
+                        little=finds_little({p.name: len(x) for p, x in zip(loaded, a, strict=False)}))
+
+
+def finds_little(boxes: dict[str, int]) -> str | None:
+    """Why a proof in boxes proves little: fewer than one box per page, or fewer than a fifth of the words the
+    pages hold (the samples' truth)."""
+    truth = shipped_truth()
+    total, words = sum(boxes.values()), sum(len(truth.pages.get(Path(name).name, ())) for name in boxes)
+    if total < len(boxes) or (words and total < LITTLE * words):
+        held = f" that hold {count(words, 'word')}" if words else ""
+        return (f"the model before finds {count(total, 'box', 'boxes')} on {count(len(boxes), 'page')}{held}: "
+                "finding the same proves little about a model that finds this little")
+    return None
 
 
 def _boxes_of(result: dict) -> Any:
@@ -136,5 +159,6 @@ def readings_proof(before: Any, after: Any) -> ReadingProof:
 
     pages = [compare_pages(a, b) for a, b in zip(before.pages, after.pages, strict=False)]
     differences = tuple(d for p in pages for d in p.diff(limit=10**6).split("; ") if d)
+    little = proves_little({p.name: p.texts for p in before.pages}, shipped_truth())
     return ReadingProof(count(len(pages), "page"), "words", sum(p.same for p in pages), sum(p.words for p in pages),
-                        differences)
+                        differences, little=little)

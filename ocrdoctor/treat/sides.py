@@ -17,7 +17,7 @@ from ..anatomy.architectures import arch_names
 from ..core.extras import require_doctr
 from ..core.registry import one_line
 from ..read.sniff import sniff
-from .build import BuildError, build_model
+from .build import BuildError, VocabMissing, build_model
 from .compare import CompareError, Options
 from .pages import file_sha256
 
@@ -29,10 +29,11 @@ class Side:
     path: Path
     arch: str
     task: str  # "det" or "reco"
+    vocab: str | None = None  # --vocab / --candidate-vocab: what the recognizer is built with
 
 
-def base_sides(det: Path, det_arch: str, reco: Path, reco_arch: str) -> tuple[Side, Side]:
-    sides = (Side(Path(det), det_arch, "det"), Side(Path(reco), reco_arch, "reco"))
+def base_sides(det: Path, det_arch: str, reco: Path, reco_arch: str, vocab: str | None = None) -> tuple[Side, Side]:
+    sides = (Side(Path(det), det_arch, "det"), Side(Path(reco), reco_arch, "reco", vocab))
     for side in sides:
         _usable(side, "--det/--reco")
         if _kind(side.path) == "onnx":
@@ -43,7 +44,8 @@ def base_sides(det: Path, det_arch: str, reco: Path, reco_arch: str) -> tuple[Si
 
 def candidate_sides(base: tuple[Side, Side], options: Options) -> tuple[Side, Side]:
     det = Side(options.det or base[0].path, options.det_arch or base[0].arch, "det")
-    reco = Side(options.reco or base[1].path, options.reco_arch or base[1].arch, "reco")
+    reco = Side(options.reco or base[1].path, options.reco_arch or base[1].arch, "reco",
+                options.reco_vocab or (None if options.reco else base[1].vocab))
     for side, twin in ((det, base[0]), (reco, base[1])):
         _usable(side, f"--candidate-{side.task}")
         if _kind(side.path) == "onnx" and side.arch != twin.arch:
@@ -81,7 +83,7 @@ def build(sides: tuple[Side, Side], twins: tuple[Side, Side] | None = None, *, d
                 model = build_model(twin.path, twin.arch)
                 swaps[side.task] = onnx_model(side.path, model, device)
             else:
-                model = build_model(side.path, side.arch)
+                model = _built(side, twin)
         except BuildError as exc:
             raise CompareError(str(exc)) from None
         models.append(model)
@@ -91,6 +93,21 @@ def build(sides: tuple[Side, Side], twins: tuple[Side, Side] | None = None, *, d
     if "reco" in swaps:
         predictor.reco_predictor.model = swaps["reco"]
     return _placed(predictor, dtype, device)
+
+
+def _built(side: Side, twin: Side) -> Any:
+    """The side's model; a candidate recognizer that stores and is given no vocab is built with the base's when
+    its head fits it (a candidate saved without the vocab is still the same model)."""
+    try:
+        return build_model(side.path, side.arch, vocab=side.vocab)
+    except VocabMissing:
+        if twin is side or side.vocab is not None or side.arch != twin.arch:
+            raise
+        inherited = build_model(twin.path, twin.arch, vocab=twin.vocab).vocab
+    try:
+        return build_model(side.path, side.arch, vocab=inherited)
+    except BuildError as exc:
+        raise CompareError(f"{exc} (the base's vocab does not fit it: name its vocab with --candidate-vocab)") from None
 
 
 def _placed(predictor: Any, dtype: str | None, device: str) -> Any:
@@ -116,15 +133,16 @@ def label(sides: tuple[Side, Side], dtype: str | None = None, device: str = "cpu
 
 def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: str, candidate: Options, *,
                   golden: Path | None, save_golden: Path | None, tolerance: Any, plan: Any,
-                  phase: Callable[[str, int], Callable[[], None]] | None = None) -> Any:
+                  phase: Callable[[str, int], Callable[[], None]] | None = None, truth: Path | None = None) -> Any:
     """The CLI's comparison: build, read (reporting each phase), judge."""
-    from .compare import base_reading, judge, page_set, reading_of
+    from .compare import base_reading, judge, page_set, reading_of, truth_of
 
     phase = phase or (lambda text, total: lambda: None)
     if candidate.dtype and candidate.dtype not in DTYPES:
         raise CompareError(f"--candidate-dtype must be one of {', '.join(DTYPES)}")
+    known = truth_of(truth, pages)
     loaded = page_set(pages)
-    base = base_sides(det, det_arch, reco, reco_arch)
+    base = base_sides(det, det_arch, reco, reco_arch, candidate.base_vocab)
     if golden is not None and save_golden is not None:
         raise CompareError("--golden and --save-golden do not go together: one reads a golden, the other writes one")
     if golden is None and not candidate.given() and save_golden is None:
@@ -142,4 +160,4 @@ def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: 
         tick = phase(f"candidate: reading {len(loaded)} pages", len(loaded))
         predictor = build(cand, base, dtype=candidate.dtype, device=candidate.device)
         theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick)
-    return judge(plan, ours, theirs, tolerance, save_golden=save_golden)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known)

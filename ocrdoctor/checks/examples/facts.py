@@ -128,20 +128,46 @@ def on_gpu(label: str, build: Callable[[], Any], capability: tuple[int, int] = (
     return FactsExample(make, label)
 
 
+def factory_predictor(arch: str) -> Any:
+    """What docTR's own factory builds offline: `detection_predictor(arch, pretrained=False)` (FAST reparameterized)
+    or `recognition_predictor(...)`."""
+    from doctr import models
+
+    task = "detection" if arch.startswith(("db_", "fast_", "linknet_")) else "recognition"
+    factory = models.detection_predictor if task == "detection" else models.recognition_predictor
+    return factory(arch, pretrained=False, pretrained_backbone=False)
+
+
 def reparameterized_fast_model(arch: str) -> Any:
     from doctr.models.detection.fast import reparameterize
 
     return reparameterize(doctr_model(arch)).eval()
 
 
-def predictor_with_preprocessing(**overrides) -> Any:
-    """A docTR DetectionPredictor whose pre-processor follows the model's cfg, but for `overrides`."""
+def predictor_with_preprocessing(cfg: dict | None = None, **overrides) -> Any:
+    """A docTR DetectionPredictor whose pre-processor follows the model's cfg and docTR's detection_predictor
+    (aspect ratio kept, padded symmetrically), but for `overrides`; `cfg` is added to the model's cfg."""
     from doctr.models.detection.predictor import DetectionPredictor
     from doctr.models.preprocessor import PreProcessor
 
     model = doctr_model("db_mobilenet_v3_large").eval()
-    settings = {"mean": model.cfg["mean"], "std": model.cfg["std"], **overrides}
+    model.cfg = {**model.cfg, **(cfg or {})}
+    settings = {"mean": model.cfg["mean"], "std": model.cfg["std"], "preserve_aspect_ratio": True,
+                "symmetric_pad": True, **overrides}
     return DetectionPredictor(PreProcessor(model.cfg["input_shape"][-2:], 1, **settings), model)
+
+
+def detector_with_postprocessing(cfg: dict | None = None, **values) -> Any:
+    """A docTR detection predictor (trained-looking DBNet) whose post-processor has `values` set; `cfg` is added
+    to the model's cfg (a stored training config)."""
+    from doctr.models import detection_predictor
+
+    model = doctr_model("db_mobilenet_v3_large").eval()
+    model.cfg = {**model.cfg, **(cfg or {})}
+    predictor = detection_predictor(model, pretrained=False)
+    for name, value in values.items():
+        setattr(predictor.model.postprocessor, name, value)
+    return predictor
 
 
 def exported(label: str, dynamic_batch: bool = True) -> Example:
