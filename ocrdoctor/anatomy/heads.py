@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.units import listing
+from ..core.units import count, listing
 from .architectures import (
     ArchMatch,
     all_releases,
@@ -63,8 +63,8 @@ def head_verdict(match: ArchMatch | None, stored: str | None, source: str | None
     if stored is not None:
         if len(stored) == size:
             return None
-        return Verdict("OD118", f"the stored vocab ({source}) has {len(stored)} characters but the head has {outputs}: "
-                                f"it was trained with a vocab of {size}; the model cannot be built with it")
+        return Verdict("OD118", f"the stored vocab ({source}) has {count(len(stored), 'character')} but the head has "
+                                f"{outputs}: it was trained with a vocab of {size}; the model cannot be built with it")
     default = default_vocab(match.arch, ref)
     if default is not None and len(default) == size:
         return None

@@ -14,7 +14,7 @@ from ..anatomy.heads import Verdict, head_verdict, layout_drift
 from ..anatomy.hyperparameters import constructor, hyperparameters
 from ..core.findings import Applicability, Problem, Severity, Skip
 from ..core.registry import check
-from ..core.units import listing
+from ..core.units import count, listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import file_applicability, file_command, file_program, weights_program
@@ -138,7 +138,7 @@ def _key_mismatch(match, weights) -> Problem:
                        fix=constructor(match.arch, values), advice=True)
     parts = []
     if match.missing:
-        parts.append(f"{len(match.missing)} keys missing ({listing(match.missing, 2)})")
+        parts.append(f"{count(len(match.missing), 'key')} missing ({listing(match.missing, 2)})")
     if match.unexpected:
         parts.append(f"{len(match.unexpected)} unexpected ({listing(match.unexpected, 2)})")
     if match.mismatched:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity, Skip
 from ..core.registry import check
-from ..core.units import human_bytes, listing
+from ..core.units import count, human_bytes, listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import bloated, file_applicability, file_command, file_program, own_loader_note, wasted_bytes
@@ -174,7 +174,7 @@ def saved_on_gpu(facts: CheckpointFacts) -> Iterator[Problem]:
         size = sum({t.storage: t.storage_nbytes for t in on_gpu}.values())
         program = file_program(facts) if not facts.members else None
         yield Problem(
-            f"{len(on_gpu)} tensors ({human_bytes(size)}) were saved from {', '.join(devices)}: "
+            f"{count(len(on_gpu), 'tensor')} ({human_bytes(size)}) were saved from {', '.join(devices)}: "
             "torch.load without map_location fails on a CPU host" + own_loader_note(facts.models[0]),
             location=listing([t.name for t in on_gpu], 3),
             fix=program or "Run the command shown: its output lives on the CPU",
@@ -274,8 +274,9 @@ def not_a_state_dict(facts: CheckpointFacts) -> Iterator[Problem]:
     if facts.unsafe or facts.problem or facts.format in ("torchscript", "torch-export"):
         return
     if not any(m.weights for m in facts.models) and facts.tensors:
-        yield Problem(f"{len(facts.tensors)} tensors, but no mapping of names to tensors (a list or tuple holds "
-                      "them): load_state_dict cannot take them", location=listing([t.name for t in facts.tensors], 3))
+        yield Problem(f"{count(len(facts.tensors), 'tensor')}, but no mapping of names to tensors (a list or tuple "
+                      "holds them): load_state_dict cannot take them",
+                      location=listing([t.name for t in facts.tensors], 3))
 
 
 @check(

@@ -11,7 +11,7 @@ from ..anatomy.pageoptions import DISABLE_FLAGS, doctr_release
 from ..anatomy.versions import FAST_FUSION_FIXED, FAST_FUSION_UNSOUND
 from ..core.findings import Applicability, Problem, Severity
 from ..core.registry import check
-from ..core.units import listing
+from ..core.units import count, listing
 from ..inspect.model import ModelFacts
 from . import examples as ex
 
@@ -44,7 +44,7 @@ def train_mode(facts: ModelFacts) -> Iterator[Problem]:
     """
     for c in facts.components:
         if c.training:
-            yield Problem(f"{len(c.training)} modules of the {c.role} model ({c.cls}) are in training mode "
+            yield Problem(f"{count(len(c.training), 'module')} of the {c.role} model ({c.cls}) are in training mode "
                           f"({listing(c.training, 3)})", location=c.path, fix=f"{facts.root}.eval()")
 
 

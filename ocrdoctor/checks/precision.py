@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from ..anatomy.halfcpu import slow
 from ..core.findings import Applicability, Problem, Severity
 from ..core.registry import check
-from ..core.units import listing
+from ..core.units import count, listing
 from ..inspect.model import Component, ModelFacts
 from . import examples as ex
 
@@ -83,7 +83,7 @@ def mixed_devices(facts: ModelFacts) -> Iterator[Problem]:
         target = next((d for d, _ in devices.most_common() if d != "meta"), "cpu").split(":")[0]
         parts = ", ".join(f"{n} on {d}" for d, n in devices.most_common())
         mixed = [c.path for c in facts.components if len(c.devices) > 1] or [c.path for c in facts.components]
-        yield Problem(f"tensors on {len(devices)} devices: {parts}", location=", ".join(mixed),
+        yield Problem(f"tensors on {count(len(devices), 'device')}: {parts}", location=", ".join(mixed),
                       fix=f'{facts.root} = {facts.root}.to("{target}")')
 
 

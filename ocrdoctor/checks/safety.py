@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from ..core.findings import Applicability, Problem, Severity
 from ..core.registry import check
-from ..core.units import listing
+from ..core.units import count, listing
 from ..inspect.checkpoint import CheckpointFacts
 from . import examples as ex
 from .programs import fix_command, safe_globals_load
@@ -57,7 +57,7 @@ def unsafe_pickle(facts: CheckpointFacts) -> Iterator[Problem]:
             parse = (f" (then the pickle fails to parse: {facts.problem})" if "corrupt or truncated" in facts.problem
                      else f" (and the file does not load as it is: {facts.problem})")
         yield Problem(
-            f"the pickle uses {len(names)} global(s) outside torch's weights-only allowlist: "
+            f"the pickle uses {count(len(names), 'global')} outside torch's weights-only allowlist: "
             f"{listing(names)}; torch.load(weights_only=False) would run them{parse}",
             location=", ".join(n.rsplit(" (", 1)[0] for n in names),
         )
@@ -103,7 +103,8 @@ def pickled_module(facts: CheckpointFacts) -> Iterator[Problem]:
         classes = facts.module_globals
         own = f"; your own classes: {listing(facts.user_modules, 3)}" if facts.user_modules else ""
         yield Problem(
-            f"a whole nn.Module is pickled ({len(classes)} classes to import, e.g. {listing(classes, 2)}{own}); "
+            f"a whole nn.Module is pickled ({count(len(classes), 'class', 'classes')} to import, e.g. "
+            f"{listing(classes, 2)}{own}); "
             "loading it needs weights_only=False, which imports those classes and runs their code, at the same "
             "import paths",
             location=", ".join(classes) or None,

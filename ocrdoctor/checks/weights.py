@@ -102,7 +102,8 @@ def wrapper_prefix(facts: CheckpointFacts) -> Iterator[Problem]:
             head = next(w for w in wrappers if rest.startswith(w))
             found.append(f"{head!r} ({wrappers[head]})")
             rest = rest[len(head):]
-        yield _with_program(facts, f"all {len(weights)} keys start with {prefix!r}: {' then '.join(found)}; a plain "
+        keys = "the only key starts" if len(weights) == 1 else f"all {count(len(weights), 'key')} start"
+        yield _with_program(facts, f"{keys} with {prefix!r}: {' then '.join(found)}; a plain "
                                    "model will not load them", location=prefix)
 
 
@@ -138,7 +139,8 @@ def mixed_dtypes(facts: CheckpointFacts) -> Iterator[Problem]:
         minority = min(counts, key=lambda d: counts[d])
         odd = [t.name for t in floats if t.dtype == minority]
         parts = ", ".join(f"{n} {d}" for d, n in counts.most_common())
-        yield _with_program(facts, f"weights in {len(counts)} floating dtypes: {parts}", location=listing(odd, 3))
+        yield _with_program(facts, f"weights in {count(len(counts), 'floating dtype')}: {parts}",
+                            location=listing(odd, 3))
 
 
 @check(
@@ -164,7 +166,8 @@ def float64_weights(facts: CheckpointFacts) -> Iterator[Problem]:
     doubles = [t for t in _float_weights(facts) if t.dtype == "float64"]
     if doubles:
         size = sum(t.nbytes for t in doubles)
-        yield _with_program(facts, f"{len(doubles)} tensors are float64 ({human_bytes(size)}, half of it wasted)",
+        yield _with_program(facts, f"float64 in {count(len(doubles), 'tensor')} ({human_bytes(size)}, half of it "
+                                   "wasted)",
                             location=listing([t.name for t in doubles], 3))
 
 
@@ -340,7 +343,7 @@ def no_tensor_data(facts: CheckpointFacts) -> Iterator[Problem]:
         meta = sum(1 for t in empty if t.device == "meta" or t.kind == "meta")
         why = ("saved from the meta device" if meta == len(empty) else
                "missing from the archive" if not meta else f"{meta} from the meta device, the rest missing")
-        yield Problem(f"{len(empty)} of {len(facts.weights)} tensors have no data ({why})",
+        yield Problem(f"{len(empty)} of {count(len(facts.weights), 'tensor')} have no data ({why})",
                       location=listing([t.name for t in empty], 3))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..core.units import count
 from . import common
 
 DEMO_ARCH = "db_mobilenet_v3_large"
@@ -64,7 +65,8 @@ def _read_a_page() -> None:
     click.echo(">>> ocrdoctor.trained_predictor()([page])   # the docTR pair that ships with ocrdoctor", err=True)
     lines = [" ".join(w.value for w in line.words)
              for block in trained_predictor()([page.image]).pages[0].blocks for line in block.lines]
-    click.echo("\n".join(lines[:SHOWN_LINES]) + (f"\n... ({len(lines)} lines)" if len(lines) > SHOWN_LINES else ""))
+    more = f"\n... ({count(len(lines), 'line')})" if len(lines) > SHOWN_LINES else ""
+    click.echo("\n".join(lines[:SHOWN_LINES]) + more)
 
 
 DEMO_FILES = ("det_epoch12.pt", "det_weights.pt", "det_weights.config.json")  # what the demo writes, in order

@@ -9,6 +9,7 @@ import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from .units import count
 from .views import view
 
 
@@ -205,7 +206,7 @@ class Report:
         text = view("text")
         if text is None:  # render not imported: a summary still says what was found
             counts = ", ".join(f"{n} {s}" for s, n in self.summary.items())
-            return f"ocrdoctor report: {len(self.targets)} targets, {counts}"
+            return f"ocrdoctor report: {count(len(self.targets), 'target')}, {counts}"
         return text(self)
 
     __repr__ = __str__  # IPython and nbconvert show repr(): the text report, not a dataclass dump
@@ -221,4 +222,4 @@ class DiagnosisError(Exception):
     def __init__(self, findings: list[Finding]):
         self.findings = findings
         lines = [f"{f.rule} {f.target}: {f.message}" for f in findings]
-        super().__init__(f"{len(findings)} error finding(s):\n" + "\n".join(lines))
+        super().__init__(f"{count(len(findings), 'error finding')}:\n" + "\n".join(lines))

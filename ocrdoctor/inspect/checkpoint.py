@@ -20,6 +20,7 @@ from ..anatomy.training import Training, training
 from ..anatomy.untrained import Evidence, evidence, fused_evidence
 from ..anatomy.versions import Installed
 from ..core.findings import Skip
+from ..core.units import count
 from ..read.checkpoint import read_checkpoint
 from ..read.fields import FormatError
 from ..read.file import Checkpoint, gc_paused, walk
@@ -169,7 +170,7 @@ class CheckpointFacts:
         out: dict[str, object] = {"format": self.format, "bytes": self.size}
         if self.members:
             out["models"] = "; ".join(f"{m.member}: {m.architecture.describe()}" if _known(m) else
-                                      f"{m.member}: {len(m.weights or ())} tensors" for m in self.members)
+                                      f"{m.member}: {count(len(m.weights or ()), 'tensor')}" for m in self.members)
         if self.weights is not None:
             out["tensors"] = len(self.weights)
             out["weights_key"] = self.weights_key if self.weights_origin != "module" else "(module tree)"

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..anatomy.architectures import reference_release, release_vocabs
+from ..core.units import count
 from .config import ModelConfig
 
 _MAX_FILE = 1 << 20
@@ -69,12 +70,12 @@ def with_vocab(facts, value: str | None):
     label = f"--vocab {value}" if how != "the characters given" else "--vocab"
     stored = facts.config.vocab if facts.config is not None else None
     if stored is not None and stored != text:
-        raise VocabError(f"{facts.path}: {label} ({len(text)} characters) differs from the vocab stored in "
-                         f"{facts.config.source} ({len(stored)} characters): the file says how it was trained")
+        raise VocabError(f"{facts.path}: {label} ({count(len(text), 'character')}) differs from the vocab stored in "
+                         f"{facts.config.source} ({count(len(stored), 'character')}): the file says how it was trained")
     match = facts.architecture
     if match is not None and match.head == "vocab" and match.head_size is not None and match.head_size != len(text):
-        raise VocabError(f"{facts.path}: {label} has {len(text)} characters but the head has {match.head_outputs} "
-                         f"outputs, a vocab of {match.head_size}: it was not trained with {how}")
+        raise VocabError(f"{facts.path}: {label} has {count(len(text), 'character')} but the head has "
+                         f"{match.head_outputs} outputs, a vocab of {match.head_size}: it was not trained with {how}")
     if stored is not None:
         return facts
     config = replace(facts.config or ModelConfig(), vocab=text, source=f"{how} ({label})")

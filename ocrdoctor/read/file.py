@@ -21,7 +21,7 @@ from typing import Any
 from ..core.registry import one_line
 from ..core.units import human_bytes
 from .archive import LOCAL_MAGIC, ArchiveError
-from .describe import describe_content
+from .describe import denied, describe_content
 from .fields import FormatError
 from .formats import Layout, read_pickles, read_zip
 from .limits import DEFAULT, Hostile, Limits
@@ -181,7 +181,7 @@ def read_file(path: str, limits: Limits = DEFAULT, values: bool = True) -> Check
         with open(path, "rb") as f:
             buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
-        reason = "permission denied" if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
+        reason = denied(path) if exc.errno in (errno.EACCES, errno.EPERM) else (exc.strerror or str(exc))
         return _failed(path, info.st_size, f"cannot open: {reason} (the file is {human_bytes(info.st_size)})")
     uses = Uses(limits)
     head = bytes(buf[:_HEAD])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.registry import one_line
+from ..core.units import count
 from .archive import EXTRA_GUESS, Archive, ArchiveError
 from .fields import FormatError, int64_at, nonnegative, short, text_of
 from .limits import Hostile
@@ -114,7 +115,8 @@ class ZipData(StorageData):
     def conflicts(self) -> str | None:
         for name, members in self.archive.by_name.items():
             if len(members) > 1 and name.startswith(self.folder) and len({self.archive.raw(m) for m in members}) > 1:
-                return f"the archive holds {len(members)} different members for storage {name[len(self.folder):]!r}"
+                where = name[len(self.folder):]
+                return f"the archive holds {count(len(members), 'different member')} for storage {where!r}"
         return None
 
 
@@ -154,7 +156,7 @@ def read_zip(buf, uses: Uses) -> Layout:
     contents = [_member(archive, m, uses) for m in candidates]
     if len(set(contents)) > 1:
         names = ", ".join(repr(m.text) for m in candidates)
-        layout.conflict = (f"the archive holds {len(candidates)} different data.pkl members ({names}): "
+        layout.conflict = (f"the archive holds {count(len(candidates), 'different data.pkl member')} ({names}): "
                            "loaders do not agree on which one they read")
     # Other pickles: a TorchScript loader reads them (constants.pkl); stored ones cost nothing to read and are
     # judged too. A compressed pickle torch.load never reads is never inflated.

@@ -72,7 +72,10 @@ def render_archs(fmt: str = "text") -> str:
     which = f"the installed docTR {ref}" if installed else f"docTR {ref} (docTR is not installed)"
     lines = [f"docTR architectures ocrdoctor identifies (releases {release_range(all_releases())}; defaults of "
              f"{which}):"]
-    lines += [f"  {a:<24} {t:<12} {f:<26} {r:<14} {'' if d is None else d}".rstrip() for a, t, f, r, d in rows]
+    table = [("architecture", "task", "forms", "releases", "default head")]
+    table += [(a, t, f, r, "" if d is None else str(d)) for a, t, f, r, d in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,7 @@ FILE_KINDS = ("checkpoint", "onnx")  # targets read from a file, counted as file
 def render_text(report: Report, color: bool = False, verbose: bool = False) -> str:
     lines: list[str] = []
     for target in report.targets:
-        lines.append(_header(target, color))
+        lines.append(target_header(target, color))
         other = target.summary.get("other_weights")
         if other:  # a second weight set is checked only when asked for: say how
             first = str(other).split(", ")[0]
@@ -71,7 +71,7 @@ def render_concise(report: Report, color: bool = False, verbose: bool = False) -
     return "\n".join(lines) + "\n"
 
 
-def _header(target: TargetResult, color: bool) -> str:
+def target_header(target: TargetResult, color: bool) -> str:
     facts = target.summary
     parts = [str(facts[k]) for k in ("format",) if facts.get(k)]
     if "bytes" in facts:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..core.engine import UsageError
 from ..core.plan import matches
 from ..core.units import count
+from ..read.describe import denied
 from .targets import CheckpointFile, OnnxFile, RemoteCheckpoint, Target
 
 
@@ -82,7 +83,9 @@ def _given(path: Path) -> Path:
     if path.exists():
         return path
     if path.is_symlink():
-        raise UsageError(f"dangling link: {path} -> {os.readlink(path)}")
+        kind = _local_kind(path)
+        raise UsageError(f"{kind}: {path}" if kind == "a link that loops" else f"dangling link: {path} -> "
+                         f"{os.readlink(path)}")
     raise UsageError(f"path not found: {path}")
 
 
@@ -90,7 +93,10 @@ def _searched(folder: Path, include: Sequence[str], exclude: Sequence[str], used
               ) -> tuple[list[Path], list[SkippedPath]]:
     skipped: list[SkippedPath] = []
     inside = []
-    for root, dirs, names in os.walk(folder):
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise UsageError(f"cannot read the folder {folder}: {denied(folder)}")
+    unreadable: list[OSError] = []
+    for root, dirs, names in os.walk(folder, onerror=unreadable.append):
         dirs.sort()
         for name in sorted(names + [d for d in dirs if (Path(root) / d).is_symlink()]):
             path = Path(root) / name
@@ -102,6 +108,8 @@ def _searched(folder: Path, include: Sequence[str], exclude: Sequence[str], used
                 skipped.append(SkippedPath(str(path), reason))
             else:
                 inside.append(path)
+    skipped += [SkippedPath(str(e.filename), f"an unreadable folder: {denied(e.filename)}") for e in unreadable
+                if e.filename]
     return _joined(sorted(inside)), sorted(skipped, key=lambda s: s.path)
 
 
@@ -160,9 +168,18 @@ def _local_content(path: Path, include: Sequence[str]) -> str | None:
     if include or is_index(path):
         return None
     try:
-        return None if sniff(path) else "not a checkpoint (its first bytes say so)"
+        return None if sniff(path) else _other_kind(path)
     except OSError as exc:  # unreadable: checked anyway, so OD100 says why
         return None if exc.errno in (errno.EACCES, errno.EPERM) else f"unreadable: {exc.strerror or exc}"
+
+
+def _other_kind(path: Path) -> str:
+    """Why a file found in a folder is no checkpoint: the kind its first bytes name (a PNG image), or that."""
+    from ..read.describe import known_type
+
+    with open(path, "rb") as f:
+        kind = known_type(f.read(16))
+    return f"{kind}, not a checkpoint" if kind else "not a checkpoint (its first bytes say so)"
 
 
 def _remote_content(target, timeout: float | None):

@@ -18,6 +18,7 @@ from ..anatomy.heads import head_verdict
 from ..anatomy.hyperparameters import hyperparameters
 from ..core.extras import Note, require_doctr
 from ..core.registry import one_line
+from ..core.units import count
 from ..inspect.checkpoint import CheckpointFacts, facts_of, weights_of
 from ..inspect.config import sidecar_path
 from ..inspect.vocab import VocabError, with_vocab
@@ -66,7 +67,7 @@ def build_model(source: str | Path | Checkpoint, arch: str, facts: CheckpointFac
         except VocabError as exc:
             raise BuildError(str(exc)) from None
         if facts.members:
-            raise BuildError(f"{ckpt.path} holds {len(facts.members)} models "
+            raise BuildError(f"{ckpt.path} holds {count(len(facts.members), 'model')} "
                              f"({', '.join(m.member for m in facts.members)}): pick one with --key")
         if not facts.extractable or facts.weights is None:
             raise BuildError(f"{ckpt.path}: not loaded (see the checkpoint findings)")

@@ -23,7 +23,7 @@ from ..core.findings import Report, Severity
 from ..core.plan import Plan
 from ..core.registry import one_line
 from ..core.timing import Spread, spread_seconds
-from ..core.units import human_bytes
+from ..core.units import count, human_bytes
 from ..inspect.checkpoint import facts_of
 from ..inspect.onnx import CPU_PROVIDER, OnnxFacts, Parity, inspect_onnx, wanted_providers
 from ..inspect.ortrun import OrtFailure, run_isolated
@@ -199,7 +199,7 @@ def _refusal(facts, source: Path, plan: Plan) -> Report | None:
     """The checkpoint's error findings, when it cannot be built as the architecture asked for."""
     if facts.members:
         names = ", ".join(m.member for m in facts.members)
-        raise ExportError(f"{source} holds {len(facts.members)} models ({names}): pick one with --key")
+        raise ExportError(f"{source} holds {count(len(facts.members), 'model')} ({names}): pick one with --key")
     result = plan.judge("checkpoint", facts, str(source))
     if any(f.severity is Severity.ERROR for f in result.findings):
         return plan.report((result,))

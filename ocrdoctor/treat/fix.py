@@ -139,7 +139,8 @@ def _readable(source: Path, facts: CheckpointFacts) -> None:
                            f"(OD109, e.g. {bad[0].name}): a clean copy of broken weights is still broken")
         empty = [t for t in model.weights if not t.has_data]
         if empty:
-            raise FixError(f"refusing {source}: {len(empty)} tensors have no data (OD122, e.g. {empty[0].name})")
+            raise FixError(f"refusing {source}: {count(len(empty), 'tensor')} without data (OD122, e.g. "
+                           f"{empty[0].name})")
         activation = [t.name for t in model.weights if t.name.endswith((".scale", ".zero_point"))]
         if any(t.kind == "quantized" for t in model.weights) and activation:
             raise FixError(f"refusing {source}: statically quantized weights (OD124) with activation scales "
@@ -154,8 +155,8 @@ def _outputs(source: Path, output: Path, facts: CheckpointFacts, safetensors: bo
         return [output]
     if output.suffix or (output.exists() and not output.is_dir()):
         names = ", ".join(m.member for m in facts.members)
-        raise FixError(f"{source} holds {len(facts.members)} models ({names}): give a folder with -o to write each, "
-                       f"or pick one with --key (e.g. --key {facts.members[0].member})")
+        raise FixError(f"{source} holds {count(len(facts.members), 'model')} ({names}): give a folder with -o to "
+                       f"write each, or pick one with --key (e.g. --key {facts.members[0].member})")
     output.mkdir(parents=True, exist_ok=True)
     suffix = ".safetensors" if safetensors else ".pt"
     outputs = [output / f"{m.member}{suffix}" for m in facts.members]
@@ -208,8 +209,8 @@ def _clean_state(ckpt: Checkpoint, model: CheckpointFacts, dtype: str | None) ->
                        f"({', '.join(sorted({t.dtype for t in quantized}))}) "
                        "to float32, under the float model's keys")
     if model.weights_origin == "module":
-        changes.append(f"read the weights from the pickled model's module tree ({len(model.module_globals)} "
-                       "classes, none imported)")
+        classes = count(len(model.module_globals), "class", "classes")
+        changes.append(f"read the weights from the pickled model's module tree ({classes}, none imported)")
     elif model.weights_path:
         changes.append(f"unwrapped the weights from {subscript(model.weights_path)}")
     match = model.architecture
@@ -348,11 +349,11 @@ def _verify(output: Path, plan: _Plan, dtype: str | None) -> tuple[list[str], st
     else:
         written = torch.load(output, map_location="cpu", weights_only=True)
     if set(written) != set(expected):
-        raise FixError(f"verification failed: {len(set(expected) ^ set(written))} keys differ")
+        raise FixError(f"verification failed: {count(len(set(expected) ^ set(written)), 'key')} differ")
     differ = [k for k, v in expected.items() if v.dtype != written[k].dtype or not torch.equal(v, written[k])]
     if differ:
-        raise FixError(f"verification failed: {len(differ)} tensors differ from the source (e.g. {differ[0]})")
-    checks = ["reloads weights-only", f"{len(expected)} tensors bit-identical to the source's"
+        raise FixError(f"verification failed: {count(len(differ), 'tensor')} differ from the source (e.g. {differ[0]})")
+    checks = ["reloads weights-only", f"{count(len(expected), 'tensor')} bit-identical to the source's"
               + (f" after the {dtype} cast" if dtype else "")]
     match = plan.facts.architecture
     if match is not None and match.identified:

@@ -16,6 +16,7 @@ from typing import Any
 from ..anatomy.architectures import arch_names
 from ..core.extras import require_doctr
 from ..core.registry import one_line
+from ..core.units import count
 from ..read.sniff import sniff
 from .build import BuildError, VocabMissing, build_model
 from .compare import CompareError, Options
@@ -153,11 +154,11 @@ def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: 
     if golden is not None:  # the deployment (with any candidate change) against the golden
         ours = base_reading(golden, loaded)
     else:
-        tick = phase(f"base: reading {len(loaded)} pages", len(loaded))
+        tick = phase(f"base: reading {count(len(loaded), 'page')}", len(loaded))
         ours = reading_of(build(base), loaded, label(base), described(base), tick)
     theirs = None
     if cand is not None:
-        tick = phase(f"candidate: reading {len(loaded)} pages", len(loaded))
+        tick = phase(f"candidate: reading {count(len(loaded), 'page')}", len(loaded))
         predictor = build(cand, base, dtype=candidate.dtype, device=candidate.device)
         theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick)
     return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known)
