@@ -154,8 +154,17 @@ def test_demo_shows_the_training_checkpoint_problems(tmp_path):
     assert "verified: reloads weights-only; 384 tensors bit-identical" in text.stdout
     assert "No problems found in 1 file." in text.stdout  # the repaired file
     lines = text.stdout.rstrip().splitlines()
-    assert lines[-2] == "No problems found in 3 pages."  # the repaired detector reads what the pair reads
-    assert lines[-1].startswith("reads the same on 3 pages: ") and lines[-1].split(": ")[1].split()[0] not in ("0/0",)
+    verdict = lines.index("No problems found in 3 pages.")  # the repaired detector reads what the pair reads
+    assert lines[verdict + 1].startswith("reads the same on 3 pages: ")
+    assert lines[verdict + 1].split(": ")[1].split()[0] not in ("0/0",)
+    assert lines[verdict + 2].startswith("the base: ") and "true words read right" in lines[verdict + 2]
+    # the story's structure on stdout, in order: `ocrdoctor demo > log` keeps it
+    headers = [x for x in lines if x.startswith(("$ ocrdoctor", ">>> "))]
+    assert [h.split()[2] if h.startswith("$") else ">>>" for h in headers] == [">>>", "check", "fix", "check",
+                                                                               "compare"]
+    read, true, right = lines[1:4]
+    assert read.startswith("read: ") and true.startswith("true: ") and "true words on the page read right" in right
+    assert " s -> " not in text.stdout  # no time comparison from one run
 
 
 def test_a_url_without_the_remote_extra_says_what_to_install(monkeypatch):

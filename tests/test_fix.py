@@ -150,7 +150,7 @@ def test_corrupted_output_fails_verification_and_is_removed(training_ckpt, tmp_p
     monkeypatch.setattr(repair, "_save", corrupting)
     result = run("fix", training_ckpt, "-o", tmp_path / "out.pt")
     assert result.exit_code == 2
-    assert "verification failed: 1 tensors differ from the source (e.g. prob_head.6.bias)" in result.stderr
+    assert "verification failed: 1 tensor not as in the source (e.g. prob_head.6.bias)" in result.stderr
     assert not (tmp_path / "out.pt").exists()
 
 

@@ -276,7 +276,8 @@ def test_permission_denied_with_the_real_size(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1, proc.stderr
         size = path.stat().st_size
-        assert f"cannot open: permission denied (the file is {size / 1024:.1f} KiB)" in proc.stdout
+        assert (f"cannot open: permission denied (mode 0600, owner root; running as nobody) (the file is "
+                f"{size / 1024:.1f} KiB)") in proc.stdout
     finally:
         import shutil
 

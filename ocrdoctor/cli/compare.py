@@ -43,6 +43,8 @@ FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--min-box-recall", type=click.FloatRange(0, 1), default=0.98, show_default=True,
               help="Share of word boxes each side must find of the other's (IoU 0.5).")
 @click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
+@click.option("--html-pages", type=click.IntRange(min=0), default=20, show_default=True,
+              help="With --format html: draw at most this many pages (the others are listed).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write the report in --format to this file; the terminal gets the text report.")
 @click.option("--force", is_flag=True, help="Let --output and --save-golden replace an existing file (never a "
@@ -53,7 +55,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 def compare(pages, det, det_arch, reco, reco_arch, vocab, candidate_vocab, candidate_det, candidate_det_arch,
             candidate_reco, candidate_reco_arch, candidate_dtype, candidate_device, truth, golden, save_golden, max_cer,
-            max_wer, min_box_recall, fmt, output, force, fail_on, config) -> int:
+            max_wer, min_box_recall, fmt, html_pages, output, force, fail_on, config) -> int:
     """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
     the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
     from ..anatomy.halfcpu import on_this_cpu
@@ -79,7 +81,16 @@ def compare(pages, det, det_arch, reco, reco_arch, vocab, candidate_vocab, candi
     if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse
         click.echo(result.verdict() if fmt == "text" else common.rendered(result.report, fmt), nl=fmt == "text")
         return common.EXIT_OK
-    if output is not None:
+    if fmt == "html":  # the page as a picture: the images with both sides' boxes, the words, the figures
+        from ..render.picture import render_picture
+
+        page = render_picture(result, pages=html_pages)
+        if output is None:
+            click.echo(page, nl=False)
+            return result.report.exit_code(settings.fail_on)
+        common.write_report(output, page)
+        fmt = "text"
+    elif output is not None:
         common.write_report(output, common.rendered(result.report, fmt, fail_on=settings.fail_on))
         fmt = "text"
     color = common.use_color() and fmt == "text"

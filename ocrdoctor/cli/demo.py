@@ -16,7 +16,7 @@ from ..core.units import count
 from . import common
 
 DEMO_ARCH = "db_mobilenet_v3_large"
-SHOWN_LINES = 4
+SHOWN_WORDS = 8
 
 
 def write_demo_checkpoint(folder: Path) -> Path:
@@ -56,17 +56,23 @@ def write_demo_checkpoint(folder: Path) -> Path:
 
 
 def _read_a_page() -> None:
-    """The trained pair reading its first sample page, as `ocrdoctor.trained_predictor()` gives it."""
+    """The trained pair reading its first sample page, beside the page's true text and how much of it is right."""
+    from ..inspect.truth import accuracy, shipped_truth
     from ..specimens.pair import sample_pages
     from ..treat.build import trained_predictor
     from ..treat.pages import load_pages
 
     page = load_pages([sample_pages()[0]])[0]
-    click.echo(">>> ocrdoctor.trained_predictor()([page])   # the docTR pair that ships with ocrdoctor", err=True)
-    lines = [" ".join(w.value for w in line.words)
-             for block in trained_predictor()([page.image]).pages[0].blocks for line in block.lines]
-    more = f"\n... ({count(len(lines), 'line')})" if len(lines) > SHOWN_LINES else ""
-    click.echo("\n".join(lines[:SHOWN_LINES]) + more)
+    click.echo(">>> ocrdoctor.trained_predictor()([page])   # the docTR pair that ships with ocrdoctor")
+    words = [w.value for block in trained_predictor()([page.image]).pages[0].blocks for line in block.lines
+             for w in line.words]
+    truth = shipped_truth()
+    true = list(truth.pages[Path(page.name).name])
+    click.echo(f"read: {' '.join(words[:SHOWN_WORDS])} ...")
+    click.echo(f"true: {' '.join(true[:SHOWN_WORDS])} ...")
+    found = accuracy({page.name: words}, truth)
+    click.echo(f"{found.right}/{count(found.total, 'true word')} on the page read right ({found.share:.0%}): the "
+               "pages hold random strings of digits and lower-case letters, what the pair was trained to read")
 
 
 DEMO_FILES = ("det_epoch12.pt", "det_weights.pt", "det_weights.config.json")  # what the demo writes, in order
@@ -87,10 +93,10 @@ def run_demo(out: str | None, fmt: str, color: bool, force: bool = False) -> Non
         folder.mkdir(parents=True, exist_ok=True)
         if fmt == "text":
             _read_a_page()
-            click.echo(f"\nWriting that detector ({DEMO_ARCH}) as training scripts save it...", err=True)
+            click.echo(f"\nWriting that detector ({DEMO_ARCH}) as training scripts save it...")
         path = write_demo_checkpoint(folder)
         if fmt == "text":
-            click.echo(f"$ ocrdoctor check {path}\n", err=True)
+            click.echo(f"$ ocrdoctor check {path}\n")
         report = check_path(path)
         click.echo(common.rendered(report, fmt, color=color), nl=False, color=color)
         if fmt != "text":
@@ -99,7 +105,7 @@ def run_demo(out: str | None, fmt: str, color: bool, force: bool = False) -> Non
         _repair(path, clean, color)
         _prove(clean, color)
         where = f"are kept in {folder}" if out else "are deleted now; pass --out DIR to keep them"
-        click.echo(f"\nThe demo files {where}. Try `ocrdoctor explain OD103`.", err=True)
+        click.echo(f"\nThe demo files {where}. Try `ocrdoctor explain OD103`.")
 
 
 def _repair(path: Path, clean: Path, color: bool) -> None:
@@ -107,9 +113,9 @@ def _repair(path: Path, clean: Path, color: bool) -> None:
     from ..api import check_path
     from ..treat.fix import fix_checkpoint
 
-    click.echo(f"\n$ ocrdoctor fix {path} -o {clean}", err=True)
+    click.echo(f"\n$ ocrdoctor fix {path} -o {clean}")
     click.echo("\n".join(r.describe() for r in fix_checkpoint(path, clean, force=True)))
-    click.echo(f"\n$ ocrdoctor check {clean}\n", err=True)
+    click.echo(f"\n$ ocrdoctor check {clean}\n")
     click.echo(common.rendered(check_path(clean), "text", color=color), nl=False, color=color)
 
 
@@ -124,7 +130,7 @@ def _prove(clean: Path, color: bool) -> None:
 
     det, det_arch, reco, reco_arch = trained_pair()
     click.echo(f"\n$ ocrdoctor compare --det {det} --det-arch {det_arch} --reco {reco} --reco-arch "
-               f"{reco_arch} --candidate-det {clean}\n", err=True)
+               f"{reco_arch} --candidate-det {clean}\n")
     result = compare_files([], det, det_arch, reco, reco_arch, Options(det=clean), golden=None, save_golden=None,
                            tolerance=Tolerance(), plan=plan_for(Settings(), ("comparison",)))
     click.echo(common.rendered(result.report, "text", color=color), nl=False, color=color)

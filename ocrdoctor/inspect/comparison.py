@@ -85,8 +85,8 @@ class PageFacts:
                 confidence_change=round(c.confidence_change, 5),
                 seconds_per_page={"base": round(c.seconds_base, 4), "candidate": round(c.seconds_candidate, 4)},
                 reading=f"{c.same}/{c.words} words the same, CER {c.cer:.3f}, WER {c.wer:.3f}, boxes found "
-                        f"{c.base_boxes_found:.0%}/{c.candidate_boxes_found:.0%}, "
-                        f"{c.seconds_base:.2f} s -> {c.seconds_candidate:.2f} s",
+                        f"{c.base_boxes_found:.0%}/{c.candidate_boxes_found:.0%}",  # one run's times: JSON only
+
             )
         return out
 

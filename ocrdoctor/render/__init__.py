@@ -17,7 +17,7 @@ for _fmt in (
     Format("sarif", f"{__name__}.sarif:render_sarif", (), "SARIF 2.1.0 for code scanning"),
     Format("junit", f"{__name__}.junit:render_junit", ("fail_on",), "JUnit XML for CI test reports"),
     Format("github", f"{__name__}.github:render_github", (), "GitHub Actions annotations"),
-    Format("html", f"{__name__}.html:render_html", (), "a self-contained HTML table"),
+    Format("html", f"{__name__}.html:render_html_document", (), "a self-contained HTML page"),
 ):
     register_format(_fmt)
 
@@ -38,6 +38,6 @@ def renderer(fmt: str):
 
 
 register_view("text", lambda report: render(report, "text", color=False))
-register_view("html", lambda report: render(report, "html"))
-register_view("comparison-html",  # a Comparison in a notebook: both readings side by side
-              lambda comparison: importlib.import_module(f"{__name__}.comparison").render_comparison_html(comparison))
+register_view("html", lambda report: importlib.import_module(f"{__name__}.html").render_html(report))
+register_view("comparison-html",  # a Comparison in a notebook: the page images with both sides' boxes, the words
+              lambda comparison: importlib.import_module(f"{__name__}.picture").body(comparison))

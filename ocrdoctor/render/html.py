@@ -48,3 +48,19 @@ def _row(f) -> str:
             f"<td>{escape(f.message)}{location}</td>"
             f"<td>{fix}</td>"
             "</tr>")
+
+
+PAGE_STYLE = ("body{font-family:system-ui,sans-serif;margin:24px;color:#212121}"
+              "table.ocrdoctor{border-collapse:collapse}table.ocrdoctor td,table.ocrdoctor th{border-bottom:1px solid"
+              " #e0e0e0;padding:4px 8px;vertical-align:top}")
+
+
+def document(title: str, body: str, style: str = "") -> str:
+    """A standalone page (the look `check --format html -o` and `compare --format html -o` share)."""
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{PAGE_STYLE}{style}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def render_html_document(report: Report) -> str:
+    """`--format html`: the report's table in a standalone page."""
+    return document("ocrdoctor check", render_html(report))

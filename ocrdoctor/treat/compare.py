@@ -37,6 +37,7 @@ class Comparison:
     saved: Path | None = None  # the golden written, if asked
     accuracy: Accuracy | None = None  # the base's own, where the pages' true text is known
     little: str | None = None  # why reading the same proves little here (the base reads almost nothing)
+    page_images: dict = field(default_factory=dict, compare=False)  # page name -> the image read (the picture)
 
     @property
     def ok(self) -> bool:
@@ -92,7 +93,7 @@ def compare(plan: Plan, base: Any, candidate: Any = None, pages: Iterable[str | 
     loaded = page_set(pages)
     ours = base_reading(base, loaded)
     theirs = None if candidate is None else reading_of(candidate, loaded, "candidate")
-    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known, images=loaded)
 
 
 def truth_of(truth: str | Path | None, pages: Any) -> Truth | None:
@@ -106,7 +107,7 @@ def truth_of(truth: str | Path | None, pages: Any) -> Truth | None:
 
 
 def judge(plan: Plan, base: Reading, candidate: Reading | None, tolerance: Tolerance, *,
-          save_golden: str | Path | None = None, truth: Truth | None = None) -> Comparison:
+          save_golden: str | Path | None = None, truth: Truth | None = None, images: list[Page] = ()) -> Comparison:
     """The OD6xx rules over two readings, one target per page; the base's reading saved as a golden if asked."""
     if candidate is None and save_golden is None:
         raise CompareError("nothing to compare: give a candidate or a golden, or save the base's reading as a golden")
@@ -120,7 +121,8 @@ def judge(plan: Plan, base: Reading, candidate: Reading | None, tolerance: Toler
                            f"(it holds {held})")
     read = {p.name: p.texts for p in base.pages}
     return Comparison(plan.check_gathered("comparison", facts), base, candidate, tuple(facts), saved,
-                      accuracy(read, truth), proves_little(read, truth, who="the base"))
+                      accuracy(read, truth), proves_little(read, truth, who="the base"),
+                      {p.name: p.image for p in images})
 
 
 def write_golden(reading: Reading, path: Path) -> Path:

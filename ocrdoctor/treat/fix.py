@@ -352,7 +352,7 @@ def _verify(output: Path, plan: _Plan, dtype: str | None) -> tuple[list[str], st
         raise FixError(f"verification failed: {count(len(set(expected) ^ set(written)), 'key')} differ")
     differ = [k for k, v in expected.items() if v.dtype != written[k].dtype or not torch.equal(v, written[k])]
     if differ:
-        raise FixError(f"verification failed: {count(len(differ), 'tensor')} differ from the source (e.g. {differ[0]})")
+        raise FixError(f"verification failed: {count(len(differ), 'tensor')} not as in the source (e.g. {differ[0]})")
     checks = ["reloads weights-only", f"{count(len(expected), 'tensor')} bit-identical to the source's"
               + (f" after the {dtype} cast" if dtype else "")]
     match = plan.facts.architecture

@@ -161,4 +161,4 @@ def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: 
         tick = phase(f"candidate: reading {count(len(loaded), 'page')}", len(loaded))
         predictor = build(cand, base, dtype=candidate.dtype, device=candidate.device)
         theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick)
-    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known)
+    return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known, images=loaded)
