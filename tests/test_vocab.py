@@ -137,3 +137,13 @@ def test_bench_builds_the_recognizer_with_the_vocab_given(trained):
     assert result.stdout.startswith("RecognitionPredictor on cpu")
     wrong = run("bench", "--reco", trained / "digits.pt", "--vocab", "french", "--repeat", "1", "--no-onnx")
     assert wrong.exit_code == 2 and "126 characters" in wrong.stderr
+
+
+def test_a_vocab_given_for_a_detector_is_refused(tmp_path):
+    from ocrdoctor.checks import examples as ex
+
+    det = tmp_path / "det.pt"
+    torch.save(ex.doctr_state_dict("db_mobilenet_v3_large"), det)
+    result = run("fix", det, "-o", tmp_path / "out.pt", "--vocab", "digits")
+    assert result.exit_code == 2 and "is a recognizer's, and this is db_mobilenet_v3_large" in result.stderr
+    assert not (tmp_path / "out.pt").exists()

@@ -73,6 +73,8 @@ def with_vocab(facts, value: str | None):
         raise VocabError(f"{facts.path}: {label} ({count(len(text), 'character')}) differs from the vocab stored in "
                          f"{facts.config.source} ({count(len(stored), 'character')}): the file says how it was trained")
     match = facts.architecture
+    if match is not None and match.identified and match.head != "vocab":
+        raise VocabError(f"{facts.path}: --vocab is a recognizer's, and this is {match.arch} ({match.task})")
     if match is not None and match.head == "vocab" and match.head_size is not None and match.head_size != len(text):
         raise VocabError(f"{facts.path}: {label} has {count(len(text), 'character')} but the head has "
                          f"{match.head_outputs} outputs, a vocab of {match.head_size}: it was not trained with {how}")
