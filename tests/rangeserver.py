@@ -183,5 +183,9 @@ def serving(folder: Path, behaviour: Behaviour | None = None, hub: bool = False)
         yield f"http://127.0.0.1:{server.server_address[1]}", counts
     finally:
         release.set()
-        server.shutdown()
+        # shutdown() waits for serve_forever's loop, which a handler thread that never starts can wedge (seen once
+        # in CI: Thread.start waiting forever under load): wait a bounded time, then close the socket regardless
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(timeout=10)
         server.server_close()

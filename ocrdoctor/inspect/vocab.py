@@ -35,7 +35,7 @@ def resolve_vocab(value: str) -> tuple[str, str]:
     if size is None:
         return value, "the characters given"
     try:
-        text = path.read_text(encoding="utf-8") if size <= _MAX_FILE else None
+        text = path.read_bytes().decode("utf-8") if size <= _MAX_FILE else None  # exact: no newline translation
     except (OSError, ValueError) as exc:  # unreadable, not UTF-8
         raise VocabError(f"{value}: cannot read the vocab file ({exc.__class__.__name__})") from None
     if text is None:
