@@ -141,7 +141,7 @@ class CheckpointFacts:
     @cached_property
     def untrained(self) -> Evidence | None:
         """Exact evidence that every weight is at its initialization (OD116), or None; read once for OD110 too."""
-        leaves = {t.name: t for t in self.require_weights()}
+        leaves = self._leaves
         fused = self.architecture is not None and self.architecture.form == "reparameterized"
         return evidence(leaves) or (fused_evidence(leaves) if fused else None)
 
@@ -149,7 +149,12 @@ class CheckpointFacts:
     def training(self) -> Training | None:
         """Per-block evidence of how much the weights were trained (OD127, OD128), read once."""
         prefix = self.architecture.prefix if self.architecture is not None else ""
-        return training({t.name: t for t in self.require_weights()}, prefix)
+        return training(self._leaves, prefix)
+
+    @cached_property
+    def _leaves(self) -> dict[str, TensorInfo]:
+        """The weights by name, built once for the untrained and training evidence."""
+        return {t.name: t for t in self.require_weights()}
 
     def require_weights(self) -> tuple[TensorInfo, ...]:
         """The state_dict's tensors, or Skip with the reason they were not read."""
