@@ -22,6 +22,7 @@ from ocrdoctor.api import check_paths  # noqa: E402
 from ocrdoctor.read.remote import RemoteBytes, RemoteError, Transfer, redact, scrub  # noqa: E402
 from tests.conftest import codes, run, run_process  # noqa: E402
 from tests.rangeserver import Behaviour, serving  # noqa: E402
+from tests.s3server import local_s3  # noqa: E402
 
 SECRET = "X-Amz-Signature=0123abcd"
 VALUE_RULES = {"OD109", "OD110", "OD116", "OD127", "OD128"}
@@ -202,25 +203,11 @@ def test_an_onnx_url_is_listed_as_not_read(files, tmp_path):
 def s3(files):
     """A bucket on a local S3 API (moto in server mode), credentials and endpoint from the environment, as
     s3fs reads them in production."""
-    pytest.importorskip("s3fs")
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    patch = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
-        patch.setenv(key, value)
-    import boto3
-
-    client = boto3.client("s3")
-    client.create_bucket(Bucket="models")
-    for key, name in (("prod/det.pt", "det.pt"), ("prod/bad.pt", "bad.pt"), ("prod/notes.txt", "notes.txt"),
-                      ("prod/v2/weights", "det.safetensors")):
-        client.put_object(Bucket="models", Key=key, Body=(files / name).read_bytes())
-    yield client
-    patch.undo()
-    server.stop()
+    with local_s3("models") as client:
+        for key, name in (("prod/det.pt", "det.pt"), ("prod/bad.pt", "bad.pt"), ("prod/notes.txt", "notes.txt"),
+                          ("prod/v2/weights", "det.safetensors")):
+            client.put_object(Bucket="models", Key=key, Body=(files / name).read_bytes())
+        yield client
 
 
 def test_an_s3_prefix_is_listed_sniffed_and_checked_like_a_folder(s3, files):
