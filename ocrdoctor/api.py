@@ -121,16 +121,17 @@ def diagnose(obj: Any, *, environment: bool = True, config: str | Path | None = 
 
 def compare(base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *, max_cer: float = 0.0,
             max_wer: float = 0.0, min_box_recall: float = 0.98, save_golden: str | Path | None = None,
-            truth: str | Path | None = None, config: str | Path | None = None, settings: Settings | None = None,
-            registry: Registry | None = None, **options) -> Any:
+            truth: str | Path | None = None, repeat: int = 1, config: str | Path | None = None,
+            settings: Settings | None = None, registry: Registry | None = None, **options) -> Any:
     """`ocrdoctor compare` from Python. `base`: a docTR predictor, or a golden file's path; `candidate`: a docTR
     predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files, PDFs,
     folders (None: the pages shipped with the trained pair, whose true text ships too). `truth`: JSON of page
-    name to its text, so the base's own accuracy is shown. Returns a treat.compare.Comparison; options as for
-    check_paths (`fail_on`, `select`, `ignore`, ...)."""
+    name to its text, so the base's own accuracy is shown. `repeat`: runs per page and side; from 2, each side's
+    time per page is their median with its spread (1, the default: no time is shown). Returns a
+    treat.compare.Comparison; options as for check_paths (`fail_on`, `select`, `ignore`, ...)."""
     from .treat.compare import compare as compared
 
     settings = settings_for("compare", options, config, settings)
     plan = plan_for(settings, ("comparison",), registry)
     return compared(plan, base, candidate, pages, max_cer=max_cer, max_wer=max_wer, min_box_recall=min_box_recall,
-                    save_golden=save_golden, truth=truth)
+                    save_golden=save_golden, truth=truth, repeat=repeat)

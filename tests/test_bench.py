@@ -59,7 +59,7 @@ def test_bench_from_checkpoints_with_a_progress_bar(checkpoints, monkeypatch):
     assert lines[0] == "OCRPredictor on cpu: 1 synthetic page(s), 4 word crops per page, median of 1"
     assert lines[1].split() == ["variant", "pages/s", "ms/page", "min-max", "step", "total", "words"]
     assert lines[2].startswith("as given ") and lines[3].startswith("+ eval mode ")
-    assert "not applicable: + ONNX Runtime (float32 export) (left out (--no-onnx))" in lines
+    assert "not applicable: + ONNX Runtime (float32 export) (--no-onnx)" in lines
     assert "timing [----------" in result.stderr and "1/2 + eval mode" in result.stderr
     assert torch.get_num_threads() >= 1
 
@@ -94,7 +94,7 @@ def test_the_trained_pair_reads_the_same_after_each_fix_and_the_eval_step_is_fla
     assert not predictor.det_predictor.model.exportable  # the models are left as the ladder leaves them
     before, after = result.stages  # the whole predictor stage by stage, as given (float64, training) and fixed
     assert (before.label, after.label) == ("as given", "after the fixes")
-    assert after.total < before.total and after.seconds["detection"] < before.seconds["detection"]
+    assert after.total.median < before.total.median and after.seconds["detection"] < before.seconds["detection"]
     assert "stage by stage: the whole predictor on the 3 sample pages" in table and "after the fixes" in table
     assert [s["label"] for s in data["stages"]] == ["as given", "after the fixes"]
 

@@ -1,5 +1,6 @@
 """The README's console examples for `check` and `fix` are what a real run on the demo's files prints (the files
-`ocrdoctor demo --out DIR` writes), and its list of formats is the format registry: the docs cannot drift."""
+`ocrdoctor demo --out DIR` writes), and its list of formats is the format registry: the docs cannot drift.
+(Those of `compare`, `bench` and the demo: tests/test_examples.py.)"""
 
 from __future__ import annotations
 
@@ -49,21 +50,3 @@ def test_the_fix_example_is_a_real_run(demo_files, monkeypatch):
     monkeypatch.chdir(demo_files.parent)
     real = run("fix", demo_files.name, "-o", "det_weights.pt", "--force").stdout.splitlines()
     assert console(f"ocrdoctor fix {demo_files.name} -o det_weights.pt") == real
-
-
-@pytest.mark.slow
-def test_the_compare_examples_figures_are_a_real_run():
-    """README.md and docs/compare.md show the pair on its samples: their figures are what a run prints."""
-    pytest.importorskip("doctr")
-    from ocrdoctor.specimens.pair import trained_pair
-
-    det, det_arch, reco, reco_arch = trained_pair()
-    real = run("compare", "--det", det, "--det-arch", det_arch, "--reco", reco, "--reco-arch", reco_arch,
-               "--candidate-dtype", "float64").stdout.splitlines()
-    guide = (Path(__file__).resolve().parent.parent / "docs" / "compare.md").read_text()
-    for text in (README, guide):
-        block = text.split("$ ocrdoctor compare ", 1)[1].split("```", 1)[0].splitlines()
-        figures = [x for x in block if x.startswith(("reads the same", "the base: ", "No problems found"))]
-        assert len(figures) == 3 and all(x in real for x in figures), figures
-    page = next(x for x in guide.splitlines() if x.startswith(".../samples/page-1.png"))
-    assert any(x.endswith(page.removeprefix("...")) for x in real)

@@ -213,8 +213,9 @@ def float64_model(facts: ModelFacts) -> Iterator[Problem]:
         Double-precision parameters, usually from `.double()` or numpy-initialised weights.
     Why it matters:
         Twice the memory and slower, for no accuracy an OCR model can use: the shipped pair ran
-        5.43x faster after `.float()` on 2 CPU cores (`bench/bench_compare.py`, the README's
-        bench table); GPUs run float64 at a small fraction of their float32 rate.
+        5.43x faster after `.float()` on 2 CPU cores (`bench/bench_compare.py`'s ladder; the
+        README's `ocrdoctor bench --dtype float64` table shows a run); GPUs run float64 at a small
+        fraction of their float32 rate.
     Fix:
         `predictor = predictor.float()`.
     Example:

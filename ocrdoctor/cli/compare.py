@@ -42,6 +42,9 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Word error rate tolerated per page.")
 @click.option("--min-box-recall", type=click.FloatRange(0, 1), default=0.98, show_default=True,
               help="Share of word boxes each side must find of the other's (IoU 0.5).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Read each page this many times per side: from 2, each side's time per page is shown as the "
+                   "median with its fastest and slowest run (1: no time is shown, one run being no measurement).")
 @click.option("--format", "fmt", type=click.Choice(common.FORMATS), default="text", show_default=True)
 @click.option("--html-pages", type=click.IntRange(min=0), default=20, show_default=True,
               help="With --format html: draw at most this many pages (the others are listed).")
@@ -55,7 +58,7 @@ FILE = click.Path(dir_okay=False, path_type=Path)
               help="Read settings from this TOML file instead of the nearest pyproject.toml.")
 def compare(pages, det, det_arch, reco, reco_arch, vocab, candidate_vocab, candidate_det, candidate_det_arch,
             candidate_reco, candidate_reco_arch, candidate_dtype, candidate_device, truth, golden, save_golden, max_cer,
-            max_wer, min_box_recall, fmt, html_pages, output, force, fail_on, config) -> int:
+            max_wer, min_box_recall, repeat, fmt, html_pages, output, force, fail_on, config) -> int:
     """Read PAGES (images, PDFs, folders; default: the trained pair's sample pages) with the base deployment and
     the candidate (or a golden), and compare the words and boxes page by page (OD601-OD603)."""
     from ..anatomy.halfcpu import on_this_cpu
@@ -75,7 +78,8 @@ def compare(pages, det, det_arch, reco, reco_arch, vocab, candidate_vocab, candi
                         candidate_device, reco_vocab=candidate_vocab, base_vocab=vocab)
     result = compare_files(list(pages), det, det_arch, reco, reco_arch, candidate, golden=golden,
                            save_golden=save_golden, tolerance=Tolerance(max_cer, max_wer, min_box_recall),
-                           plan=plan, phase=_phase if common.is_terminal(sys.stderr) else None, truth=truth)
+                           plan=plan, phase=_phase if common.is_terminal(sys.stderr) else None, truth=truth,
+                           repeat=repeat)
     if result.saved:
         click.echo(f"saved the base's reading to {result.saved}", err=fmt != "text")
     if result.candidate is None:  # only the golden was asked for: its reading, or an empty report to parse

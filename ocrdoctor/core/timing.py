@@ -24,6 +24,35 @@ class Spread:
         """How many times faster `other` is than this, at worst and at best (other's slowest and fastest)."""
         return self.fastest / other.slowest, self.slowest / other.fastest
 
+    def overlaps(self, other: Spread) -> bool:
+        """True when the range of ratios over the runs holds 1.00x: no measurable difference."""
+        low, high = self.ratio_range(other)
+        return low <= 1.0 <= high
+
+
+def mean_spread(spreads: list[Spread]) -> Spread:
+    """The mean of several spreads, end by end: a time per page over pages each timed alone."""
+    n = len(spreads)
+    return Spread(sum(s.fastest for s in spreads) / n, sum(s.median for s in spreads) / n,
+                  sum(s.slowest for s in spreads) / n)
+
+
+def speed_change(before: Spread, after: Spread) -> str:
+    """`after` against `before`, in words a reader cannot over-read: "1.21x faster (1.05x-1.40x over the runs)",
+    "1.30x slower (...)", or "no measurable difference" when the runs' range of ratios holds 1.00x."""
+    low, high = before.ratio_range(after)
+    if before.overlaps(after):
+        return f"no measurable difference ({low:.2f}x-{high:.2f}x over the runs)"
+    ratio = before.median / after.median
+    if ratio >= 1.0:
+        return f"{ratio:.2f}x faster ({low:.2f}x-{high:.2f}x over the runs)"
+    return f"{1 / ratio:.2f}x slower ({1 / high:.2f}x-{1 / low:.2f}x over the runs)"
+
+
+def milliseconds(spread: Spread) -> str:
+    """"352 ms (340-360)": the median with the fastest and slowest run."""
+    return f"{spread.median * 1e3:.0f} ms ({spread.fastest * 1e3:.0f}-{spread.slowest * 1e3:.0f})"
+
 
 def spread_seconds(call: Callable[[], Any], repeat: int = 5, warmup: int = 1,
                    sync: Callable[[], None] | None = None) -> Spread:

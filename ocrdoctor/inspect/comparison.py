@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.timing import Spread, milliseconds, speed_change
 from .reading import PageReading, Reading
 
 DIFF_SHOWN = 5  # changed words quoted in a message; the JSON facts hold them all
@@ -50,6 +51,25 @@ class PageComparison:
     seconds_candidate: float
     base_text: str
     candidate_text: str
+    spread_base: Spread | None = None  # both set only when both sides were timed over several runs
+    spread_candidate: Spread | None = None
+
+    @property
+    def timed(self) -> bool:
+        return self.spread_base is not None and self.spread_candidate is not None
+
+    def time_change(self) -> str:
+        """"time 352 ms (340-360) -> 290 ms (281-300): 1.21x faster (...)", or "" when one run is all there is."""
+        if not self.timed:
+            return ""
+        return (f"time {milliseconds(self.spread_base)} -> {milliseconds(self.spread_candidate)}: "
+                f"{speed_change(self.spread_base, self.spread_candidate)}")
+
+    def figures(self) -> str:
+        """The page's figures in one line; its time only when measured over several runs (one run: JSON only)."""
+        line = (f"{self.same}/{self.words} words the same, CER {self.cer:.3f}, WER {self.wer:.3f}, boxes found "
+                f"{self.base_boxes_found:.0%}/{self.candidate_boxes_found:.0%}")
+        return f"{line}, {self.time_change()}" if self.timed else line
 
     def diff(self, limit: int = DIFF_SHOWN) -> str:
         """The first differing words, as a diff: `-'abc' +'abd'`."""
@@ -84,10 +104,12 @@ class PageFacts:
                             "candidate_found": round(c.candidate_boxes_found, 4)},
                 confidence_change=round(c.confidence_change, 5),
                 seconds_per_page={"base": round(c.seconds_base, 4), "candidate": round(c.seconds_candidate, 4)},
-                reading=f"{c.same}/{c.words} words the same, CER {c.cer:.3f}, WER {c.wer:.3f}, boxes found "
-                        f"{c.base_boxes_found:.0%}/{c.candidate_boxes_found:.0%}",  # one run's times: JSON only
-
+                reading=c.figures(),
             )
+            if c.timed:
+                out["seconds_per_page_range"] = {
+                    side: [round(s.fastest, 4), round(s.slowest, 4)]
+                    for side, s in (("base", c.spread_base), ("candidate", c.spread_candidate))}
         return out
 
 
@@ -118,6 +140,7 @@ def compare_pages(base: PageReading, candidate: PageReading) -> PageComparison:
         base_boxes_found=boxes_found(boxes_a, boxes_b), candidate_boxes_found=boxes_found(boxes_b, boxes_a),
         confidence_change=_mean_confidence(candidate) - _mean_confidence(base),
         seconds_base=base.seconds, seconds_candidate=candidate.seconds, base_text=text_a, candidate_text=text_b,
+        spread_base=base.spread, spread_candidate=candidate.spread,
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.timing import Spread
+
 GOLDEN_FORMAT = "ocrdoctor-golden"
 GOLDEN_VERSION = 1
 MAX_GOLDEN_BYTES = 256 << 20
@@ -35,7 +37,9 @@ class PageReading:
     name: str
     sha256: str
     words: tuple[Word, ...]
-    seconds: float = 0.0
+    seconds: float = 0.0  # one run's, or the median of `spread`
+    spread: Spread | None = None  # the timed runs' fastest, median and slowest (compare --repeat N, N >= 2)
+    runs: int = 1
 
     @property
     def texts(self) -> list[str]:

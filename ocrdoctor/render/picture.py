@@ -64,8 +64,7 @@ def _page(page: Any, image: Any, comparison: Any) -> str:
     cand = _reading(comparison.candidate, page.name)
     sheet = _sheet(image, base, cand) if image is not None else "<p>(no image: the base is a golden)</p>"
     left, right = _marked(c.base_text.split(), c.candidate_text.split())
-    figures = (f"{c.same}/{c.words} words the same, CER {c.cer:.3f}, WER {c.wer:.3f}, boxes found "
-               f"{c.base_boxes_found:.0%} / {c.candidate_boxes_found:.0%}, confidence {c.confidence_change:+.3f}")
+    figures = f"{c.figures()}, confidence {c.confidence_change:+.3f}"
     return (f"<section><h2>{escape(page.name)}</h2><div class='page'>{sheet}<div class='words'>"
             f"<p>{escape(figures)}</p><p><b>base</b><br>{left}</p><p><b>candidate</b><br>{right}</p>"
             "</div></div></section>")

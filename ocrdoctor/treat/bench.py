@@ -20,7 +20,7 @@ from ..anatomy.versions import FAST_FUSION_UNSOUND, fast_fusion_sound
 from ..core.timing import Spread, spread_seconds
 from ..inspect.model import NotAModel, fast_unfused, inspect_model, model_parts
 from .rungs import Workload, eager, holders, onnx_reason, onnx_runtime
-from .stages import StageTimes, stage_times
+from .stages import StageTimes, no_measurable_difference, stage_times
 from .stages import header as stage_header
 
 
@@ -81,7 +81,8 @@ class BenchResult:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["version"] = 1
-        data["stages"] = [{"label": s.label, "seconds_per_page": s.seconds, "total": s.total,
+        data["stages"] = [{"label": s.label, "seconds_per_page": s.seconds, "total": s.total.median,
+                           "total_fastest": s.total.fastest, "total_slowest": s.total.slowest,
                            "boxes_per_page": s.boxes_per_page} for s in self.stages]
         for rows, raws in ((self.rows, data["rows"]), (self.pipeline, data["pipeline"])):
             for row, raw in zip(rows, raws, strict=False):
@@ -126,6 +127,9 @@ class BenchResult:
             lines += ["", f"stage by stage: the whole predictor on the {self.read_on}, median of {self.repeat} "
                           "(recognition includes its crops' pre-processing; boxes: words found per page)",
                       stage_header(), *[s.line() for s in self.stages]]
+            if len(self.stages) == 2 and no_measurable_difference(*self.stages):
+                lines.append("as given and after the fixes: no measurable difference in total (the runs' spreads "
+                             "overlap)")
         return "\n".join(lines)
 
 
@@ -291,7 +295,7 @@ def _steps(predictor: Any, facts: Any, torch: Any, onnx: bool) -> Iterator[Step]
     yield "+ .half()", _then(lambda: predictor.half(), as_is), \
         None if cuda else "no CUDA GPU" + (f"; {slow}" if (slow := on_this_cpu("float16")) else "")
     yield "+ ONNX Runtime (float32 export)", lambda: onnx_runtime(predictor, torch), \
-        onnx_reason() if onnx else "left out (--no-onnx)"
+        onnx_reason() if onnx else "--no-onnx"
 
 
 def _then(change: Callable[[], Any], runner: Callable[[], Any]) -> Callable[[], Any]:

@@ -15,11 +15,14 @@ from typing import Any
 from ..core.engine import UsageError
 from ..core.findings import Report
 from ..core.plan import Plan
+from ..core.timing import mean_spread, milliseconds, speed_change
 from ..core.units import count
 from ..inspect.comparison import PageFacts, Tolerance, compare_readings, totals
 from ..inspect.reading import GoldenError, Reading, load_golden
 from ..inspect.truth import Accuracy, Truth, TruthError, accuracy, load_truth, proves_little, shipped_truth
 from .pages import Page, PageError, load_pages, read_pages
+
+MAX_REPEAT = 100  # runs per page and side at most (`--repeat`)
 
 
 class CompareError(UsageError):
@@ -62,7 +65,19 @@ class Comparison:
             line = f"reads the same on {count(figures['pages'], 'page')}: {words}"
         else:
             line = f"reads differently on {differ} of {count(figures['pages'], 'page')}: {words} the same"
-        return line + "".join(f"\n{x}" for x in self.truth_lines())
+        return line + "".join(f"\n{x}" for x in [*self.time_lines(), *self.truth_lines()])
+
+    def time_lines(self) -> list[str]:
+        """Both sides' time per page over the pages (each page's median, averaged), when both were timed over
+        several runs (`repeat`); nothing from one run, which is no measurement."""
+        timed = [p.comparison for p in self.pages if p.comparison is not None]
+        if not timed or not all(c.timed for c in timed):
+            return []
+        base, candidate = (mean_spread([getattr(c, side) for c in timed]) for side in ("spread_base",
+                                                                                          "spread_candidate"))
+        runs = min(p.runs for p in self.candidate.pages)
+        return [f"time per page (median of {count(runs, 'run')}, averaged over {count(len(timed), 'page')}): "
+                f"{milliseconds(base)} -> {milliseconds(candidate)}: {speed_change(base, candidate)}"]
 
     def truth_lines(self) -> list[str]:
         """The base's own accuracy where the truth is known, and a warning when the proof proves little."""
@@ -83,16 +98,18 @@ class Comparison:
 
 def compare(plan: Plan, base: Any, candidate: Any = None, pages: Iterable[str | Path] | None = None, *,
             max_cer: float = 0.0, max_wer: float = 0.0, min_box_recall: float = 0.98,
-            save_golden: str | Path | None = None, truth: str | Path | None = None) -> Comparison:
+            save_golden: str | Path | None = None, truth: str | Path | None = None, repeat: int = 1) -> Comparison:
     """`ocrdoctor.compare` (api.py) under a plan. `base`: a docTR predictor, or a golden file's path; `candidate`:
     a docTR predictor (None only with `save_golden`, which writes the base's reading). `pages`: image files,
     PDFs, folders (None: the pages shipped with the trained pair, whose true text ships too). `truth`: JSON of
-    page name to its text, for the base's own accuracy on the user's pages."""
+    page name to its text, for the base's own accuracy on the user's pages. `repeat`: runs per page and side;
+    from 2, each side's time per page is their median with its spread (1: no time is shown)."""
     tolerance = _tolerance(max_cer, max_wer, min_box_recall)
+    repeat = repeats(repeat)
     known = truth_of(truth, pages)
     loaded = page_set(pages)
-    ours = base_reading(base, loaded)
-    theirs = None if candidate is None else reading_of(candidate, loaded, "candidate")
+    ours = base_reading(base, loaded, repeat)
+    theirs = None if candidate is None else reading_of(candidate, loaded, "candidate", repeat=repeat)
     return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known, images=loaded)
 
 
@@ -161,24 +178,31 @@ def page_set(pages: Iterable[str | Path] | str | Path | None) -> list[Page]:
         raise CompareError(str(exc)) from None
 
 
-def base_reading(base: Any, pages: list[Page]) -> Reading:
+def repeats(repeat: Any) -> int:
+    """The runs per page and side, 1 to MAX_REPEAT, or a CompareError."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise CompareError(f"repeat must be a whole number from 1 to {MAX_REPEAT} (got {repeat!r})")
+    return repeat
+
+
+def base_reading(base: Any, pages: list[Page], repeat: int = 1) -> Reading:
     if isinstance(base, (str, Path)):
         try:
             return load_golden(Path(base))
         except GoldenError as exc:
             raise CompareError(str(exc)) from None
-    return reading_of(base, pages, "base")
+    return reading_of(base, pages, "base", repeat=repeat)
 
 
 def reading_of(predictor: Any, pages: list[Page], label: str, models: dict | None = None,
-          on_page: Callable[[], None] | None = None) -> Reading:
+               on_page: Callable[[], None] | None = None, repeat: int = 1) -> Reading:
     """A reading, or a CompareError saying which side failed and why (a float16 LSTM on a CPU, say)."""
     from ..core.registry import one_line
 
     if not callable(predictor) or not hasattr(predictor, "det_predictor"):
         raise CompareError(f"the {label} is not a docTR OCR predictor ({type(predictor).__name__})")
     try:
-        return read_pages(predictor, pages, label, models=models, on_page=on_page)
+        return read_pages(predictor, pages, label, models=models, on_page=on_page, repeat=repeat)
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
         raise CompareError(f"the {label} failed to read the pages: {one_line(exc)}") from None
 

@@ -8,6 +8,7 @@ opened is a one-line PageError, never a traceback.
 from __future__ import annotations
 
 import hashlib
+import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.timing import Spread
 from ..inspect.reading import PageReading, Reading, Word
 from ..specimens.pair import PAGE_SUFFIXES, sample_pages
 
@@ -91,17 +93,32 @@ def _pdf(path: Path, data: bytes) -> list[Page]:
 
 
 def read_pages(predictor: Any, pages: list[Page], label: str, *, models: Mapping[str, Mapping[str, str]] | None = None,
-               on_page: Callable[[], None] | None = None) -> Reading:
-    """Each page through the predictor alone (so each has its time), its words in docTR's reading order."""
+               on_page: Callable[[], None] | None = None, repeat: int = 1) -> Reading:
+    """Each page through the predictor alone (so each has its time), its words in docTR's reading order. With
+    `repeat` >= 2, each page is read that many times after one untimed warm-up call, and its time is the median
+    with the fastest and slowest run (one run is no measurement); the words are the first run's."""
+    if repeat > 1 and pages:
+        predictor([pages[0].image])  # lazy init, allocator and caches: not part of any page's time
     read = []
     for page in pages:
-        start = time.perf_counter()
-        document = predictor([page.image])
-        seconds = time.perf_counter() - start
-        read.append(PageReading(page.name, page.sha256, tuple(words_of(document.pages[0])), seconds))
+        document, times = _timed_reads(predictor, page.image, max(repeat, 1))
+        spread = Spread(min(times), statistics.median(times), max(times)) if len(times) > 1 else None
+        read.append(PageReading(page.name, page.sha256, tuple(words_of(document.pages[0])),
+                                statistics.median(times), spread, len(times)))
         if on_page:
             on_page()
     return Reading(label, tuple(read), versions=versions(), models=dict(models or {}))
+
+
+def _timed_reads(predictor: Any, image: Any, repeat: int) -> tuple[Any, list[float]]:
+    """The first run's document and the wall time of each of `repeat` runs."""
+    first, times = None, []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        document = predictor([image])
+        times.append(time.perf_counter() - start)
+        first = document if first is None else first
+    return first, times
 
 
 def words_of(page: Any) -> list[Word]:

@@ -134,13 +134,15 @@ def label(sides: tuple[Side, Side], dtype: str | None = None, device: str = "cpu
 
 def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: str, candidate: Options, *,
                   golden: Path | None, save_golden: Path | None, tolerance: Any, plan: Any,
-                  phase: Callable[[str, int], Callable[[], None]] | None = None, truth: Path | None = None) -> Any:
+                  phase: Callable[[str, int], Callable[[], None]] | None = None, truth: Path | None = None,
+                  repeat: int = 1) -> Any:
     """The CLI's comparison: build, read (reporting each phase), judge."""
-    from .compare import base_reading, judge, page_set, reading_of, truth_of
+    from .compare import base_reading, judge, page_set, reading_of, repeats, truth_of
 
     phase = phase or (lambda text, total: lambda: None)
     if candidate.dtype and candidate.dtype not in DTYPES:
         raise CompareError(f"--candidate-dtype must be one of {', '.join(DTYPES)}")
+    repeat = repeats(repeat)
     known = truth_of(truth, pages)
     loaded = page_set(pages)
     base = base_sides(det, det_arch, reco, reco_arch, candidate.base_vocab)
@@ -155,10 +157,11 @@ def compare_files(pages: list, det: Path, det_arch: str, reco: Path, reco_arch: 
         ours = base_reading(golden, loaded)
     else:
         tick = phase(f"base: reading {count(len(loaded), 'page')}", len(loaded))
-        ours = reading_of(build(base), loaded, label(base), described(base), tick)
+        ours = reading_of(build(base), loaded, label(base), described(base), tick, repeat)
     theirs = None
     if cand is not None:
         tick = phase(f"candidate: reading {count(len(loaded), 'page')}", len(loaded))
         predictor = build(cand, base, dtype=candidate.dtype, device=candidate.device)
-        theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick)
+        theirs = reading_of(predictor, loaded, label(cand, candidate.dtype, candidate.device), described(cand), tick,
+                            repeat)
     return judge(plan, ours, theirs, tolerance, save_golden=save_golden, truth=known, images=loaded)

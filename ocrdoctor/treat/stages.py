@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.timing import Spread
+
 STAGES = ("pre-processing", "detection", "post-processing", "crops and assembly", "recognition")
 
 
@@ -25,16 +27,23 @@ class StageTimes:
     label: str  # "as given", "after the fixes"
     seconds: dict[str, float]  # stage -> median seconds per page
     boxes_per_page: float
-    total: float  # median seconds per page, the whole call
+    total: Spread  # seconds per page of the whole call: fastest, median, slowest run
 
     def line(self) -> str:
         parts = "  ".join(f"{self.seconds[s] * 1e3:>9.0f}" for s in STAGES)
-        return f"{self.label:<18} {parts}  {self.total * 1e3:>8.0f}  {self.boxes_per_page:>6.1f}"
+        spread = f"{self.total.fastest * 1e3:.0f}-{self.total.slowest * 1e3:.0f}"
+        return f"{self.label:<18} {parts}  {self.total.median * 1e3:>8.0f}  {spread:>11}  {self.boxes_per_page:>6.1f}"
 
 
 def header() -> str:
     names = ["pre-proc", "detection", "post-proc", "crops+", "recog."]
-    return f"{'ms/page':<18} " + "  ".join(f"{n:>9}" for n in names) + f"  {'total':>8}  {'boxes':>6}"
+    return (f"{'ms/page':<18} " + "  ".join(f"{n:>9}" for n in names)
+            + f"  {'total':>8}  {'min-max':>11}  {'boxes':>6}")
+
+
+def no_measurable_difference(before: StageTimes, after: StageTimes) -> bool:
+    """True when the whole call's spreads, as given and after the fixes, include the same time (1.00x)."""
+    return before.total.overlaps(after.total)
 
 
 class _Clock:
@@ -104,8 +113,8 @@ def _swapped(obj: Any, name: str, value: Any) -> Iterator[None]:
 
 
 def stage_times(predictor: Any, pages: list, label: str, repeat: int = 3, torch: Any = None) -> StageTimes | None:
-    """The median time per page of each stage over `repeat` runs of the whole predictor on `pages`, or None for
-    what is not a whole docTR OCR predictor."""
+    """The median time per page of each stage over `repeat` runs of the whole predictor on `pages` (the whole
+    call with its fastest and slowest run), or None for what is not a whole docTR OCR predictor."""
     det, reco = getattr(predictor, "det_predictor", None), getattr(predictor, "reco_predictor", None)
     if det is None or reco is None or not hasattr(det, "model") or not hasattr(det.model, "postprocessor"):
         return None
@@ -116,7 +125,8 @@ def stage_times(predictor: Any, pages: list, label: str, repeat: int = 3, torch:
             runs.append(_one_run(predictor, pages))
     per_page = len(pages)
     seconds = {s: statistics.median(r[0][s] for r in runs) / per_page for s in STAGES}
-    total = statistics.median(r[1] for r in runs) / per_page
+    totals = [r[1] for r in runs]
+    total = Spread(min(totals), statistics.median(totals), max(totals)) / per_page
     return StageTimes(label, seconds, statistics.median(r[2] for r in runs) / per_page, total)
 
 
