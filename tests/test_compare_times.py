@@ -26,6 +26,7 @@ def _reading(label: str, spread: Spread | None, runs: int) -> Reading:
 
 
 def _judged(base: Reading, candidate: Reading):
+    pytest.importorskip("rapidfuzz")  # the word alignment (installed with docTR)
     from ocrdoctor.core.config import Settings
     from ocrdoctor.inspect.comparison import Tolerance
     from ocrdoctor.run.plan import plan_for
