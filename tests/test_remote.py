@@ -151,15 +151,22 @@ def test_failures_that_pass_are_retried_and_counted(files):
 ])
 @pytest.mark.slow
 def test_a_hostile_server_ends_in_a_run_error_within_the_timeout(files, behaviour, expected):
-    # 1 s where the timeout is what ends it; elsewhere room for a busy machine (a whole file sent for a range
-    # took over 1 s once in the full suite, and was then reported as timed out, which it also was)
+    # 1 s where the timeout is what ends it, else 4. The server that ignores ranges is asked from a fresh
+    # process, as a user runs it: in the full suite's process (after some earlier test, not yet found) every
+    # try of that one case timed out instead, still a run error in bounded time but not the precise message.
     timeout = "1" if behaviour.stall else "4"
     with serving(files, behaviour) as (base, _):
         start = time.perf_counter()
-        result = run("check", f"{base}/det.pt", "--timeout", timeout, "--format", "json")
+        argv = ("check", f"{base}/det.pt", "--timeout", timeout, "--format", "json")
+        if behaviour.ignore_range:
+            done = run_process(*argv)
+            stdout, code = done.stdout, done.returncode
+        else:
+            result = run(*argv)
+            stdout, code = result.stdout, result.exit_code
         took = time.perf_counter() - start
-    data = json.loads(result.stdout)
-    assert result.exit_code == 2, result.stdout
+    data = json.loads(stdout)
+    assert code == 2, stdout
     [error] = data["errors"]
     assert expected in error["error"] and data["findings"] == []
     assert took < 15  # three tries of one second each, and the backoff between them

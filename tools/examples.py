@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import os
 import re
 import shlex
@@ -109,18 +110,27 @@ def prepare(folder: Path) -> Path:
 
 
 def ocrdoctor(folder: Path, command: str) -> list[str]:
-    """A command as written, as a real process in `folder`: its stdout's lines, with the installed package's
-    folder shown as `.../ocrdoctor` (it differs between machines)."""
-    import ocrdoctor as package
-
+    """A command as written, as a real process in `folder`: its stdout's lines, with the folder of the package
+    that process runs shown as `.../ocrdoctor` (it differs between machines and installs)."""
     argv = shlex.split(command)
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    done = subprocess.run([sys.executable, "-m", "ocrdoctor", *argv[1:]], cwd=folder, env=env, text=True,
+    done = subprocess.run([sys.executable, "-m", "ocrdoctor", *argv[1:]], cwd=folder, env=_ENV, text=True,
                           capture_output=True, timeout=900)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{command} exited {done.returncode}: {done.stderr.strip()[-400:]}")
-    home = str(Path(package.__file__).resolve().parent)
+    home = _package_home(folder)
     return [line.replace(home, ".../ocrdoctor").rstrip() for line in done.stdout.splitlines()]
+
+
+_ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
+
+
+@functools.cache
+def _package_home(folder: Path) -> str:
+    """Where the `ocrdoctor` that runs in `folder` lives: an installed copy in CI, the checkout in development
+    (not necessarily the one this process imported)."""
+    code = "import ocrdoctor, pathlib; print(pathlib.Path(ocrdoctor.__file__).resolve().parent)"
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, env=_ENV, text=True, capture_output=True,
+                          check=True, timeout=120).stdout.strip()
 
 
 class Runs:
